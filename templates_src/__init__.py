@@ -1,0 +1,1 @@
+"""Nested CloudFormation templates for a multi-container app on Amazon ECS with EC2 hosts."""

@@ -1,0 +1,138 @@
+"""Will the tasks fit on the cluster? ENIs, CPU and memory of every task, at the deployment peak.
+
+awsvpc gives every task its own network interface, so a host runs at most (its ENIs - 1) tasks:
+a t3.medium runs two, whatever its spare CPU. Tasks that do not fit wait in PROVISIONING with no
+clear reason, so the build refuses such a config and says what would fit.
+
+The peak counts every service's desired tasks plus, where the deployment settings force ECS to
+start a new task before stopping an old one (min healthy 100%), one extra task per service.
+Tasks are placed first-fit-decreasing on `max_size` hosts of the configured type.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from templates_src import instance_types
+from templates_src.config import App, Service
+from templates_src.instance_types import InstanceType
+
+# The agent registers less memory than the instance has (kernel and platform overhead; the ECS
+# guide's m4.large example registers 7985 of 8192 MiB); 6% covers the small types too.
+PLATFORM_OVERHEAD = 0.06
+MAX_INSTANCES = 100
+
+
+@dataclass(frozen=True)
+class Task:
+    service: str
+    cpu: int
+    memory: int
+    surge: bool  # only runs during a rolling deployment
+
+
+@dataclass(frozen=True)
+class Host:
+    """Resources one instance offers to tasks."""
+
+    type: InstanceType
+    slots: int
+    cpu: int
+    memory: int
+
+
+def host(itype: InstanceType, reserved_memory_mib: int) -> Host:
+    memory = int(itype.memory_mib * (1 - PLATFORM_OVERHEAD)) - reserved_memory_mib
+    return Host(itype, itype.task_slots, itype.vcpus * 1024, memory)
+
+
+def surge(svc: Service) -> int:
+    """Extra tasks a rolling deployment of `svc` needs on top of its desired count."""
+    desired = svc.desired_count
+    lowest = math.ceil(desired * svc.deployment.min_healthy_percent / 100)
+    highest = desired * svc.deployment.max_percent // 100
+    # ECS may stop old tasks first when min healthy allows it; otherwise it must start one more.
+    return 1 if desired and lowest >= desired and highest > desired else 0
+
+
+def peak_tasks(app: App) -> list[Task]:
+    tasks = []
+    for svc in app.services:
+        tasks += [Task(svc.name, svc.cpu, svc.memory, False)] * svc.desired_count
+        tasks += [Task(svc.name, svc.cpu, svc.memory, True)] * surge(svc)
+    return tasks
+
+
+def place(tasks: list[Task], offer: Host, limit: int = MAX_INSTANCES) -> list[list[Task]] | None:
+    """First-fit-decreasing placement; the hosts used, or None if `limit` hosts are not enough."""
+    hosts: list[list[Task]] = []
+    free: list[list[int]] = []
+    for task in sorted(tasks, key=lambda t: (t.memory, t.cpu, t.service), reverse=True):
+        if task.cpu > offer.cpu or task.memory > offer.memory or offer.slots < 1:
+            return None
+        for used, room in zip(hosts, free):
+            if room[0] >= 1 and room[1] >= task.cpu and room[2] >= task.memory:
+                break
+        else:
+            if len(hosts) == limit:
+                return None
+            used, room = [], [offer.slots, offer.cpu, offer.memory]
+            hosts.append(used)
+            free.append(room)
+        used.append(task)
+        room[0] -= 1
+        room[1] -= task.cpu
+        room[2] -= task.memory
+    return hosts
+
+
+def instances_needed(app: App, itype: InstanceType) -> int | None:
+    placed = place(peak_tasks(app), host(itype, app.cluster.reserved_memory_mib))
+    return None if placed is None else max(1, len(placed))
+
+
+def allowed_instance_types(app: App) -> list[str]:
+    """Types of the hosts' architecture on which the peak fits within the config's instance count.
+
+    The template offers only these for its InstanceType parameter, with MaxSize at least the count
+    the configured type needs, so every combination a deployer can pick fits.
+    """
+    configured = instance_types.TYPES[app.cluster.instance_type]
+    needed = instances_needed(app, configured)
+    return [t.name for t in instance_types.same_architecture(configured.architecture)
+            if (n := instances_needed(app, t)) is not None and n <= needed]
+
+
+def validate(app: App, add) -> None:
+    configured = instance_types.TYPES[app.cluster.instance_type]
+    tasks = peak_tasks(app)
+    offer = host(configured, app.cluster.reserved_memory_mib)
+    for svc in app.services:
+        if svc.cpu > offer.cpu or svc.memory > offer.memory:
+            add(f"services[{app.services.index(svc)}]",
+                f"one '{svc.name}' task ({svc.cpu} CPU units, {svc.memory} MiB) is larger than a whole "
+                f"{configured.name} offers to tasks ({offer.cpu} CPU units, {offer.memory} MiB)"
+                + _bigger_types(app, app.cluster.max_size, configured))
+            return
+    placed = place(tasks, offer, app.cluster.max_size)
+    if placed is not None:
+        return
+    total_cpu, total_mem = sum(t.cpu for t in tasks), sum(t.memory for t in tasks)
+    extra = sum(t.surge for t in tasks)
+    needed = instances_needed(app, configured)
+    advice = [f"set cluster.max_size to {needed}"] if needed else []
+    advice_types = _bigger_types(app, app.cluster.max_size, configured)
+    add("cluster", f"the tasks do not fit on {app.cluster.max_size} x {configured.name} (cluster.max_size): at the "
+                   f"deployment peak {len(tasks)} tasks ({extra} of them rolling-deployment surge) need {len(tasks)} "
+                   f"task ENIs, {total_cpu} CPU units and {total_mem} MiB; one {configured.name} runs "
+                   f"{offer.slots} awsvpc tasks ({configured.max_enis} ENIs - 1), {offer.cpu} CPU units and "
+                   f"{offer.memory} MiB. Fits: " + (" or ".join(advice) if advice else "nothing of this type")
+                   + advice_types)
+
+
+def _bigger_types(app: App, count: int, configured: InstanceType) -> str:
+    fits = [t.name for t in instance_types.same_architecture(configured.architecture)
+            if (n := instances_needed(app, t)) is not None and n <= count][:3]
+    if not fits:
+        return f"; no {configured.architecture} type this project knows fits on {count} instances"
+    return f"; or use instance_type {' / '.join(fits)} ({count} instances)"

@@ -1,0 +1,85 @@
+"""iam.yaml: the hosts' role and instance profile, the task execution role, one role per service.
+
+Policies are awacs objects only. The execution role may pull only this app's repositories, write
+only this app's log groups and read only this app's secrets; task roles carry no permission, as
+no DKS container calls AWS.
+"""
+from __future__ import annotations
+
+from awacs import ecr, logs, secretsmanager, sts
+from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import GetAtt, Ref, Sub
+from troposphere.iam import InstanceProfile, Policy, Role
+
+from templates_src import links, names
+from templates_src.config import App, logical_id
+from templates_src.wiring import Stack
+
+MANAGED_HOST_POLICIES = ("service-role/AmazonEC2ContainerServiceforEC2Role", "AmazonSSMManagedInstanceCore")
+
+
+def build(app: App) -> Stack:
+    stack = Stack("iam", app, f"{app.name}: IAM roles of the ECS hosts, the task execution role, one role per service")
+    stack.use(links.ENVIRONMENT_NAME)
+    _host_role(stack)
+    _execution_role(stack)
+    _task_roles(stack)
+    return stack
+
+
+def trust(service: str, *conditions) -> PolicyDocument:
+    """Trust policy letting one AWS service assume the role."""
+    return PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Effect=Allow, Principal=Principal("Service", service), Action=[sts.AssumeRole],
+        **({"Condition": Condition(list(conditions))} if conditions else {}),
+    )])
+
+
+def ecs_tasks_trust() -> PolicyDocument:
+    # Only ECS acting for this account and region may assume it (confused-deputy guard).
+    return trust("ecs-tasks.amazonaws.com",
+                 StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
+                 ArnLike("aws:SourceArn", Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*")))
+
+
+def _host_role(stack: Stack) -> None:
+    role = stack.add(Role(
+        "HostRole", RoleName=names.host_role().sub(), AssumeRolePolicyDocument=trust("ec2.amazonaws.com"),
+        ManagedPolicyArns=[Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{p}") for p in MANAGED_HOST_POLICIES],
+    ))
+    profile = stack.add(InstanceProfile("HostInstanceProfile", Roles=[Ref(role)]))
+    stack.publish(links.INSTANCE_PROFILE_ARN, GetAtt(profile, "Arn"))
+
+
+def _execution_role(stack: Stack) -> None:
+    app = stack.app
+    statements = [Statement(
+        Sid="WriteOwnLogs", Effect=Allow, Action=[logs.CreateLogStream, logs.PutLogEvents],
+        Resource=[Sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{names.LOG_GROUP_PREFIX}*")],
+    )]
+    if app.repositories:
+        statements += [
+            # The registry token is account-wide by design: this action takes no resource.
+            Statement(Sid="RegistryLogin", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"]),
+            Statement(Sid="PullOwnImages", Effect=Allow,
+                      Action=[ecr.BatchCheckLayerAvailability, ecr.GetDownloadUrlForLayer, ecr.BatchGetImage],
+                      Resource=[Sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/"
+                                    f"{names.REPOSITORY_PREFIX}*")]),
+        ]
+    if app.secrets:
+        statements.append(Statement(Sid="ReadOwnSecrets", Effect=Allow, Action=[secretsmanager.GetSecretValue],
+                                    Resource=stack.use(links.SECRET_ARNS)))
+    role = stack.add(Role(
+        "ExecutionRole", RoleName=names.execution_role().sub(), AssumeRolePolicyDocument=ecs_tasks_trust(),
+        Policies=[Policy(PolicyName="execution", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
+    ))
+    stack.publish(links.EXECUTION_ROLE_ARN, GetAtt(role, "Arn"))
+
+
+def _task_roles(stack: Stack) -> None:
+    roles = {svc.name: stack.add(Role(
+        f"{logical_id(svc.name)}TaskRole", RoleName=names.task_role(svc).sub(),
+        AssumeRolePolicyDocument=ecs_tasks_trust(),
+        Description=f"{svc.name} containers: no AWS permissions",
+    )) for svc in stack.app.services}
+    stack.publish_members(links.TASK_ROLE_ARNS, {name: GetAtt(role, "Arn") for name, role in roles.items()})

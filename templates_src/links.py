@@ -1,0 +1,60 @@
+"""Every value that crosses a stack boundary, named once.
+
+The root template reads like a table of these: each is published by exactly one stack (or is a
+root parameter) and consumed by name; wiring.connect checks that.
+"""
+from templates_src.config import App
+from templates_src.wiring import Link, ListLink
+
+
+def _services(app: App) -> tuple[str, ...]:
+    return tuple(s.name for s in app.services)
+
+
+def _public_services(app: App) -> tuple[str, ...]:
+    return tuple(s.name for s in app.public_services)
+
+
+def _secrets(app: App) -> tuple[str, ...]:
+    return tuple(app.secrets)
+
+
+# Root parameters: what varies per deployment.
+ENVIRONMENT_NAME = Link("EnvironmentName", "Prefix of every resource name (lowercase, at most 12 characters)")
+INSTANCE_TYPE = Link("InstanceType", "EC2 instance type of the ECS hosts")
+MIN_SIZE = Link("MinSize", "Fewest ECS hosts", "Number")
+DESIRED_CAPACITY = Link("DesiredCapacity", "ECS hosts at creation (managed scaling adjusts it)", "Number")
+MAX_SIZE = Link("MaxSize", "Most ECS hosts", "Number")
+IMAGE_TAG = Link("ImageTag", "Tag of the images pushed to this app's ECR repositories")
+INGRESS_CIDR = Link("AllowedIngressCidr", "Addresses that may reach the load balancer's listeners")
+AMI_ID = Link("EcsAmiId", "ECS-optimized Amazon Linux 2023 AMI", "AWS::EC2::Image::Id")
+
+# network
+VPC_ID = Link("VpcId", "VPC of the app")
+SUBNET_IDS = Link("SubnetIds", "Public subnets, one per availability zone", "CommaDelimitedList")
+HOST_SECURITY_GROUP = Link("HostSecurityGroupId", "Security group of the ECS hosts")
+LOAD_BALANCER_SECURITY_GROUP = Link("LoadBalancerSecurityGroupId", "Security group of the load balancer")
+SERVICE_SECURITY_GROUPS = ListLink("ServiceSecurityGroupIds", "Security group of each service's tasks", _services)
+
+# iam
+INSTANCE_PROFILE_ARN = Link("InstanceProfileArn", "Instance profile of the ECS hosts")
+EXECUTION_ROLE_ARN = Link("ExecutionRoleArn", "Role ECS uses to pull images, read secrets and write logs")
+TASK_ROLE_ARNS = ListLink("TaskRoleArns", "Role of each service's containers", _services)
+
+# secrets
+SECRET_ARNS = ListLink("SecretArns", "Generated secrets of the app", _secrets)
+
+# cluster
+CLUSTER_NAME = Link("ClusterName", "ECS cluster")
+CAPACITY_PROVIDER = Link("CapacityProviderName", "Capacity provider over the hosts' Auto Scaling group")
+
+# discovery
+NAMESPACE_ID = Link("NamespaceId", "Cloud Map private DNS namespace")
+DISCOVERY_SERVICE_ARNS = ListLink("DiscoveryServiceArns", "Cloud Map service of each app service", _services)
+
+# load balancer
+LOAD_BALANCER_DNS = Link("LoadBalancerDnsName", "DNS name of the internet-facing load balancer")
+TARGET_GROUP_ARNS = ListLink("TargetGroupArns", "Target group of each public service", _public_services)
+
+# services
+SERVICE_NAMES = Link("ServiceNames", "ECS services of the app")

@@ -1,0 +1,91 @@
+"""Physical names of AWS resources, and the AWS length limits they must respect.
+
+Every explicit name is `${EnvironmentName}`-prefixed (EnvironmentName is a deploy-time parameter
+capped at ENVIRONMENT_MAX characters), so the build can check the longest name a deployment can
+produce. IAM names are global, so they also carry the region.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from troposphere import Sub
+
+from templates_src.config import App, Service
+
+ENVIRONMENT_MAX = 12
+# Longest region name today (ap-southeast-1, us-isob-east-1, ...).
+REGION_MAX = 14
+ENVIRONMENT_PATTERN = r"^(?!aws|ecs|fargate)[a-z]([a-z0-9-]*[a-z0-9])?$"
+RESERVED_PREFIX = re.compile(r"^(aws|ecs|fargate)")
+# The execution role's policy grants these prefixes, so every log group and repository uses them.
+LOG_GROUP_PREFIX = "/ecs/${EnvironmentName}/"
+REPOSITORY_PREFIX = "${EnvironmentName}/"
+
+
+@dataclass(frozen=True)
+class Name:
+    pattern: str  # a Fn::Sub string over EnvironmentName and pseudo parameters
+    limit: int
+    what: str
+
+    def sub(self) -> Sub:
+        return Sub(self.pattern)
+
+    @property
+    def longest(self) -> int:
+        return len(self.pattern.replace("${EnvironmentName}", "e" * ENVIRONMENT_MAX)
+                   .replace("${AWS::Region}", "r" * REGION_MAX))
+
+
+def cluster() -> Name:
+    return Name("${EnvironmentName}", 255, "ECS cluster name")
+
+
+def capacity_provider() -> Name:
+    return Name("${EnvironmentName}-hosts", 255, "capacity provider name")
+
+
+def load_balancer() -> Name:
+    return Name("${EnvironmentName}-alb", 32, "load balancer name")
+
+
+def target_group(svc: Service) -> Name:
+    return Name(f"${{EnvironmentName}}-{svc.name}", 32, "target group name")
+
+
+def host_role() -> Name:
+    return Name("${EnvironmentName}-${AWS::Region}-host", 64, "IAM role name")
+
+
+def execution_role() -> Name:
+    return Name("${EnvironmentName}-${AWS::Region}-execution", 64, "IAM role name")
+
+
+def task_role(svc: Service) -> Name:
+    return Name(f"${{EnvironmentName}}-${{AWS::Region}}-{svc.name}-task", 64, "IAM role name")
+
+
+def task_family(svc: Service) -> Name:
+    return Name(f"${{EnvironmentName}}-{svc.name}", 255, "task definition family")
+
+
+def log_group(svc: Service) -> Name:
+    return Name(f"{LOG_GROUP_PREFIX}{svc.name}", 512, "log group name")
+
+
+def repository(repo: str) -> Name:
+    return Name(f"{REPOSITORY_PREFIX}{repo}", 256, "ECR repository name")
+
+
+def validate(app: App, add) -> None:
+    """Refuse names a deployment could push past an AWS limit."""
+    for i, svc in enumerate(app.services):
+        candidates = [task_role(svc), task_family(svc), log_group(svc)]
+        if svc.public:
+            candidates.append(target_group(svc))
+        for name in candidates:
+            if name.longest > name.limit:
+                add(f"services[{i}].name", f"'{svc.name}' makes the {name.what} up to {name.longest} characters "
+                                           f"(AWS limit {name.limit}, with an EnvironmentName of up to "
+                                           f"{ENVIRONMENT_MAX}); shorten it by {name.longest - name.limit}")

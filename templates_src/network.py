@@ -1,0 +1,137 @@
+"""network.yaml: one VPC, public subnets only, and every security group of the app.
+
+No NAT gateway and no private subnet: hosts get public IPs and reach ECS, ECR and the logs
+through the internet gateway; tasks (awsvpc on EC2 gets no public IP) need no egress because the
+host's agent pulls images, reads secrets and ships logs. Security groups that reference each
+other live here together, wired with separate ingress/egress resources so none depends on another
+in a cycle.
+"""
+from __future__ import annotations
+
+import ipaddress
+import string
+
+from troposphere import GetAZs, Join, Ref, Select, Tags
+from troposphere.ec2 import (
+    VPC, InternetGateway, Route, RouteTable, SecurityGroup, SecurityGroupEgress, SecurityGroupIngress,
+    SecurityGroupRule, Subnet, SubnetRouteTableAssociation, VPCGatewayAttachment,
+)
+
+from templates_src import links
+from templates_src.config import App, Service, logical_id
+from templates_src.wiring import Stack
+
+# A security group always has an egress rule; this one matches nothing, so only the rules added
+# beside it allow traffic (the CDK's "disallow all traffic" rule).
+NO_EGRESS = SecurityGroupRule(IpProtocol="icmp", FromPort=252, ToPort=86, CidrIp="255.255.255.255/32",
+                              Description="Disallow all traffic")
+
+
+def build(app: App) -> Stack:
+    stack = Stack("network", app, f"{app.name}: VPC with public subnets only (no NAT), internet gateway, "
+                                  "security groups")
+    vpc = _vpc(stack)
+    _public_subnets(stack, vpc)
+    _security_groups(stack, vpc)
+    return stack
+
+
+def subnet_cidrs(app: App) -> list[str]:
+    vpc = ipaddress.IPv4Network(app.network.cidr)
+    blocks = vpc.subnets(new_prefix=app.network.subnet_prefix)
+    return [str(next(blocks)) for _ in range(app.network.availability_zones)]
+
+
+def _vpc(stack: Stack) -> VPC:
+    app = stack.app
+    # Cloud Map A records resolve only with DNS support and hostnames on.
+    vpc = stack.add(VPC("Vpc", CidrBlock=app.network.cidr, EnableDnsSupport=True, EnableDnsHostnames=True,
+                        Tags=Tags(Name=app.name)))
+    stack.publish(links.VPC_ID, Ref(vpc))
+    return vpc
+
+
+def _public_subnets(stack: Stack, vpc: VPC) -> list[Subnet]:
+    gateway = stack.add(InternetGateway("InternetGateway", Tags=Tags(Name=stack.app.name)))
+    attachment = stack.add(VPCGatewayAttachment("GatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(gateway)))
+    table = stack.add(RouteTable("PublicRouteTable", VpcId=Ref(vpc), Tags=Tags(Name=f"{stack.app.name}-public")))
+    stack.add(Route(
+        "DefaultRoute", RouteTableId=Ref(table), DestinationCidrBlock="0.0.0.0/0", GatewayId=Ref(gateway),
+        # The route names the gateway but a route to it fails until the gateway is attached.
+        DependsOn=[attachment.title],
+    ))
+    subnets = []
+    for index, cidr in enumerate(subnet_cidrs(stack.app)):
+        letter = string.ascii_uppercase[index]
+        subnet = stack.add(Subnet(
+            f"PublicSubnet{letter}", VpcId=Ref(vpc), CidrBlock=cidr,
+            AvailabilityZone=Select(index, GetAZs("")),
+            # Hosts ask for a public IP in their launch template; nothing else here needs one.
+            MapPublicIpOnLaunch=False,
+            Tags=Tags(Name=f"{stack.app.name}-public-{letter.lower()}"),
+        ))
+        stack.add(SubnetRouteTableAssociation(f"PublicSubnet{letter}RouteTable", SubnetId=Ref(subnet),
+                                              RouteTableId=Ref(table)))
+        subnets.append(subnet)
+    stack.publish(links.SUBNET_IDS, Join(",", [Ref(s) for s in subnets]))
+    return subnets
+
+
+def _security_groups(stack: Stack, vpc: VPC) -> None:
+    app = stack.app
+    host = stack.add(SecurityGroup(
+        "HostSecurityGroup", GroupDescription=f"{app.name} ECS hosts: no inbound; HTTPS/HTTP out for ECS, ECR, SSM",
+        VpcId=Ref(vpc), SecurityGroupIngress=[],
+        SecurityGroupEgress=[SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp="0.0.0.0/0",
+                                               Description=what)
+                             for port, what in ((443, "AWS APIs, ECR, Docker Hub"), (80, "Package mirrors"))],
+        Tags=Tags(Name=f"{app.name}-hosts"),
+    ))
+    stack.publish(links.HOST_SECURITY_GROUP, Ref(host))
+
+    tasks = {svc.name: stack.add(SecurityGroup(
+        f"{logical_id(svc.name)}SecurityGroup", GroupDescription=f"{app.name} {svc.name} tasks",
+        VpcId=Ref(vpc), SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{app.name}-{svc.name}"),
+    )) for svc in app.services}
+    stack.publish_members(links.SERVICE_SECURITY_GROUPS, {name: Ref(sg) for name, sg in tasks.items()})
+
+    for svc in app.services:
+        for peer in app.peers(svc):
+            _allow(stack, tasks[svc.name], tasks[peer], app.service(peer), f"{logical_id(svc.name)}To{logical_id(peer)}")
+
+    if app.public_services:
+        _load_balancer_group(stack, vpc, tasks)
+
+
+def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]) -> None:
+    app = stack.app
+    cidr = stack.use(links.INGRESS_CIDR)
+    balancer = stack.add(SecurityGroup(
+        "LoadBalancerSecurityGroup", GroupDescription=f"{app.name} load balancer: listener ports from the allowed CIDR",
+        VpcId=Ref(vpc),
+        SecurityGroupIngress=[SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp=cidr,
+                                                Description=f"Listener {port}") for port in app.listener_ports],
+        SecurityGroupEgress=[SecurityGroupRule(IpProtocol="tcp", FromPort=svc.port, ToPort=svc.port,
+                                               DestinationSecurityGroupId=Ref(tasks[svc.name]),
+                                               Description=f"To {svc.name}") for svc in app.public_services],
+        Tags=Tags(Name=f"{app.name}-alb"),
+    ))
+    stack.publish(links.LOAD_BALANCER_SECURITY_GROUP, Ref(balancer))
+    for svc in app.public_services:
+        stack.add(SecurityGroupIngress(
+            f"LoadBalancerTo{logical_id(svc.name)}", GroupId=Ref(tasks[svc.name]), IpProtocol="tcp",
+            FromPort=svc.port, ToPort=svc.port, SourceSecurityGroupId=Ref(balancer),
+            Description=f"{svc.name} from the load balancer",
+        ))
+
+
+def _allow(stack: Stack, source: SecurityGroup, target: SecurityGroup, service: Service, name: str) -> None:
+    """Tasks of `source` may open connections to `service`'s port on tasks of `target`."""
+    stack.add(SecurityGroupEgress(
+        f"{name}Egress", GroupId=Ref(source), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
+        DestinationSecurityGroupId=Ref(target), Description=f"To {service.name}",
+    ))
+    stack.add(SecurityGroupIngress(
+        f"{name}Ingress", GroupId=Ref(target), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
+        SourceSecurityGroupId=Ref(source), Description=f"{service.name} from its clients",
+    ))

@@ -1,0 +1,43 @@
+"""registry.yaml: the app's ECR repositories, a top-level stack deployed before the root.
+
+Images must be pushed before the services start, so the repositories cannot live in the stack
+that runs them. EmptyOnDelete lets the stack delete repositories that still hold images.
+"""
+from __future__ import annotations
+
+import json
+
+from troposphere import GetAtt, Output, Parameter
+from troposphere.ecr import EncryptionConfiguration, ImageScanningConfiguration, LifecyclePolicy, Repository
+
+from templates_src import links, names
+from templates_src.config import App, logical_id
+from templates_src.wiring import Stack
+
+
+def lifecycle(keep: int) -> str:
+    return json.dumps({"rules": [{
+        "rulePriority": 1, "description": f"Keep the last {keep} images",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+        "action": {"type": "expire"},
+    }]}, sort_keys=True)
+
+
+def build(app: App) -> Stack:
+    stack = Stack("registry", app, f"{app.name}: ECR repositories (deploy before main.yaml)")
+    stack.template.add_parameter(Parameter(
+        links.ENVIRONMENT_NAME.name, Type="String", Default=app.name, MaxLength=names.ENVIRONMENT_MAX,
+        AllowedPattern=names.ENVIRONMENT_PATTERN, Description=f"{links.ENVIRONMENT_NAME.description}; "
+                                                               "the same as the main stack's",
+    ))
+    for repo in app.repositories:
+        repository = stack.add(Repository(
+            f"{logical_id(repo)}Repository", RepositoryName=names.repository(repo).sub(),
+            ImageScanningConfiguration=ImageScanningConfiguration(ScanOnPush=True),
+            ImageTagMutability="MUTABLE", EmptyOnDelete=True,
+            EncryptionConfiguration=EncryptionConfiguration(EncryptionType="AES256"),
+            LifecyclePolicy=LifecyclePolicy(LifecyclePolicyText=lifecycle(app.keep_images)),
+        ))
+        stack.template.add_output(Output(f"{logical_id(repo)}RepositoryUri", Description=f"Push {repo} images here",
+                                         Value=GetAtt(repository, "RepositoryUri")))
+    return stack

@@ -1,0 +1,160 @@
+"""services.yaml: per app service a log group, a task definition and an ECS service.
+
+Built from a list of services, so a large app can be split over several such stacks: everything a
+service needs from elsewhere arrives through wiring links, nothing through sibling resources.
+Start order (depends_on) becomes DependsOn between ECS services: CloudFormation waits for a
+service to be steady before creating the next, and deletes them in reverse.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+from troposphere import GetAtt, Join, Ref, Sub
+from troposphere.ecs import (
+    AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition, DeploymentCircuitBreaker,
+    DeploymentConfiguration, Environment, HealthCheck, LoadBalancer, LogConfiguration, NetworkConfiguration,
+    PlacementStrategy, PortMapping, RuntimePlatform, Secret, Service, ServiceRegistry, TaskDefinition,
+)
+from troposphere.logs import LogGroup
+
+from templates_src import discovery, instance_types, links, loadbalancer, names
+from templates_src.config import REFERENCE, App, logical_id, references, start_order
+from templates_src.config import Service as AppService
+from templates_src.wiring import Stack
+
+CPU_ARCHITECTURE = {"x86_64": "X86_64", "arm64": "ARM64"}
+
+
+def build(app: App, services: Sequence[AppService] | None = None, name: str = "services") -> Stack:
+    stack = Stack(name, app, f"{app.name}: task definitions and ECS services")
+    stack.use(links.ENVIRONMENT_NAME)
+    made = {}
+    order = start_order(app)
+    for svc in sorted(services or app.services, key=lambda s: order.index(s.name)):
+        logs = _log_group(stack, svc)
+        task = _task_definition(stack, svc, logs)
+        made[svc.name] = _service(stack, svc, task)
+    stack.publish(links.SERVICE_NAMES, Join(",", [GetAtt(s, "Name") for s in made.values()]))
+    return stack
+
+
+def _log_group(stack: Stack, svc: AppService) -> LogGroup:
+    return stack.add(LogGroup(f"{logical_id(svc.name)}LogGroup", LogGroupName=names.log_group(svc).sub(),
+                              RetentionInDays=stack.app.log_retention_days))
+
+
+def image(stack: Stack, svc: AppService):
+    if svc.image:
+        return svc.image
+    stack.use(links.IMAGE_TAG)
+    repository = names.repository(svc.repository).pattern
+    return Sub(f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{repository}:${{{links.IMAGE_TAG.name}}}")
+
+
+def environment_value(stack: Stack, value: str):
+    """Resolve {svc.host}, {svc.port} and {svc.url}; a URL needs the load balancer's DNS name."""
+    app = stack.app
+
+    def resolve(match: re.Match) -> str:
+        target = app.service(match.group(1))
+        if match.group(2) == "host":
+            return discovery.hostname(app, target.name)
+        if match.group(2) == "port":
+            return str(target.port)
+        return "\0" + loadbalancer.url(target) + "\0"
+
+    if not references(value):
+        return value
+    resolved = REFERENCE.sub(resolve, value)
+    if "\0" not in resolved:
+        return resolved
+    # Fn::Sub: escape literal ${ in the user's text, keep the URL's ${LoadBalancerDnsName}.
+    parts = resolved.split("\0")
+    text = "".join(part if i % 2 else part.replace("${", "${!") for i, part in enumerate(parts))
+    stack.use(links.LOAD_BALANCER_DNS)
+    return Sub(text)
+
+
+def file_variable(target: str) -> str:
+    return "APP_FILE_" + re.sub(r"[^A-Za-z0-9]", "_", target.strip("/")).upper()
+
+
+def launcher(svc: AppService) -> tuple[list[str] | None, list[str] | None]:
+    """EntryPoint and Command; with `files`, a shell wrapper writes them, then runs the program.
+
+    Each file travels in an environment variable of the task definition, so the files arrive with
+    the task on any host, with no step on the host (the DB init script for postgres, for example).
+    """
+    entrypoint = list(svc.entrypoint) if svc.entrypoint else None
+    command = list(svc.command) if svc.command else None
+    if not svc.files:
+        return entrypoint, command
+    lines = ["set -e"]
+    for target in sorted(svc.files):
+        folder = target.rsplit("/", 1)[0] or "/"
+        lines += [f"mkdir -p {shlex.quote(folder)}",
+                  f'printf %s "${file_variable(target)}" > {shlex.quote(target)}',
+                  f"chmod 0755 {shlex.quote(target)}"]
+    lines.append('exec "$0" "$@"')
+    program = (entrypoint or []) + (command or [])
+    return ["/bin/sh", "-c", "\n".join(lines), program[0]], program[1:]
+
+
+def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefinition:
+    app = stack.app
+    entrypoint, command = launcher(svc)
+    variables = {key: environment_value(stack, value) for key, value in svc.environment.items()}
+    variables.update({file_variable(target): app.file_contents[source] for target, source in svc.files.items()})
+    check = svc.health_check
+    container = ContainerDefinition(
+        Name=svc.name, Image=image(stack, svc), Essential=True,
+        PortMappings=[PortMapping(Name=f"{svc.name}-{svc.port}", ContainerPort=svc.port, Protocol="tcp")],
+        Environment=[Environment(Name=key, Value=variables[key]) for key in sorted(variables)],
+        Secrets=[Secret(Name=key, ValueFrom=stack.member(links.SECRET_ARNS, secret))
+                 for key, secret in sorted(svc.secrets.items())],
+        LogConfiguration=LogConfiguration(LogDriver="awslogs", Options={
+            "awslogs-group": Ref(logs), "awslogs-region": Ref("AWS::Region"), "awslogs-stream-prefix": svc.name}),
+        **({"HealthCheck": HealthCheck(Command=["CMD-SHELL", check.command], Interval=check.interval,
+                                        Timeout=check.timeout, Retries=check.retries, StartPeriod=check.start_period)}
+           if check.command else {}),
+        **({"EntryPoint": entrypoint} if entrypoint else {}),
+        **({"Command": command} if command else {}),
+    )
+    arch = instance_types.TYPES[app.cluster.instance_type].architecture
+    return stack.add(TaskDefinition(
+        f"{logical_id(svc.name)}TaskDefinition", Family=names.task_family(svc).sub(),
+        NetworkMode="awsvpc", RequiresCompatibilities=["EC2"], Cpu=str(svc.cpu), Memory=str(svc.memory),
+        RuntimePlatform=RuntimePlatform(CpuArchitecture=CPU_ARCHITECTURE[arch], OperatingSystemFamily="LINUX"),
+        ExecutionRoleArn=stack.use(links.EXECUTION_ROLE_ARN), TaskRoleArn=stack.member(links.TASK_ROLE_ARNS, svc.name),
+        ContainerDefinitions=[container],
+    ))
+
+
+def _service(stack: Stack, svc: AppService, task: TaskDefinition) -> Service:
+    public = {
+        "LoadBalancers": [LoadBalancer(ContainerName=svc.name, ContainerPort=svc.port,
+                                       TargetGroupArn=stack.member(links.TARGET_GROUP_ARNS, svc.name))],
+        "HealthCheckGracePeriodSeconds": svc.health_check.grace_period,
+    } if svc.public else {}
+    return stack.add(Service(
+        f"{logical_id(svc.name)}Service", ServiceName=svc.name, Cluster=stack.use(links.CLUSTER_NAME),
+        TaskDefinition=Ref(task), DesiredCount=svc.desired_count,
+        CapacityProviderStrategy=[CapacityProviderStrategyItem(
+            CapacityProvider=stack.use(links.CAPACITY_PROVIDER), Weight=1, Base=0)],
+        DeploymentConfiguration=DeploymentConfiguration(
+            MinimumHealthyPercent=svc.deployment.min_healthy_percent, MaximumPercent=svc.deployment.max_percent,
+            DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True)),
+        NetworkConfiguration=NetworkConfiguration(AwsvpcConfiguration=AwsvpcConfiguration(
+            Subnets=stack.use(links.SUBNET_IDS), AssignPublicIp="DISABLED",
+            SecurityGroups=[stack.member(links.SERVICE_SECURITY_GROUPS, svc.name)])),
+        ServiceRegistries=[ServiceRegistry(RegistryArn=stack.member(links.DISCOVERY_SERVICE_ARNS, svc.name))],
+        PlacementStrategies=[PlacementStrategy(Type="spread", Field="attribute:ecs.availability-zone"),
+                             PlacementStrategy(Type="binpack", Field="memory")],
+        EnableECSManagedTags=True, PropagateTags="SERVICE",
+        # Start order: nothing in the properties tells CloudFormation that this service needs the
+        # ones it depends on (a DB_HOST is just a string), so it is said here.
+        **({"DependsOn": [f"{logical_id(dep)}Service" for dep in svc.depends_on]} if svc.depends_on else {}),
+        **public,
+    ))
