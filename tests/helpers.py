@@ -1,0 +1,55 @@
+"""Test helpers: the default DKS config as data, variants of it, rendered templates, cfn-lint."""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from templates_src import config, render
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+DKS_DIR = config.DEFAULT_CONFIG.parent
+
+
+def dks_data() -> dict:
+    """The default app config as plain data (a fresh copy each call)."""
+    return copy.deepcopy(_DKS)
+
+
+_DKS = yaml.safe_load(config.DEFAULT_CONFIG.read_text())
+
+
+def app_from(data: dict) -> config.App:
+    """Parse and validate config data; `files` resolve next to the DKS config."""
+    app = config.parse(data, base_dir=DKS_DIR)
+    config.validate(app)
+    return app
+
+
+def service(data: dict, name: str) -> dict:
+    return next(s for s in data["services"] if s["name"] == name)
+
+
+def templates(app: config.App) -> dict[str, dict]:
+    """File name -> template data, rendered the way build/ is."""
+    return render.stacks(app)
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def cfn_lint(paths: list[Path], *ignore: str) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable"]
+    if ignore:
+        command += ["--ignore-checks", *ignore]
+    return subprocess.run([*command, "--", *map(str, paths)], capture_output=True, text=True)
+
+
+def write_build(app: config.App, out: Path, local_urls: bool = False) -> Path:
+    render.write(render.render(app, "test", local_urls=local_urls), out)
+    return out
