@@ -36,7 +36,8 @@ def trust(service: str, *conditions) -> PolicyDocument:
 
 
 def ecs_tasks_trust() -> PolicyDocument:
-    # Only ECS acting for this account and region may assume it (confused-deputy guard).
+    # Only ECS tasks of this account and region may assume it (the confused-deputy guard the ECS
+    # guide documents for task roles).
     return trust("ecs-tasks.amazonaws.com",
                  StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
                  ArnLike("aws:SourceArn", Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*")))
@@ -70,7 +71,9 @@ def _execution_role(stack: Stack) -> None:
         statements.append(Statement(Sid="ReadOwnSecrets", Effect=Allow, Action=[secretsmanager.GetSecretValue],
                                     Resource=stack.use(links.SECRET_ARNS)))
     role = stack.add(Role(
-        "ExecutionRole", RoleName=names.execution_role().sub(), AssumeRolePolicyDocument=ecs_tasks_trust(),
+        # Plain trust, as the ECS guide gives it: the agent assumes this role, and the source
+        # conditions documented for task roles are not documented for it.
+        "ExecutionRole", RoleName=names.execution_role().sub(), AssumeRolePolicyDocument=trust("ecs-tasks.amazonaws.com"),
         Policies=[Policy(PolicyName="execution", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements))],
     ))
     stack.publish(links.EXECUTION_ROLE_ARN, GetAtt(role, "Arn"))
