@@ -14,13 +14,12 @@ import math
 from dataclasses import dataclass
 
 from templates_src import instance_types
-from templates_src.config import App, Service
+from templates_src.config import MAX_INSTANCES, App, Service
 from templates_src.instance_types import InstanceType
 
 # The agent registers less memory than the instance has (kernel and platform overhead; the ECS
 # guide's m4.large example registers 7985 of 8192 MiB); 6% covers the small types too.
 PLATFORM_OVERHEAD = 0.06
-MAX_INSTANCES = 100
 
 
 @dataclass(frozen=True)

@@ -325,6 +325,9 @@ TASK_CPU = (128, 196608)
 TASK_MEMORY = (6, 3_145_728)
 LOG_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                  2557, 2922, 3288, 3653)
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# Hosts a cluster may have: the bound of the MinSize/DesiredCapacity/MaxSize parameters.
+MAX_INSTANCES = 100
 RESERVED_PORTS = (22, 2375, 2376, 51678, 51679, 51680)  # SSH, Docker, ECS agent on the host
 
 
@@ -374,12 +377,12 @@ def _validate_network(net: Network, add) -> None:
         return
     if not 16 <= vpc.prefixlen <= 28:
         add("network.cidr", f"a VPC block must be /16 to /28, got /{vpc.prefixlen}")
-    if not vpc.is_private:
-        add("network.cidr", f"{vpc} is not a private (RFC 1918) range")
+    if not any(vpc.subnet_of(block) for block in PRIVATE_RANGES):
+        add("network.cidr", f"{vpc} is not a private (RFC 1918) range: use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
     if not 2 <= net.availability_zones <= 6:
         add("network.availability_zones", "an ALB needs at least 2 AZs; at most 6 are supported")
-    if not vpc.prefixlen <= net.subnet_prefix <= 28:
-        add("network.subnet_prefix", f"must be between /{vpc.prefixlen} and /28 for {vpc}")
+    if not vpc.prefixlen <= net.subnet_prefix <= 27:
+        add("network.subnet_prefix", f"must be between /{vpc.prefixlen} and /27 for {vpc} (an ALB needs /27 subnets)")
     elif 2 ** (net.subnet_prefix - vpc.prefixlen) < net.availability_zones:
         add("network.subnet_prefix", f"{net.availability_zones} subnets of /{net.subnet_prefix} do not fit in {vpc}")
 
@@ -394,8 +397,8 @@ def _validate_cluster(cluster: Cluster, add) -> None:
     if not 0 <= cluster.min_size <= cluster.desired_capacity <= cluster.max_size:
         add("cluster", f"need 0 <= min_size <= desired_capacity <= max_size, got "
                        f"{cluster.min_size} / {cluster.desired_capacity} / {cluster.max_size}")
-    if cluster.max_size < 1:
-        add("cluster.max_size", "must be at least 1")
+    if not 1 <= cluster.max_size <= MAX_INSTANCES:
+        add("cluster.max_size", f"must be between 1 and {MAX_INSTANCES} (the template's MaxSize bounds)")
     if not 30 <= cluster.root_volume_gib <= 16384:
         add("cluster.root_volume_gib", "the ECS-optimized AL2023 AMI needs 30 GiB; gp3 allows up to 16384")
     if not 0 <= cluster.reserved_memory_mib <= 4096:

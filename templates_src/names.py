@@ -14,8 +14,8 @@ from troposphere import Sub
 from templates_src.config import App, Service
 
 ENVIRONMENT_MAX = 12
-# Longest region name today (ap-southeast-1, us-isob-east-1, ...).
-REGION_MAX = 14
+# Longest region name today (us-isof-south-1).
+REGION_MAX = 15
 ENVIRONMENT_PATTERN = r"^(?!aws|ecs|fargate)[a-z]([a-z0-9-]*[a-z0-9])?$"
 RESERVED_PREFIX = re.compile(r"^(aws|ecs|fargate)")
 # The execution role's policy grants these prefixes, so every log group and repository uses them.

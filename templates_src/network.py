@@ -113,7 +113,9 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
                                                 Description=f"Listener {port}") for port in app.listener_ports],
         SecurityGroupEgress=[SecurityGroupRule(IpProtocol="tcp", FromPort=svc.port, ToPort=svc.port,
                                                DestinationSecurityGroupId=Ref(tasks[svc.name]),
-                                               Description=f"To {svc.name}") for svc in app.public_services],
+                                               Description=f"To {svc.name}")
+                             # Sorted: reordering the config must not change the group.
+                             for svc in sorted(app.public_services, key=lambda s: s.name)],
         Tags=Tags(Name=f"{app.name}-alb"),
     ))
     stack.publish(links.LOAD_BALANCER_SECURITY_GROUP, Ref(balancer))
