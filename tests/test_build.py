@@ -104,24 +104,6 @@ def test_every_child_parameter_is_supplied_and_every_referenced_output_exists(va
         assert output in children[resource].get("Outputs", {}), f"{resource} has no output {output}"
 
 
-def test_list_links_select_the_member_the_producer_put_there(dks):
-    """A ListLink is joined in member order by the producer; every Select must match that order."""
-    stacks = {s.name: s for s in services_and_children(dks)}
-    network = stacks["network"].template.to_dict()
-    joined = network["Outputs"]["ServiceSecurityGroupIds"]["Value"]["Fn::Join"][1]
-    order = [ref["Ref"] for ref in joined]
-    svc = stacks["services"].template.to_dict()["Resources"]
-    for name in ("dks-db", "dks-api", "dks-ui"):
-        resource = svc[f"{''.join(p.capitalize() for p in name.split('-'))}Service"]
-        index = resource["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"][0]["Fn::Select"][0]
-        assert order[index].startswith("".join(p.capitalize() for p in name.split("-")))
-
-
-def services_and_children(app: App):
-    from templates_src import main
-    return main.children(app)
-
-
 def test_connect_refuses_a_parameter_with_no_source_or_two(dks):
     from templates_src import links, main
 

@@ -1,0 +1,618 @@
+"""The app config: what the build refuses, where it says the problem is, and why.
+
+Every refusal test starts from the default DKS config (`dks_data()`), changes one thing, and checks
+the field path and the key fact of the reason. Everything a test writes goes under its tmp_path.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, configuration, given, settings
+from hypothesis import strategies as st
+
+from helpers import app_from, dks_data, service
+from templates_src import capacity, config, instance_types, names, render
+from templates_src.config import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+DKS_DIR = config.DEFAULT_CONFIG.parent
+
+# AWS limits the generated names must respect (ELBv2 target group Name, IAM RoleName).
+TARGET_GROUP_NAME_MAX = 32
+IAM_ROLE_NAME_MAX = 64
+# Longest service names that keep every deployment under those limits:
+# target group "${EnvironmentName}-<service>", task role "${EnvironmentName}-${AWS::Region}-<service>-task".
+LONGEST_PUBLIC_NAME = TARGET_GROUP_NAME_MAX - names.ENVIRONMENT_MAX - len("-")
+LONGEST_PRIVATE_NAME = IAM_ROLE_NAME_MAX - names.ENVIRONMENT_MAX - names.REGION_MAX - len("---task")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def refused(data: dict) -> dict[str, str]:
+    """Parse and validate `data`, which must be refused; field path -> reason."""
+    with pytest.raises(ConfigError) as caught:
+        app_from(data)
+    problems: dict[str, str] = {}
+    for path, reason in caught.value.problems:
+        problems[path] = f"{problems[path]}; {reason}" if path in problems else reason
+    return problems
+
+
+def only_problem(data: dict) -> tuple[str, str]:
+    """The single (path, reason) a one-field change causes: anything else would hide the real cause."""
+    problems = refused(data)
+    assert len(problems) == 1, problems
+    return next(iter(problems.items()))
+
+
+def renamed(data: dict, old: str, new: str) -> dict:
+    """Rename a service everywhere it is named: its entry, depends_on and {svc.*} references."""
+    for svc in data["services"]:
+        if svc["name"] == old:
+            svc["name"] = new
+        svc["depends_on"] = [new if dep == old else dep for dep in svc.get("depends_on", [])]
+        svc["environment"] = {key: str(value).replace("{" + old + ".", "{" + new + ".")
+                              for key, value in svc.get("environment", {}).items()}
+    return data
+
+
+def long_name(length: int) -> str:
+    """A valid service name (DNS label) of exactly `length` characters."""
+    return "svc" + "x" * (length - 3)
+
+
+def suggested_types(reason: str) -> list[str]:
+    """Instance types a capacity refusal suggests ("... use instance_type a / b / c (N instances)")."""
+    found = re.search(r"use instance_type (\S+(?: / \S+)*) \(", reason)
+    return found.group(1).split(" / ") if found else []
+
+
+def a_service(desired: int, min_healthy: int, max_percent: int) -> config.Service:
+    return config.Service(name="svc", port=8080, cpu=256, memory=512, image="nginx", desired_count=desired,
+                          deployment=config.Deployment(min_healthy, max_percent))
+
+
+def needed(app: config.App) -> int | None:
+    """Hosts of the configured type the deployment peak needs."""
+    return capacity.instances_needed(app, instance_types.TYPES[app.cluster.instance_type])
+
+
+def write_config(data: dict, folder: Path) -> Path:
+    """The config as a YAML file, with the files it embeds beside it (they resolve relative to it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DKS_DIR / "db-init.sh", folder / "db-init.sh")
+    path = folder / "app.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    # No bytecode: the CLI must not write anything but --out.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "templates_src", *args], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+# --- the default config ----------------------------------------------------------------------------
+
+
+def test_default_config_is_accepted():
+    app = app_from(dks_data())
+    assert [s.name for s in app.services] == ["dks-db", "dks-api", "dks-ui"]
+    assert config.load(config.DEFAULT_CONFIG) == app
+
+
+def test_dks_data_is_a_fresh_copy():
+    # Every test mutates its copy; a shared one would make the tests depend on their order.
+    first = dks_data()
+    first["services"].clear()
+    assert dks_data()["services"]
+
+
+# --- 1. network ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cidr, fact", [
+    ("10.0.0.0/33", "not an IPv4 CIDR block"),
+    ("not-a-cidr", "not an IPv4 CIDR block"),
+    ("10.20.0.1/16", "host bits set"),
+    ("8.8.0.0/16", "not a private"),
+    ("10.0.0.0/8", "/16 to /28"),
+])
+def test_bad_vpc_cidr_is_refused(cidr, fact):
+    data = dks_data()
+    data["network"]["cidr"] = cidr
+    path, reason = only_problem(data)
+    assert path == "network.cidr"
+    assert fact in reason
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/16", "127.0.0.0/16", "169.254.0.0/16", "198.18.0.0/16"])
+def test_special_purpose_ranges_are_refused_as_vpc_cidr(cidr):
+    # 169.254.0.0/16 would also shadow the instance metadata service and the ECS task metadata endpoint.
+    data = dks_data()
+    data["network"]["cidr"] = cidr
+    assert "network.cidr" in refused(data)
+
+
+def test_subnets_that_do_not_fit_in_the_vpc_are_refused():
+    # Two AZs need two /24 subnets; a /24 VPC holds one.
+    data = dks_data()
+    data["network"]["cidr"] = "10.0.0.0/24"
+    path, reason = only_problem(data)
+    assert path == "network.subnet_prefix"
+    assert "2 subnets of /24 do not fit" in reason
+
+
+def test_a_single_availability_zone_is_refused():
+    data = dks_data()
+    data["network"]["availability_zones"] = 1
+    path, reason = only_problem(data)
+    assert path == "network.availability_zones"
+    assert "at least 2" in reason
+
+
+# --- 2. service names ------------------------------------------------------------------------------
+
+
+def test_duplicate_service_names_are_refused():
+    data = dks_data()
+    data["services"].append(copy.deepcopy(service(data, "dks-db")))
+    path, reason = only_problem(data)
+    assert path == "services[3].name"
+    assert "duplicate service name 'dks-db'" in reason and "services[0]" in reason
+
+
+# --- 3. listener ports and paths -----------------------------------------------------------------
+
+
+def test_two_default_routes_on_one_listener_port_are_refused():
+    data = dks_data()
+    service(data, "dks-api")["public"] = {"port": 80}  # dks-ui already is the default on port 80
+    path, reason = only_problem(data)
+    assert path == "services[2].public"
+    assert "port conflict" in reason and "'dks-api'" in reason and "default route" in reason and "80" in reason
+
+
+def test_same_port_and_path_are_refused():
+    data = dks_data()
+    service(data, "dks-api")["public"] = {"port": 80, "path": "/app/*"}
+    service(data, "dks-ui")["public"] = {"port": 80, "path": "/app/*"}
+    path, reason = only_problem(data)
+    assert path == "services[2].public"
+    assert "port conflict" in reason and "path /app/*" in reason
+
+
+def test_same_port_with_different_paths_is_accepted():
+    data = dks_data()
+    service(data, "dks-api")["public"] = {"port": 80, "path": "/api/*"}
+    app = app_from(data)
+    assert app.listener_ports == (80,)
+
+
+# --- 4. dependencies -------------------------------------------------------------------------------
+
+
+def test_unknown_dependency_is_refused():
+    data = dks_data()
+    service(data, "dks-api")["depends_on"].append("nope")
+    path, reason = only_problem(data)
+    assert path == "services[1].depends_on[1]"
+    assert "unknown service 'nope'" in reason
+
+
+@pytest.mark.parametrize("depends_on, cycle", [
+    (["dks-api"], "dks-db -> dks-api -> dks-db"),
+    (["dks-ui"], "dks-db -> dks-ui -> dks-api -> dks-db"),
+])
+def test_cyclic_dependencies_are_refused_naming_the_cycle(depends_on, cycle):
+    data = dks_data()
+    service(data, "dks-db")["depends_on"] = depends_on
+    path, reason = only_problem(data)
+    assert path == "services[0].depends_on"
+    assert f"cyclic dependency: {cycle}" in reason
+
+
+def test_self_dependency_is_refused():
+    data = dks_data()
+    service(data, "dks-db")["depends_on"] = ["dks-db"]
+    path, reason = only_problem(data)
+    assert path == "services[0].depends_on[0]"
+    assert "'dks-db' cannot depend on itself" in reason
+
+
+# --- 5. image architecture -------------------------------------------------------------------------
+
+
+def test_arm64_image_on_x86_hosts_is_refused():
+    data = dks_data()
+    service(data, "dks-db")["architectures"] = ["arm64"]
+    path, reason = only_problem(data)
+    assert path == "services[0].architectures"
+    assert "arm64" in reason and "t3.medium" in reason and "x86_64" in reason
+
+
+def test_arm64_image_on_graviton_hosts_is_accepted():
+    # t4g.medium has t3.medium's shape (2 vCPUs, 4 GiB, 3 ENIs = 2 awsvpc tasks), so the same
+    # max_size 3 holds the 5-task deployment peak: no max_size change is needed.
+    t3, t4g = instance_types.TYPES["t3.medium"], instance_types.TYPES["t4g.medium"]
+    assert (t4g.vcpus, t4g.memory_mib, t4g.max_enis, t4g.architecture) == (t3.vcpus, t3.memory_mib, t3.max_enis, "arm64")
+    data = dks_data()
+    service(data, "dks-db")["architectures"] = ["arm64"]
+    data["cluster"]["instance_type"] = "t4g.medium"
+    app = app_from(data)
+    assert needed(app) == 3 == app.cluster.max_size
+
+
+# --- 6. AWS name length limits ---------------------------------------------------------------------
+
+
+def test_names_check_the_aws_limits():
+    # The boundaries below are computed from the AWS limits; names.py must check against the same ones.
+    svc = app_from(dks_data()).service("dks-ui")
+    assert names.target_group(svc).limit == TARGET_GROUP_NAME_MAX
+    assert names.task_role(svc).limit == IAM_ROLE_NAME_MAX
+
+
+@pytest.mark.parametrize("length", [LONGEST_PUBLIC_NAME, LONGEST_PUBLIC_NAME + 1])
+def test_public_service_name_and_target_group_limit(length):
+    data = renamed(dks_data(), "dks-ui", long_name(length))  # dks-ui is public
+    if length <= LONGEST_PUBLIC_NAME:
+        app_from(data)
+        return
+    path, reason = only_problem(data)
+    assert path == "services[2].name"
+    assert "target group name" in reason and f"AWS limit {TARGET_GROUP_NAME_MAX}" in reason
+    assert f"shorten it by {length - LONGEST_PUBLIC_NAME}" in reason
+
+
+@pytest.mark.parametrize("length", [LONGEST_PRIVATE_NAME, LONGEST_PRIVATE_NAME + 1])
+def test_private_service_name_and_iam_role_limit(length):
+    data = renamed(dks_data(), "dks-db", long_name(length))  # dks-db is not public: no target group
+    if length <= LONGEST_PRIVATE_NAME:
+        app_from(data)
+        return
+    path, reason = only_problem(data)
+    assert path == "services[0].name"
+    assert "IAM role name" in reason and f"AWS limit {IAM_ROLE_NAME_MAX}" in reason
+
+
+def test_longest_accepted_task_role_fits_in_every_region():
+    regions = pytest.importorskip("cfnlint.helpers").REGIONS
+    longest_region = max(regions, key=len)
+    data = renamed(dks_data(), "dks-db", long_name(LONGEST_PRIVATE_NAME))
+    svc = app_from(data).service(long_name(LONGEST_PRIVATE_NAME))
+    role = names.task_role(svc).pattern.replace("${EnvironmentName}", "e" * names.ENVIRONMENT_MAX)
+    role = role.replace("${AWS::Region}", longest_region)
+    assert len(role) <= IAM_ROLE_NAME_MAX, f"{role} in {longest_region}"
+
+
+# --- 7. ECS task size limits -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field, value", [("cpu", 64), ("cpu", 200000), ("memory", 4)])
+def test_task_size_outside_ecs_limits_is_refused(field, value):
+    data = dks_data()
+    service(data, "dks-api")[field] = value
+    path, reason = only_problem(data)
+    assert path == f"services[1].{field}"
+    assert str(value) in reason and "outside what ECS accepts" in reason
+
+
+# --- 8. image or repository ------------------------------------------------------------------------
+
+
+def test_service_without_image_or_repository_is_refused():
+    data = dks_data()
+    del service(data, "dks-db")["image"]
+    path, reason = only_problem(data)
+    assert path == "services[0]"
+    assert "set exactly one of image" in reason
+
+
+def test_service_with_image_and_repository_is_refused():
+    data = dks_data()
+    service(data, "dks-db")["repository"] = "dks-db"
+    path, reason = only_problem(data)
+    assert path == "services[0]"
+    assert "not both" in reason
+
+
+# --- 9. capacity ---------------------------------------------------------------------------------
+
+
+def test_deployment_peak_that_does_not_fit_says_what_would():
+    # t3.medium runs 2 awsvpc tasks (3 ENIs - 1); DKS peaks at 5 tasks: 3 + 1 surge each for api and ui.
+    data = dks_data()
+    data["cluster"]["max_size"] = 2
+    path, reason = only_problem(data)
+    assert path == "cluster"
+    assert "5 tasks (2 of them rolling-deployment surge)" in reason
+    assert "set cluster.max_size to 3" in reason
+    # The bigger types it suggests must really fit on the 2 hosts.
+    types = suggested_types(reason)
+    assert types, reason
+    for name in types:
+        data["cluster"]["instance_type"] = name
+        assert needed(app_from(data)) <= 2
+
+
+def test_task_larger_than_the_instance_is_refused():
+    data = dks_data()
+    service(data, "dks-api")["memory"] = 16000
+    path, reason = only_problem(data)
+    assert path == "services[1]"
+    assert "larger than a whole t3.medium" in reason and "16000 MiB" in reason
+    # The types it suggests instead must really take the task (on the configured max_size hosts).
+    types = suggested_types(reason)
+    assert types, reason
+    for name in types:
+        data["cluster"]["instance_type"] = name
+        app_from(data)
+
+
+def test_rolling_deployment_surge_counts_towards_capacity():
+    app = app_from(dks_data())
+    assert needed(app) == 3 == app.cluster.max_size  # max_size 3 fits, with no host to spare
+    # Without surge (stop the old task first) the same tasks need one host less...
+    data = dks_data()
+    for name in ("dks-api", "dks-ui"):
+        service(data, name)["deployment"] = {"min_healthy_percent": 0, "max_percent": 100}
+    no_surge = app_from(data)
+    assert [s.desired_count for s in no_surge.services] == [s.desired_count for s in app.services]
+    assert needed(no_surge) == 2
+    # ...so max_size 2 is then accepted.
+    data["cluster"]["max_size"] = 2
+    app_from(data)
+
+
+@pytest.mark.parametrize("desired, min_healthy, max_percent, extra", [
+    (1, 100, 200, 1),  # must start the new task before stopping the old one
+    (1, 0, 100, 0),    # may stop the old task first
+    (3, 50, 200, 0),   # may stop one of three first
+    (0, 100, 200, 0),  # nothing to replace
+])
+def test_surge(desired, min_healthy, max_percent, extra):
+    assert capacity.surge(a_service(desired, min_healthy, max_percent)) == extra
+
+
+def test_deployment_with_no_room_to_replace_a_task_is_refused():
+    data = dks_data()
+    service(data, "dks-api")["deployment"] = {"min_healthy_percent": 100, "max_percent": 100}
+    path, reason = only_problem(data)
+    assert path == "services[1].deployment"
+    assert "no room" in reason
+
+
+def test_max_size_above_what_the_template_allows_is_refused():
+    data = dks_data()
+    data["cluster"]["max_size"] = config.MAX_INSTANCES + 1
+    assert "cluster.max_size" in refused(data)
+
+
+def test_a_peak_beyond_the_largest_cluster_is_refused_not_crashed():
+    # Needs more hosts than any template allows: the fit check must refuse it with advice, and the
+    # renderer must never see it (it would have nothing to offer as InstanceType).
+    data = dks_data()
+    data["cluster"]["max_size"] = config.MAX_INSTANCES
+    service(data, "dks-api")["desired_count"] = 250  # 250 + 1 surge tasks, 2 per t3.medium
+    path, reason = only_problem(data)
+    assert path == "cluster"
+    assert "do not fit" in reason
+
+
+# --- 10. cluster sizes and instance type -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("sizes", [
+    {"min_size": 3, "desired_capacity": 2, "max_size": 3},
+    {"min_size": 1, "desired_capacity": 4, "max_size": 3},
+    {"min_size": -1, "desired_capacity": 2, "max_size": 3},
+])
+def test_cluster_sizes_out_of_order_are_refused(sizes):
+    data = dks_data()
+    data["cluster"].update(sizes)
+    path, reason = only_problem(data)
+    assert path == "cluster"
+    assert "min_size <= desired_capacity <= max_size" in reason
+    assert f"{sizes['min_size']} / {sizes['desired_capacity']} / {sizes['max_size']}" in reason
+
+
+def test_unknown_instance_type_suggests_a_close_name():
+    data = dks_data()
+    data["cluster"]["instance_type"] = "t3.meduim"
+    path, reason = only_problem(data)
+    assert path == "cluster.instance_type"
+    assert "unknown instance type 't3.meduim'" in reason and "t3.medium" in reason
+
+
+# --- 11. loading -----------------------------------------------------------------------------------
+
+
+def test_unknown_key_suggests_the_known_one():
+    data = dks_data()
+    data["services"][0]["imagee"] = data["services"][0].pop("image")
+    path, reason = only_problem(data)
+    assert path == "services[0].imagee"
+    assert "did you mean 'image'" in reason
+
+
+def test_wrong_type_is_refused_with_its_path():
+    data = dks_data()
+    data["services"][1]["cpu"] = "lots"
+    path, reason = only_problem(data)
+    assert path == "services[1].cpu"
+    assert "expected an integer" in reason and "'lots'" in reason
+
+
+@pytest.mark.parametrize("where, key, path", [
+    (lambda d: d["services"][1], "port", "services[1].port"),
+    (lambda d: d, "name", "name"),
+], ids=["service port", "app name"])
+def test_missing_required_field_is_refused(where, key, path):
+    data = dks_data()
+    del where(data)[key]
+    assert only_problem(data) == (path, "required")
+
+
+def test_malformed_yaml_reports_the_line(tmp_path):
+    lines = config.DEFAULT_CONFIG.read_text().splitlines()
+    line = lines.index("  max_size: 3")
+    lines[line] = "  max_size: 3: 4"  # a mapping value where a scalar ends
+    path = tmp_path / "app.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    assert "not valid YAML" in reason and f"line {line + 1}," in reason and str(path) in reason
+
+
+@pytest.mark.parametrize("name, error", [("missing.yaml", "No such file"), (".", "Is a directory")])
+def test_unreadable_config_is_refused(tmp_path, name, error):
+    path = tmp_path / name
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    assert "cannot read config" in reason and error in reason
+
+
+def test_unreadable_embedded_file_is_refused_with_its_path(tmp_path):
+    # The config loads fine, but db-init.sh is not beside it.
+    path = write_config(dks_data(), tmp_path)
+    (tmp_path / "db-init.sh").unlink()
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.problems == [("services[0].files./docker-entrypoint-initdb.d/0_0_db.sh",
+                                      "cannot read db-init.sh: No such file or directory")]
+
+
+# --- 12. environment references and secrets ------------------------------------------------------
+
+
+def test_reference_to_unknown_service_is_refused():
+    data = dks_data()
+    service(data, "dks-api")["environment"]["OTHER"] = "{nope.host}"
+    path, reason = only_problem(data)
+    assert path == "services[1].environment.OTHER"
+    assert "unknown service 'nope'" in reason
+
+
+def test_url_of_a_service_that_is_not_public_is_refused():
+    data = dks_data()
+    service(data, "dks-api")["environment"]["DB_URL"] = "{dks-db.url}"
+    path, reason = only_problem(data)
+    assert path == "services[1].environment.DB_URL"
+    assert "not public" in reason
+
+
+def test_undeclared_secret_is_refused():
+    data = dks_data()
+    service(data, "dks-api")["secrets"]["TOKEN"] = "api-token"
+    path, reason = only_problem(data)
+    assert path == "services[1].secrets.TOKEN"
+    assert "unknown secret 'api-token'" in reason
+
+
+# --- 13. the CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_refuses_a_bad_config_and_leaves_out_untouched(tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(ROOT / "build", out)  # a previous good render
+    before = snapshot(out)
+    data = dks_data()
+    data["services"][1]["cpu"] = 64
+    bad = write_config(data, tmp_path / "bad")
+    around = sorted(tmp_path.iterdir())
+
+    result = cli("build", "--config", str(bad), "--out", str(out))
+
+    assert result.returncode == 2, result.stderr
+    assert "services[1].cpu" in result.stderr and "64 CPU units" in result.stderr
+    assert snapshot(out) == before
+    assert sorted(tmp_path.iterdir()) == around  # no staging folder left behind
+
+
+def test_cli_renders_a_good_config(tmp_path):
+    out = tmp_path / "out"
+    result = cli("build", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    expected = render.render(config.load(config.DEFAULT_CONFIG), "templates_src/apps/dks/app.yaml")
+    assert {path.name: path.read_text() for path in out.iterdir()} == expected
+    assert "main.yaml" in expected and "services.yaml" in expected
+
+
+# --- 14. properties ------------------------------------------------------------------------------
+
+TYPES = sorted(instance_types.TYPES)
+
+
+def mostly(typical: st.SearchStrategy, wild: st.SearchStrategy) -> st.SearchStrategy:
+    """Usually a typical value, one time in ten anything: with ~20 fields mutated at once, uniform
+    choices would make nearly every config invalid and leave the accepting branch untested."""
+    return st.integers(0, 9).flatmap(lambda n: wild if n == 0 else typical)
+
+
+@st.composite
+def mutated_configs(draw) -> dict:
+    """The default config with random sizes, counts, ports, deployments and instance type."""
+    data = dks_data()
+    cluster = data["cluster"]
+    cluster["instance_type"] = draw(st.sampled_from(TYPES))
+    cluster["max_size"] = draw(mostly(st.integers(2, 12), st.integers(-1, config.MAX_INSTANCES + 10)))
+    for svc in data["services"]:
+        svc["cpu"] = draw(mostly(st.sampled_from([128, 256, 512, 1024, 2048]), st.integers(-10, 200_000)))
+        svc["memory"] = draw(mostly(st.sampled_from([128, 512, 1024, 2048, 6000]), st.integers(-10, 140_000)))
+        svc["desired_count"] = draw(mostly(st.integers(0, 3), st.integers(-2, 1001)))
+        svc["port"] = draw(mostly(st.sampled_from([80, 3000, 5432, 8080]), st.integers(-1, 70_000)))
+        minimum, maximum = draw(mostly(st.sampled_from([(100, 200), (0, 100), (50, 200), (50, 150)]),
+                                       st.tuples(st.integers(-1, 101), st.integers(99, 201))))
+        svc["deployment"] = {"min_healthy_percent": minimum, "max_percent": maximum}
+        if "public" in svc:  # dks-api and dks-ui: equal ports are a conflict
+            svc["public"] = {"port": draw(mostly(st.sampled_from([80, 8080, 8081]), st.integers(-1, 70_000)))}
+    return data
+
+
+@pytest.fixture
+def hypothesis_home(tmp_path):
+    """Hypothesis caches what it learns under ./.hypothesis even without a database: keep it in tmp_path."""
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(tmp_path / ".hypothesis")
+    yield
+    configuration.set_hypothesis_home_dir(previous)
+
+
+def test_mutated_configs_are_accepted_only_when_they_fit(hypothesis_home):
+    outcomes = {"accepted": 0, "refused": 0}
+
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(mutated_configs())
+    def check(data):
+        try:
+            app = app_from(data)
+        except ConfigError as err:  # any other exception fails the test
+            assert err.problems and all(isinstance(p, str) and r for p, r in err.problems)
+            outcomes["refused"] += 1
+            return
+        hosts = needed(app)
+        assert hosts is not None and hosts <= app.cluster.max_size
+        # The template offers the configured type among the ones the tasks fit on.
+        assert app.cluster.instance_type in capacity.allowed_instance_types(app)
+        outcomes["accepted"] += 1
+
+    check()
+    # Both branches ran, so the property is not vacuous.
+    assert outcomes["accepted"] and outcomes["refused"], outcomes
