@@ -23,7 +23,7 @@ templates: $(VENV)/.runtime ## Render every template into build/ (CONFIG=app.yam
 	$(PY) -m templates_src build $(CONFIG_ARG) $(OUT_ARG)
 
 lint: $(VENV)/.dev ## cfn-lint over build/, plus a local-TemplateURL variant for nested parameter checks
-	$(PY) scripts/lint.py $(CONFIG_ARG)
+	$(PY) scripts/lint.py $(CONFIG_ARG) $(if $(OUT),--build $(OUT))
 
 test: lint ## The whole suite: lint, then every test
 	$(PY) -m pytest
