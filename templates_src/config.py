@@ -510,7 +510,7 @@ def _validate_ports(app: App, add) -> None:
                                          f"listener port {svc.public.port}")
         claims.setdefault(key, svc.name)
     outputs = {}
-    for i, svc in enumerate(app.public_services):
+    for svc in app.public_services:
         name = url_output(svc)
         if name in outputs:
             add(f"services[{app.services.index(svc)}].url_output", f"'{name}' is also used by '{outputs[name]}'")

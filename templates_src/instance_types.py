@@ -23,10 +23,6 @@ class InstanceType:
     def task_slots(self) -> int:
         return self.max_enis - 1
 
-    @property
-    def family(self) -> str:
-        return self.name.split(".")[0]
-
 
 # size: (vCPUs, GiB, max ENIs) per family shape; the families below share these shapes.
 _BURSTABLE = {"nano": (2, 0.5, 2), "micro": (2, 1, 2), "small": (2, 2, 3), "medium": (2, 4, 3),

@@ -7,7 +7,7 @@ but the bucket has a default.
 """
 from __future__ import annotations
 
-from troposphere import Join, Output, Parameter, Sub
+from troposphere import Output, Parameter, Sub
 
 from templates_src import (
     capacity, cluster, config, discovery, iam, instance_types, links, loadbalancer, names, network, secrets,

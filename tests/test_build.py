@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -61,7 +62,7 @@ def intrinsic_names(node, found=None):
                 found["getatt"].add(tuple(value))
             elif key == "Fn::Sub":
                 text, local = (value, {}) if isinstance(value, str) else (value[0], value[1])
-                names = set(__import__("re").findall(r"\$\{([^!}][^}]*)\}", text))
+                names = set(re.findall(r"\$\{([^!}][^}]*)\}", text))
                 found["sub"].update(n for n in names if n not in local)
                 intrinsic_names(local, found)
                 continue
@@ -136,7 +137,7 @@ def variant_app(name: str) -> App:
     if name == "no-secrets":
         data.pop("secrets")
         for svc in data["services"]:
-            for key, secret in svc.pop("secrets", {}).items():
+            for key in svc.pop("secrets", {}):
                 svc["environment"][key] = "not-a-secret-in-this-variant"
     return app_from(data)
 
