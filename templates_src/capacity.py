@@ -34,7 +34,6 @@ class Task:
 class Host:
     """Resources one instance offers to tasks."""
 
-    type: InstanceType
     slots: int
     cpu: int
     memory: int
@@ -42,7 +41,7 @@ class Host:
 
 def host(itype: InstanceType, reserved_memory_mib: int) -> Host:
     memory = int(itype.memory_mib * (1 - PLATFORM_OVERHEAD)) - reserved_memory_mib
-    return Host(itype, itype.task_slots, itype.vcpus * 1024, memory)
+    return Host(itype.task_slots, itype.vcpus * 1024, memory)
 
 
 def surge(svc: Service) -> int:

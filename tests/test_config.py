@@ -502,28 +502,18 @@ def test_unreadable_embedded_file_is_refused_with_its_path(tmp_path):
 # --- 12. environment references and secrets ------------------------------------------------------
 
 
-def test_reference_to_unknown_service_is_refused():
+@pytest.mark.parametrize("field, key, value, path, fact", [
+    ("environment", "OTHER", "{nope.host}", "services[1].environment.OTHER", "unknown service 'nope'"),
+    # dks-db has no URL: it is not behind the load balancer.
+    ("environment", "DB_URL", "{dks-db.url}", "services[1].environment.DB_URL", "not public"),
+    ("secrets", "TOKEN", "api-token", "services[1].secrets.TOKEN", "unknown secret 'api-token'"),
+])
+def test_references_to_what_does_not_exist_are_refused(field, key, value, path, fact):
     data = dks_data()
-    service(data, "dks-api")["environment"]["OTHER"] = "{nope.host}"
-    path, reason = only_problem(data)
-    assert path == "services[1].environment.OTHER"
-    assert "unknown service 'nope'" in reason
-
-
-def test_url_of_a_service_that_is_not_public_is_refused():
-    data = dks_data()
-    service(data, "dks-api")["environment"]["DB_URL"] = "{dks-db.url}"
-    path, reason = only_problem(data)
-    assert path == "services[1].environment.DB_URL"
-    assert "not public" in reason
-
-
-def test_undeclared_secret_is_refused():
-    data = dks_data()
-    service(data, "dks-api")["secrets"]["TOKEN"] = "api-token"
-    path, reason = only_problem(data)
-    assert path == "services[1].secrets.TOKEN"
-    assert "unknown secret 'api-token'" in reason
+    service(data, "dks-api")[field][key] = value
+    found, reason = only_problem(data)
+    assert found == path
+    assert fact in reason
 
 
 # --- 13. the CLI -----------------------------------------------------------------------------------
