@@ -1,8 +1,12 @@
-"""Session fixtures: the default DKS app and its rendered templates."""
+"""Session fixtures: the default DKS app, its rendered templates, and the local AWS emulator."""
 from __future__ import annotations
 
+import os
+
+import boto3
 import pytest
 
+from emulator import Emulator
 from helpers import templates
 from templates_src import config
 
@@ -15,3 +19,29 @@ def dks() -> config.App:
 @pytest.fixture(scope="session")
 def dks_templates(dks) -> dict[str, dict]:
     return templates(dks)
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """moto with the project's extension, in-process on 127.0.0.1 (a free port), for the whole run.
+
+    The process environment points at it (dummy credentials, no profile, no config file), so
+    boto3 here and every subprocess (AWS CLI, taskcat) reach the emulator and never AWS.
+    """
+    saved = dict(os.environ)
+    with Emulator() as running:
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE"):
+            os.environ.pop(name, None)
+        os.environ.update(running.environment)
+        try:
+            yield running
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@pytest.fixture
+def aws(emulator) -> boto3.Session:
+    """A boto3 session on an emptied emulator (every resource of earlier tests forgotten)."""
+    emulator.reset()
+    return boto3.Session()

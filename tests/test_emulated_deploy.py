@@ -1,0 +1,528 @@
+"""The built templates deployed into the emulator as a nested set, every resource checked, then deleted.
+
+The deploy is the README's: build/ uploaded to a bucket, the registry stack, then the root stack
+with only QSS3BucketName and QSS3KeyPrefix. Each resource type in build/ has one check below that
+asks the service's own describe/list API whether the resource is there with what the template
+promises; the coverage line counts them. The delete must leave the account as it was.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from collections import defaultdict
+from typing import Callable
+
+import boto3
+import pytest
+
+import inventory
+import stacks
+from helpers import BUILD
+from stacks import Resource
+from templates_src import config
+
+BUCKET = "dks-templates"
+PREFIX = "dks/"
+ROOT = "dks"
+REGISTRY = "dks-registry"
+AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+
+
+@dataclasses.dataclass
+class Deployment:
+    session: boto3.Session
+    app: config.App
+    stacks: dict[str, dict]  # template file -> stack description
+    resources: list[Resource]
+
+    def of_type(self, kind: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == kind]
+
+    def one(self, file: str, logical_id: str) -> Resource:
+        (found,) = [r for r in self.resources if r.template == file and r.logical_id == logical_id]
+        return found
+
+    def output(self, file: str, key: str) -> str:
+        return stacks.outputs(self.stacks[file])[key]
+
+    def parameter(self, file: str, key: str) -> str:
+        return stacks.parameters(self.stacks[file])[key]
+
+    def client(self, service: str):
+        return self.session.client(service)
+
+    @property
+    def environment(self) -> str:
+        return self.parameter("main.yaml", "EnvironmentName")
+
+
+CHECKS: dict[str, Callable[[Deployment, list[Resource]], None]] = {}
+
+
+def check(kind: str) -> Callable:
+    def register(function: Callable[[Deployment, list[Resource]], None]) -> Callable:
+        CHECKS[kind] = function
+        return function
+
+    return register
+
+
+def built_types() -> set[str]:
+    return {r["Type"] for path in BUILD.glob("*.yaml") for r in stacks.load(path.name)["Resources"].values()}
+
+
+def deploy(session: boto3.Session) -> Deployment:
+    stacks.upload(session, BUCKET, PREFIX)
+    registry = stacks.create(session, REGISTRY, stacks.template_url(session, BUCKET, PREFIX + "registry.yaml"))
+    assert registry["StackStatus"] == "CREATE_COMPLETE", registry.get("StackStatusReason")
+    root = stacks.create(session, ROOT, stacks.template_url(session, BUCKET, PREFIX + "main.yaml"),
+                         {"QSS3BucketName": BUCKET, "QSS3KeyPrefix": PREFIX})
+    assert root["StackStatus"] == "CREATE_COMPLETE", failure_events(session, ROOT)
+    nested = stacks.nested(session, ROOT)
+    everything = {**nested, "registry.yaml": registry}
+    return Deployment(session, config.load(config.DEFAULT_CONFIG), everything,
+                      stacks.resources(session, everything))
+
+
+def failure_events(session: boto3.Session, name: str) -> list[str]:
+    events = session.client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
+    return [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events
+            if e["ResourceStatus"].endswith("FAILED")]
+
+
+def test_deploy_assert_every_resource_and_delete_leaves_nothing(aws, capsys):
+    before = inventory.take(aws)
+    deployment = deploy(aws)
+
+    missing = built_types() - set(CHECKS)
+    assert not missing, f"resource types in build/ with no check: {sorted(missing)}"
+    deployed = {r.type for r in deployment.resources}
+    assert deployed == built_types(), "every type in build/ must be created"
+    for kind in sorted(deployed):
+        CHECKS[kind](deployment, deployment.of_type(kind))
+    with capsys.disabled():
+        print(f"\nemulated: {len(deployed)}/{len(built_types())} resource types created and asserted")
+
+    stacks.delete(aws, ROOT)
+    stacks.delete(aws, REGISTRY)
+    stacks.empty_bucket(aws, BUCKET)
+    assert inventory.difference(before, inventory.take(aws)) == {}
+
+
+# --- CloudFormation --------------------------------------------------------------------------------
+
+@check("AWS::CloudFormation::Stack")
+def _nested_stacks(d: Deployment, items: list[Resource]) -> None:
+    root = d.stacks["main.yaml"]
+    assert {r.template for r in items} == {"main.yaml"}
+    children = {file: stack for file, stack in d.stacks.items() if file not in ("main.yaml", "registry.yaml")}
+    assert len(children) == len(items) == 7
+    for file, stack in children.items():
+        assert stack["StackStatus"] == "CREATE_COMPLETE", file
+        assert stack["ParentId"] == stack["RootId"] == root["StackId"], file
+        # every parameter the child declares was passed (none left to a default the root did not choose)
+        assert set(stacks.parameters(stack)) == set(stacks.load(file).get("Parameters", {})), file
+    assert "ParentId" not in root
+    out = stacks.outputs(root)
+    assert out["ClusterName"] == d.environment
+    assert out["NamespaceName"] == d.app.namespace
+    assert out["ServiceNames"].split(",") == config.start_order(d.app)
+
+
+# --- Network ---------------------------------------------------------------------------------------
+
+@check("AWS::EC2::VPC")
+def _vpc(d: Deployment, items: list[Resource]) -> None:
+    (vpc,) = items
+    ec2 = d.client("ec2")
+    (described,) = ec2.describe_vpcs(VpcIds=[vpc.physical_id])["Vpcs"]
+    assert described["CidrBlock"] == d.app.network.cidr
+    assert d.output("network.yaml", "VpcId") == vpc.physical_id
+    for attribute, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames")):
+        assert ec2.describe_vpc_attribute(VpcId=vpc.physical_id, Attribute=attribute)[key]["Value"] is True
+
+
+@check("AWS::EC2::Subnet")
+def _subnets(d: Deployment, items: list[Resource]) -> None:
+    ec2 = d.client("ec2")
+    ids = [r.physical_id for r in items]
+    described = ec2.describe_subnets(SubnetIds=ids)["Subnets"]
+    assert len(described) == d.app.network.availability_zones
+    assert len({s["AvailabilityZone"] for s in described}) == len(described), "one subnet per zone"
+    assert {s["VpcId"] for s in described} == {d.one("network.yaml", "Vpc").physical_id}
+    assert sorted(s["CidrBlock"] for s in described) == sorted(r.properties["CidrBlock"] for r in items)
+    assert not any(s["MapPublicIpOnLaunch"] for s in described)
+    assert sorted(d.output("network.yaml", "SubnetIds").split(",")) == sorted(ids)
+    gateway = d.one("network.yaml", "InternetGateway").physical_id
+    for subnet in ids:  # public: its route table sends 0.0.0.0/0 to the internet gateway
+        (table,) = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"]
+        assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway} in [
+            {k: r.get(k) for k in ("DestinationCidrBlock", "GatewayId")} for r in table["Routes"]]
+    nat = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [described[0]["VpcId"]]}])["NatGateways"]
+    assert nat == [], "public subnets only: no NAT gateway"
+
+
+@check("AWS::EC2::InternetGateway")
+def _gateway(d: Deployment, items: list[Resource]) -> None:
+    (gateway,) = items
+    (described,) = d.client("ec2").describe_internet_gateways(InternetGatewayIds=[gateway.physical_id])["InternetGateways"]
+    assert [a["VpcId"] for a in described["Attachments"]] == [d.one("network.yaml", "Vpc").physical_id]
+
+
+@check("AWS::EC2::VPCGatewayAttachment")
+def _attachment(d: Deployment, items: list[Resource]) -> None:
+    (attachment,) = items
+    gateway = d.one("network.yaml", attachment.properties["InternetGatewayId"]["Ref"]).physical_id
+    (described,) = d.client("ec2").describe_internet_gateways(InternetGatewayIds=[gateway])["InternetGateways"]
+    assert described["Attachments"][0]["State"] == "available"
+
+
+@check("AWS::EC2::RouteTable")
+def _route_tables(d: Deployment, items: list[Resource]) -> None:
+    (table,) = items
+    (described,) = d.client("ec2").describe_route_tables(RouteTableIds=[table.physical_id])["RouteTables"]
+    assert described["VpcId"] == d.one("network.yaml", "Vpc").physical_id
+    associated = {a["SubnetId"] for a in described["Associations"] if not a.get("Main")}
+    assert associated == {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
+
+
+@check("AWS::EC2::Route")
+def _routes(d: Deployment, items: list[Resource]) -> None:
+    (route,) = items
+    table = d.one("network.yaml", route.properties["RouteTableId"]["Ref"]).physical_id
+    (described,) = d.client("ec2").describe_route_tables(RouteTableIds=[table])["RouteTables"]
+    gateway = d.one("network.yaml", route.properties["GatewayId"]["Ref"]).physical_id
+    assert any(r.get("DestinationCidrBlock") == route.properties["DestinationCidrBlock"] and r.get("GatewayId") == gateway
+               for r in described["Routes"])
+
+
+@check("AWS::EC2::SubnetRouteTableAssociation")
+def _associations(d: Deployment, items: list[Resource]) -> None:
+    ec2 = d.client("ec2")
+    for association in items:
+        subnet = d.one("network.yaml", association.properties["SubnetId"]["Ref"]).physical_id
+        table = d.one("network.yaml", association.properties["RouteTableId"]["Ref"]).physical_id
+        (described,) = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+        assert subnet in {a.get("SubnetId") for a in described["Associations"]}
+
+
+def rules(d: Deployment, group_id: str, direction: str) -> set[tuple]:
+    """A group's rules as (protocol, from, to, peer) with peers as CIDRs or logical group names."""
+    names = {r.physical_id: r.logical_id for r in d.of_type("AWS::EC2::SecurityGroup")}
+    (group,) = d.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    found = set()
+    for rule in group["IpPermissions" if direction == "in" else "IpPermissionsEgress"]:
+        for peer in [r["CidrIp"] for r in rule.get("IpRanges", [])] + \
+                [names.get(p["GroupId"], p["GroupId"]) for p in rule.get("UserIdGroupPairs", [])]:
+            found.add((rule["IpProtocol"], rule.get("FromPort"), rule.get("ToPort"), peer))
+    return found
+
+
+@check("AWS::EC2::SecurityGroup")
+def _security_groups(d: Deployment, items: list[Resource]) -> None:
+    group = {r.logical_id: r.physical_id for r in items}
+    vpc = d.one("network.yaml", "Vpc").physical_id
+    described = d.client("ec2").describe_security_groups(GroupIds=list(group.values()))["SecurityGroups"]
+    assert {g["VpcId"] for g in described} == {vpc}
+    cidr = d.parameter("network.yaml", "AllowedIngressCidr")
+    assert rules(d, group["HostSecurityGroup"], "in") == set(), "hosts: no inbound, no SSH"
+    assert rules(d, group["HostSecurityGroup"], "out") == {("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 80, 80, "0.0.0.0/0")}
+    assert rules(d, group["LoadBalancerSecurityGroup"], "in") == {
+        ("tcp", s.public.port, s.public.port, cidr) for s in d.app.services if s.public}
+    assert rules(d, group["LoadBalancerSecurityGroup"], "out") == {
+        ("tcp", s.port, s.port, f"{config.logical_id(s.name)}SecurityGroup") for s in d.app.services if s.public}
+    assert rules(d, group["DksDbSecurityGroup"], "in") == {("tcp", 5432, 5432, "DksApiSecurityGroup")}
+    for service in d.app.services:  # tasks reach nothing but the services they depend on
+        allowed = {("tcp", dep.port, dep.port, f"{config.logical_id(dep.name)}SecurityGroup")
+                   for dep in d.app.services if dep.name in service.depends_on}
+        sentinel = {("icmp", 252, 86, "255.255.255.255/32")}
+        assert rules(d, group[f"{config.logical_id(service.name)}SecurityGroup"], "out") == allowed | sentinel
+
+
+@check("AWS::EC2::SecurityGroupIngress")
+def _ingress(d: Deployment, items: list[Resource]) -> None:
+    for rule in items:
+        target = d.one("network.yaml", rule.properties["GroupId"]["Ref"]).physical_id
+        source = rule.properties["SourceSecurityGroupId"]["Ref"]
+        port = rule.properties["FromPort"]
+        assert ("tcp", port, port, source) in rules(d, target, "in"), rule.logical_id
+
+
+@check("AWS::EC2::SecurityGroupEgress")
+def _egress(d: Deployment, items: list[Resource]) -> None:
+    for rule in items:
+        group = d.one("network.yaml", rule.properties["GroupId"]["Ref"]).physical_id
+        destination = rule.properties["DestinationSecurityGroupId"]["Ref"]
+        port = rule.properties["FromPort"]
+        assert ("tcp", port, port, destination) in rules(d, group, "out"), rule.logical_id
+
+
+# --- Cluster ---------------------------------------------------------------------------------------
+
+@check("AWS::EC2::LaunchTemplate")
+def _launch_template(d: Deployment, items: list[Resource]) -> None:
+    (template,) = items
+    ec2 = d.client("ec2")
+    (version,) = ec2.describe_launch_template_versions(LaunchTemplateId=template.physical_id)["LaunchTemplateVersions"]
+    data = version["LaunchTemplateData"]
+    ami = d.client("ssm").get_parameter(Name=AMI_PARAMETER)["Parameter"]["Value"]
+    assert data["ImageId"] == ami, "the AMI the SSM parameter names"
+    assert data["InstanceType"] == d.app.cluster.instance_type
+    assert data["MetadataOptions"]["HttpTokens"] == "required", "IMDSv2 only"
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1, "containers cannot reach IMDS"
+    (volume,) = data["BlockDeviceMappings"]
+    assert volume["Ebs"]["Encrypted"] is True
+    (interface,) = data["NetworkInterfaces"]
+    assert interface["AssociatePublicIpAddress"] is True, "public subnets, no NAT: hosts need public IPs"
+    assert interface["Groups"] == [d.one("network.yaml", "HostSecurityGroup").physical_id]
+    profile = d.client("iam").get_instance_profile(
+        InstanceProfileName=d.one("iam.yaml", "HostInstanceProfile").physical_id)["InstanceProfile"]
+    assert data["IamInstanceProfile"]["Arn"] == profile["Arn"]
+    user_data = base64.b64decode(data["UserData"]).decode()
+    assert f"ECS_CLUSTER={d.environment}\n" in user_data
+    assert "ECS_AWSVPC_BLOCK_IMDS=true" in user_data
+
+
+@check("AWS::AutoScaling::AutoScalingGroup")
+def _group(d: Deployment, items: list[Resource]) -> None:
+    (group,) = items
+    (described,) = d.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group.physical_id])["AutoScalingGroups"]
+    assert described["LaunchTemplate"]["LaunchTemplateId"] == d.one("cluster.yaml", "HostLaunchTemplate").physical_id
+    cluster = d.app.cluster
+    assert (described["MinSize"], described["DesiredCapacity"], described["MaxSize"]) == (
+        cluster.min_size, cluster.desired_capacity, cluster.max_size)
+    assert set(described["VPCZoneIdentifier"].split(",")) == {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
+    assert len(described["Instances"]) == cluster.desired_capacity
+    instances = [i["InstanceId"] for i in described["Instances"]]
+    reservations = d.client("ec2").describe_instances(InstanceIds=instances)["Reservations"]
+    for instance in (i for r in reservations for i in r["Instances"]):
+        assert instance["ImageId"] == d.client("ssm").get_parameter(Name=AMI_PARAMETER)["Parameter"]["Value"]
+        assert instance["InstanceType"] == cluster.instance_type
+
+
+@check("AWS::ECS::Cluster")
+def _cluster(d: Deployment, items: list[Resource]) -> None:
+    (cluster,) = items
+    (described,) = d.client("ecs").describe_clusters(clusters=[cluster.physical_id], include=["SETTINGS"])["clusters"]
+    assert described["clusterName"] == d.environment and described["status"] == "ACTIVE"
+    assert {"name": "containerInsights", "value": "disabled"} in described["settings"]
+
+
+@check("AWS::ECS::CapacityProvider")
+def _capacity_provider(d: Deployment, items: list[Resource]) -> None:
+    (provider,) = items
+    (described,) = d.client("ecs").describe_capacity_providers(capacityProviders=[provider.physical_id])["capacityProviders"]
+    group = d.one("cluster.yaml", "HostGroup").physical_id
+    asg = described["autoScalingGroupProvider"]
+    assert asg["autoScalingGroupArn"] in (group, d.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["AutoScalingGroupARN"])
+    assert asg["managedScaling"]["status"] == "ENABLED"
+    assert asg["managedScaling"]["targetCapacity"] == 100
+    assert asg["managedTerminationProtection"] == "DISABLED"
+
+
+@check("AWS::ECS::ClusterCapacityProviderAssociations")
+def _associations_cp(d: Deployment, items: list[Resource]) -> None:
+    (association,) = items
+    provider = d.one("cluster.yaml", "CapacityProvider").physical_id
+    (cluster,) = d.client("ecs").describe_clusters(clusters=[d.environment])["clusters"]
+    assert cluster["capacityProviders"] == [provider]
+    assert cluster["defaultCapacityProviderStrategy"] == [{"capacityProvider": provider, "weight": 1, "base": 0}]
+
+
+# --- Services --------------------------------------------------------------------------------------
+
+def task_definition_of(d: Deployment, name: str) -> dict:
+    arn = d.one("services.yaml", f"{config.logical_id(name)}TaskDefinition").physical_id
+    return d.client("ecs").describe_task_definition(taskDefinition=arn)["taskDefinition"]
+
+
+@check("AWS::ECS::TaskDefinition")
+def _task_definitions(d: Deployment, items: list[Resource]) -> None:
+    assert len(items) == len(d.app.services)
+    secrets = d.output("secrets.yaml", "SecretArns").split(",")
+    execution = d.output("iam.yaml", "ExecutionRoleArn")
+    for service in d.app.services:
+        task = task_definition_of(d, service.name)
+        assert task["family"] == f"{d.environment}-{service.name}"
+        assert task["networkMode"] == "awsvpc"
+        assert task["requiresCompatibilities"] == ["EC2"]
+        assert (int(task["cpu"]), int(task["memory"])) == (service.cpu, service.memory)
+        assert task["executionRoleArn"] == execution
+        assert task["taskRoleArn"].endswith(f"-{service.name}-task")
+        (container,) = task["containerDefinitions"]
+        assert container["portMappings"][0]["containerPort"] == service.port
+        for secret in container.get("secrets", []):
+            assert secret["valueFrom"] in secrets, "secrets by ARN, never by value"
+        assert {s["name"] for s in container.get("secrets", [])} == set(service.secrets)
+        logs = container["logConfiguration"]
+        assert logs["logDriver"] == "awslogs"
+        assert logs["options"]["awslogs-group"] == f"/ecs/{d.environment}/{service.name}"
+        environment = {e["name"]: e["value"] for e in container.get("environment", [])}
+        if "DB_HOST" in environment:
+            assert environment["DB_HOST"] == f"dks-db.{d.app.namespace}"
+
+
+@check("AWS::ECS::Service")
+def _services(d: Deployment, items: list[Resource]) -> None:
+    ecs = d.client("ecs")
+    described = ecs.describe_services(cluster=d.environment, services=[r.physical_id for r in items])["services"]
+    by_name = {s["serviceName"]: s for s in described}
+    assert sorted(by_name) == sorted(s.name for s in d.app.services)
+    provider = d.one("cluster.yaml", "CapacityProvider").physical_id
+    subnets = {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
+    discovery = {r.logical_id: r.physical_id for r in d.of_type("AWS::ServiceDiscovery::Service")}
+    sd = d.client("servicediscovery")
+    groups = {r.logical_id: r.physical_id for r in d.of_type("AWS::EC2::SecurityGroup")}
+    for service in d.app.services:
+        live = by_name[service.name]
+        name = config.logical_id(service.name)
+        assert live["status"] == "ACTIVE" and live["desiredCount"] == 1
+        assert live["taskDefinition"] == task_definition_of(d, service.name)["taskDefinitionArn"]
+        assert live["capacityProviderStrategy"] == [{"capacityProvider": provider, "weight": 1, "base": 0}]
+        assert "launchType" not in live, "capacity provider, not a launch type"
+        network = live["networkConfiguration"]["awsvpcConfiguration"]
+        assert set(network["subnets"]) == subnets
+        assert network["securityGroups"] == [groups[f"{name}SecurityGroup"]]
+        assert network["assignPublicIp"] == "DISABLED"
+        (registry,) = live["serviceRegistries"]
+        assert registry["registryArn"] == sd.get_service(Id=discovery[f"{name}Discovery"])["Service"]["Arn"]
+        if service.public:
+            (balancer,) = live["loadBalancers"]
+            group = d.one("loadbalancer.yaml", f"{name}TargetGroup").physical_id
+            assert (balancer["targetGroupArn"], balancer["containerName"], balancer["containerPort"]) == (
+                group, service.name, service.port)
+        else:
+            assert live.get("loadBalancers", []) == []
+
+
+@check("AWS::Logs::LogGroup")
+def _log_groups(d: Deployment, items: list[Resource]) -> None:
+    groups = d.client("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{d.environment}/")["logGroups"]
+    expected = {r.physical_id: r.properties["RetentionInDays"] for r in items}
+    assert {g["logGroupName"]: g.get("retentionInDays") for g in groups} == expected
+    assert sorted(expected) == sorted(f"/ecs/{d.environment}/{s.name}" for s in d.app.services)
+
+
+@check("AWS::SecretsManager::Secret")
+def _secrets(d: Deployment, items: list[Resource]) -> None:
+    sm = d.client("secretsmanager")
+    assert len(items) == len(d.app.secrets)
+    for secret in items:
+        described = sm.describe_secret(SecretId=secret.physical_id)
+        assert described["ARN"] == secret.physical_id
+        assert described["Description"] == secret.properties["Description"]
+        value = sm.get_secret_value(SecretId=secret.physical_id)["SecretString"]
+        spec = secret.properties["GenerateSecretString"]
+        assert len(value) == spec["PasswordLength"] and value.isalnum(), "generated, no punctuation"
+    assert sorted(d.output("secrets.yaml", "SecretArns").split(",")) == sorted(r.physical_id for r in items)
+
+
+# --- Load balancer ---------------------------------------------------------------------------------
+
+@check("AWS::ElasticLoadBalancingV2::LoadBalancer")
+def _load_balancer(d: Deployment, items: list[Resource]) -> None:
+    (balancer,) = items
+    (described,) = d.client("elbv2").describe_load_balancers(LoadBalancerArns=[balancer.physical_id])["LoadBalancers"]
+    assert (described["Scheme"], described["Type"]) == ("internet-facing", "application")
+    assert described["LoadBalancerName"] == f"{d.environment}-alb"
+    assert {z["SubnetId"] for z in described["AvailabilityZones"]} == {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
+    assert described["SecurityGroups"] == [d.one("network.yaml", "LoadBalancerSecurityGroup").physical_id]
+    assert d.output("main.yaml", "AppUrl") == f"http://{described['DNSName']}"
+    assert d.output("main.yaml", "ApiUrl") == f"http://{described['DNSName']}:8080"
+
+
+@check("AWS::ElasticLoadBalancingV2::Listener")
+def _listeners(d: Deployment, items: list[Resource]) -> None:
+    balancer = d.one("loadbalancer.yaml", "LoadBalancer").physical_id
+    listeners = d.client("elbv2").describe_listeners(LoadBalancerArn=balancer)["Listeners"]
+    assert sorted(l["ListenerArn"] for l in listeners) == sorted(r.physical_id for r in items)
+    groups = {s.public.port: d.one("loadbalancer.yaml", f"{config.logical_id(s.name)}TargetGroup").physical_id
+              for s in d.app.services if s.public}
+    assert {l["Port"]: (l["Protocol"], l["DefaultActions"][0]["Type"], l["DefaultActions"][0]["TargetGroupArn"])
+            for l in listeners} == {port: ("HTTP", "forward", group) for port, group in groups.items()}
+
+
+@check("AWS::ElasticLoadBalancingV2::TargetGroup")
+def _target_groups(d: Deployment, items: list[Resource]) -> None:
+    elb = d.client("elbv2")
+    vpc = d.one("network.yaml", "Vpc").physical_id
+    public = {s.name: s for s in d.app.services if s.public}
+    assert len(items) == len(public)
+    for group in items:
+        (described,) = elb.describe_target_groups(TargetGroupArns=[group.physical_id])["TargetGroups"]
+        service = public[described["TargetGroupName"].removeprefix(f"{d.environment}-")]
+        assert (described["TargetType"], described["Protocol"], described["Port"], described["VpcId"]) == (
+            "ip", "HTTP", service.port, vpc)
+        assert described["HealthCheckPath"] == service.health_check.path
+        assert described["LoadBalancerArns"] == [d.one("loadbalancer.yaml", "LoadBalancer").physical_id]
+
+
+# --- Discovery -------------------------------------------------------------------------------------
+
+@check("AWS::ServiceDiscovery::PrivateDnsNamespace")
+def _namespace(d: Deployment, items: list[Resource]) -> None:
+    (namespace,) = items
+    described = d.client("servicediscovery").get_namespace(Id=namespace.physical_id)["Namespace"]
+    assert (described["Name"], described["Type"]) == (d.app.namespace, "DNS_PRIVATE")
+    zone = described["Properties"]["DnsProperties"]["HostedZoneId"]
+    assert d.client("route53").get_hosted_zone(Id=zone)["HostedZone"]["Config"]["PrivateZone"] is True
+
+
+@check("AWS::ServiceDiscovery::Service")
+def _discovery(d: Deployment, items: list[Resource]) -> None:
+    sd = d.client("servicediscovery")
+    namespace = d.one("discovery.yaml", "Namespace").physical_id
+    listed = sd.list_services(Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace]}])["Services"]
+    assert sorted(s["Name"] for s in listed) == sorted(s.name for s in d.app.services), "one per app service"
+    for item in items:
+        service = sd.get_service(Id=item.physical_id)["Service"]
+        assert service["NamespaceId"] == namespace
+        assert service["DnsConfig"]["DnsRecords"] == [{"Type": "A", "TTL": 10}]
+        assert service["HealthCheckCustomConfig"] == {"FailureThreshold": 1}
+
+
+# --- IAM and ECR -----------------------------------------------------------------------------------
+
+@check("AWS::IAM::Role")
+def _roles(d: Deployment, items: list[Resource]) -> None:
+    iam = d.client("iam")
+    assert len(items) == 2 + len(d.app.services)
+    for role in items:
+        described = iam.get_role(RoleName=role.physical_id)["Role"]
+        trust = described["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        service = trust["Statement"][0]["Principal"]["Service"]
+        assert service == ("ec2.amazonaws.com" if role.logical_id == "HostRole" else "ecs-tasks.amazonaws.com")
+        attached = {p["PolicyArn"].rsplit("/", 1)[-1]
+                    for p in iam.list_attached_role_policies(RoleName=role.physical_id)["AttachedPolicies"]}
+        declared = {arn["Fn::Sub"].rsplit("/", 1)[-1] for arn in role.properties.get("ManagedPolicyArns", [])}
+        assert attached == declared, role.logical_id
+        inline = set(iam.list_role_policies(RoleName=role.physical_id)["PolicyNames"])
+        assert inline == {p["PolicyName"] for p in role.properties.get("Policies", [])}, role.logical_id
+    assert "AmazonEC2ContainerServiceforEC2Role" in {
+        p["PolicyArn"].rsplit("/", 1)[-1] for p in iam.list_attached_role_policies(
+            RoleName=d.one("iam.yaml", "HostRole").physical_id)["AttachedPolicies"]}
+
+
+@check("AWS::IAM::InstanceProfile")
+def _profile(d: Deployment, items: list[Resource]) -> None:
+    (profile,) = items
+    described = d.client("iam").get_instance_profile(InstanceProfileName=profile.physical_id)["InstanceProfile"]
+    assert [r["RoleName"] for r in described["Roles"]] == [d.one("iam.yaml", "HostRole").physical_id]
+    assert d.output("iam.yaml", "InstanceProfileArn") == described["Arn"]
+
+
+@check("AWS::ECR::Repository")
+def _repositories(d: Deployment, items: list[Resource]) -> None:
+    ecr = d.client("ecr")
+    built = sorted(s.repository for s in d.app.services if s.repository)
+    described = ecr.describe_repositories(repositoryNames=[r.physical_id for r in items])["repositories"]
+    assert sorted(r["repositoryName"] for r in described) == [f"{d.environment}/{name}" for name in built]
+    for repository in described:
+        assert repository["imageScanningConfiguration"]["scanOnPush"] is True
+        assert repository["encryptionConfiguration"]["encryptionType"] == "AES256"
+    out = stacks.outputs(d.stacks["registry.yaml"])
+    assert sorted(out.values()) == sorted(r["repositoryUri"] for r in described)
