@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
 from typing import Any, Callable
 
 from moto.autoscaling import models as autoscaling
@@ -261,6 +262,59 @@ def _delete_all(original, self):
     if stack is not None:
         stack.status = "DELETE_IN_PROGRESS"
     original(self)
+
+
+@replace(parsing.ResourceMap, "load_parameters")
+def _load_parameters(original, self):
+    """CloudFormation refuses a parameter value outside its declared constraints; moto takes anything."""
+    original(self)
+    for name, declared in (self._template.get("Parameters") or {}).items():
+        problem = parameter_problem(declared, self.resolved_parameters.get(name))
+        if problem:
+            raise cfn.ValidationError(message=f"Parameter '{name}' {problem}")
+
+
+def parameter_problem(declared: dict, value: Any) -> str | None:
+    """Why value breaks the parameter's declared constraints, or None."""
+    kind = declared.get("Type", "String")
+    if value is None or kind.startswith("AWS::SSM::") or kind.startswith("List") or kind == "CommaDelimitedList":
+        return None
+    text = str(value)
+    if "AllowedValues" in declared and text not in map(str, declared["AllowedValues"]):
+        return "must be one of AllowedValues"
+    if "AllowedPattern" in declared and not re.fullmatch(declared["AllowedPattern"], text):
+        reason = declared.get("ConstraintDescription") or f"must match pattern {declared['AllowedPattern']}"
+        return f"failed to satisfy constraint: {reason}"
+    if "MaxLength" in declared and len(text) > int(declared["MaxLength"]):
+        return f"must contain at most {declared['MaxLength']} characters"
+    if "MinLength" in declared and len(text) < int(declared["MinLength"]):
+        return f"must contain at least {declared['MinLength']} characters"
+    if kind == "Number":
+        try:
+            number = float(text)
+        except ValueError:
+            return "must be a number"
+        if "MinValue" in declared and number < float(declared["MinValue"]):
+            return f"must be a number not less than {declared['MinValue']}"
+        if "MaxValue" in declared and number > float(declared["MaxValue"]):
+            return f"must be a number not greater than {declared['MaxValue']}"
+    return None
+
+
+SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
+_outputs = cfn.Stack.outputs.fget
+# Only a stack that stands has outputs; working them out for a failed or deleted one would make moto
+# create the resources they refer to, on the spot.
+cfn.Stack.outputs = property(lambda self: _outputs(self) if self.status in SETTLED else None)
+FIXES.append("Stack.outputs")
+
+
+@replace(parsing.ResourceMap, "__getitem__")
+def _resource(original, self, key):
+    stack = owner_of(self)
+    if stack is not None and stack.status.startswith(("DELETE", "ROLLBACK")) and key not in self._parsed_resources:
+        raise KeyError(key)  # a stack being (or already) removed never creates anything
+    return original(self, key)
 
 
 # A stack's resources are the ones it made: never create one lazily because somebody listed them.
@@ -673,6 +727,18 @@ def _listener_delete(self, account_id, region_name):
 @add(elbv2.FakeTargetGroup, "delete")
 def _target_group_delete(self, account_id, region_name):
     elbv2.elbv2_backends[account_id][region_name].delete_target_group(self.arn)
+
+
+@replace(autoscaling.AutoScalingBackend, "create_auto_scaling_group")
+def _group_create(original, self, name, availability_zones, desired_capacity, max_size, min_size, *args, **kwargs):
+    low, high = int(min_size), int(max_size)
+    wanted = low if desired_capacity is None else int(desired_capacity)
+    if low > high:
+        raise autoscaling.ValidationError(f"Max bound, {high}, must be greater than or equal to min bound, {low}")
+    if not low <= wanted <= high:
+        raise autoscaling.ValidationError(
+            f"Desired capacity:{wanted} must be between the specified min size:{low} and max size:{high}")
+    return original(self, name, availability_zones, desired_capacity, max_size, min_size, *args, **kwargs)
 
 
 @replace(autoscaling.FakeAutoScalingGroup, "delete")
