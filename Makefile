@@ -2,13 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+TASKCAT_VENV := .venv-taskcat
+PORT ?= 5000
 CONFIG ?=
 OUT ?=
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG))
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help templates lint test clean
+.PHONY: help templates lint test check emulator taskcat clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,14 +21,30 @@ $(VENV)/.runtime: requirements.txt
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt && touch $@
 
+# taskcat pins jsonschema<4 and urllib3<2, which moto 5 cannot live with: its own environment.
+$(TASKCAT_VENV)/.installed: requirements-taskcat.txt
+	$(PYTHON) -m venv $(TASKCAT_VENV) && $(TASKCAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-taskcat.txt && touch $@
+
 templates: $(VENV)/.runtime ## Render every template into build/ (CONFIG=app.yaml, OUT=dir for another app)
 	$(PY) -m templates_src build $(CONFIG_ARG) $(OUT_ARG)
 
 lint: $(VENV)/.dev ## cfn-lint over build/, plus a local-TemplateURL variant for nested parameter checks
 	$(PY) scripts/lint.py $(CONFIG_ARG) $(if $(OUT),--build $(OUT))
 
-test: lint ## The whole suite: lint, then every test
+test: ## The whole suite (installs included): lint, unit tests, emulated deploys, AWS CLI, taskcat; prints its time
+	@start=$$(date +%s); $(MAKE) --no-print-directory check; status=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s, exit $$status"; exit $$status
+
+check: ## What `make test` times: both environments (in parallel), lint, then pytest
+	$(MAKE) --no-print-directory -j2 $(VENV)/.dev $(TASKCAT_VENV)/.installed
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
+emulator: $(VENV)/.dev ## Run the local AWS emulator standalone on 127.0.0.1:PORT (default 5000) until Ctrl-C
+	PYTHONPATH=tests $(PY) -m emulator --port $(PORT)
+
+taskcat: $(TASKCAT_VENV)/.installed ## taskcat test run against real AWS (needs an account and credentials)
+	$(TASKCAT_VENV)/bin/taskcat test run --input-file taskcat.yml
+
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TASKCAT_VENV) .pytest_cache .hypothesis
