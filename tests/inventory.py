@@ -55,7 +55,8 @@ def _objects(session):
     found = []
     for bucket in s3.list_buckets()["Buckets"]:
         found.append(bucket["Name"] + "/")
-        found += [f"{bucket['Name']}/{o['Key']}" for o in pages(s3, "list_objects_v2", "Contents", Bucket=bucket["Name"])]
+        listed = pages(s3, "list_objects_v2", "Contents", Bucket=bucket["Name"])
+        found += [f"{bucket['Name']}/{item['Key']}" for item in listed]
     return found
 
 
@@ -102,7 +103,8 @@ def rule_key(rule: dict) -> str:
 
 @kind("ec2 launch templates")
 def _launch_templates(session):
-    return [t["LaunchTemplateName"] for t in pages(session.client("ec2"), "describe_launch_templates", "LaunchTemplates")]
+    listed = pages(session.client("ec2"), "describe_launch_templates", "LaunchTemplates")
+    return [t["LaunchTemplateName"] for t in listed]
 
 
 @kind("ec2 instances")
@@ -113,7 +115,8 @@ def _instances(session):
 
 @kind("ec2 network interfaces")
 def _interfaces(session):
-    return [n["NetworkInterfaceId"] for n in pages(session.client("ec2"), "describe_network_interfaces", "NetworkInterfaces")]
+    listed = pages(session.client("ec2"), "describe_network_interfaces", "NetworkInterfaces")
+    return [n["NetworkInterfaceId"] for n in listed]
 
 
 @kind("ec2 volumes")
@@ -182,7 +185,8 @@ def _roles(session):
 
 @kind("iam instance profiles")
 def _profiles(session):
-    return [p["InstanceProfileName"] for p in pages(session.client("iam"), "list_instance_profiles", "InstanceProfiles")]
+    listed = pages(session.client("iam"), "list_instance_profiles", "InstanceProfiles")
+    return [p["InstanceProfileName"] for p in listed]
 
 
 @kind("secretsmanager secrets")
@@ -193,7 +197,8 @@ def _secrets(session):
 
 @kind("cloud map namespaces")
 def _namespaces(session):
-    return [n["Id"] + ":" + n["Name"] for n in pages(session.client("servicediscovery"), "list_namespaces", "Namespaces")]
+    listed = pages(session.client("servicediscovery"), "list_namespaces", "Namespaces")
+    return [n["Id"] + ":" + n["Name"] for n in listed]
 
 
 @kind("cloud map services")

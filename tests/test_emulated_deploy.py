@@ -10,11 +10,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-from collections import defaultdict
 from typing import Callable
 
 import boto3
-import pytest
 
 import inventory
 import stacks
@@ -156,7 +154,8 @@ def _subnets(d: Deployment, items: list[Resource]) -> None:
     assert sorted(d.output("network.yaml", "SubnetIds").split(",")) == sorted(ids)
     gateway = d.one("network.yaml", "InternetGateway").physical_id
     for subnet in ids:  # public: its route table sends 0.0.0.0/0 to the internet gateway
-        (table,) = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"]
+        associated = [{"Name": "association.subnet-id", "Values": [subnet]}]
+        (table,) = ec2.describe_route_tables(Filters=associated)["RouteTables"]
         assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway} in [
             {k: r.get(k) for k in ("DestinationCidrBlock", "GatewayId")} for r in table["Routes"]]
     nat = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [described[0]["VpcId"]]}])["NatGateways"]
@@ -166,7 +165,8 @@ def _subnets(d: Deployment, items: list[Resource]) -> None:
 @check("AWS::EC2::InternetGateway")
 def _gateway(d: Deployment, items: list[Resource]) -> None:
     (gateway,) = items
-    (described,) = d.client("ec2").describe_internet_gateways(InternetGatewayIds=[gateway.physical_id])["InternetGateways"]
+    ec2 = d.client("ec2")
+    (described,) = ec2.describe_internet_gateways(InternetGatewayIds=[gateway.physical_id])["InternetGateways"]
     assert [a["VpcId"] for a in described["Attachments"]] == [d.one("network.yaml", "Vpc").physical_id]
 
 
@@ -193,8 +193,8 @@ def _routes(d: Deployment, items: list[Resource]) -> None:
     table = d.one("network.yaml", route.properties["RouteTableId"]["Ref"]).physical_id
     (described,) = d.client("ec2").describe_route_tables(RouteTableIds=[table])["RouteTables"]
     gateway = d.one("network.yaml", route.properties["GatewayId"]["Ref"]).physical_id
-    assert any(r.get("DestinationCidrBlock") == route.properties["DestinationCidrBlock"] and r.get("GatewayId") == gateway
-               for r in described["Routes"])
+    wanted = {"DestinationCidrBlock": route.properties["DestinationCidrBlock"], "GatewayId": gateway}
+    assert wanted in [{k: r.get(k) for k in wanted} for r in described["Routes"]]
 
 
 @check("AWS::EC2::SubnetRouteTableAssociation")
@@ -241,21 +241,14 @@ def _security_groups(d: Deployment, items: list[Resource]) -> None:
 
 
 @check("AWS::EC2::SecurityGroupIngress")
-def _ingress(d: Deployment, items: list[Resource]) -> None:
-    for rule in items:
-        target = d.one("network.yaml", rule.properties["GroupId"]["Ref"]).physical_id
-        source = rule.properties["SourceSecurityGroupId"]["Ref"]
-        port = rule.properties["FromPort"]
-        assert ("tcp", port, port, source) in rules(d, target, "in"), rule.logical_id
-
-
 @check("AWS::EC2::SecurityGroupEgress")
-def _egress(d: Deployment, items: list[Resource]) -> None:
+def _separate_rules(d: Deployment, items: list[Resource]) -> None:
     for rule in items:
         group = d.one("network.yaml", rule.properties["GroupId"]["Ref"]).physical_id
-        destination = rule.properties["DestinationSecurityGroupId"]["Ref"]
+        inbound = rule.type.endswith("Ingress")
+        peer = rule.properties["SourceSecurityGroupId" if inbound else "DestinationSecurityGroupId"]["Ref"]
         port = rule.properties["FromPort"]
-        assert ("tcp", port, port, destination) in rules(d, group, "out"), rule.logical_id
+        assert ("tcp", port, port, peer) in rules(d, group, "in" if inbound else "out"), rule.logical_id
 
 
 # --- Cluster ---------------------------------------------------------------------------------------
@@ -313,7 +306,8 @@ def _cluster(d: Deployment, items: list[Resource]) -> None:
 @check("AWS::ECS::CapacityProvider")
 def _capacity_provider(d: Deployment, items: list[Resource]) -> None:
     (provider,) = items
-    (described,) = d.client("ecs").describe_capacity_providers(capacityProviders=[provider.physical_id])["capacityProviders"]
+    ecs = d.client("ecs")
+    (described,) = ecs.describe_capacity_providers(capacityProviders=[provider.physical_id])["capacityProviders"]
     group = d.one("cluster.yaml", "HostGroup").physical_id
     asg = described["autoScalingGroupProvider"]
     assert asg["autoScalingGroupArn"] in (group, d.client("autoscaling").describe_auto_scaling_groups(
@@ -428,7 +422,8 @@ def _load_balancer(d: Deployment, items: list[Resource]) -> None:
     (described,) = d.client("elbv2").describe_load_balancers(LoadBalancerArns=[balancer.physical_id])["LoadBalancers"]
     assert (described["Scheme"], described["Type"]) == ("internet-facing", "application")
     assert described["LoadBalancerName"] == f"{d.environment}-alb"
-    assert {z["SubnetId"] for z in described["AvailabilityZones"]} == {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
+    subnets = {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
+    assert {z["SubnetId"] for z in described["AvailabilityZones"]} == subnets
     assert described["SecurityGroups"] == [d.one("network.yaml", "LoadBalancerSecurityGroup").physical_id]
     assert d.output("main.yaml", "AppUrl") == f"http://{described['DNSName']}"
     assert d.output("main.yaml", "ApiUrl") == f"http://{described['DNSName']}:8080"
@@ -438,11 +433,14 @@ def _load_balancer(d: Deployment, items: list[Resource]) -> None:
 def _listeners(d: Deployment, items: list[Resource]) -> None:
     balancer = d.one("loadbalancer.yaml", "LoadBalancer").physical_id
     listeners = d.client("elbv2").describe_listeners(LoadBalancerArn=balancer)["Listeners"]
-    assert sorted(l["ListenerArn"] for l in listeners) == sorted(r.physical_id for r in items)
+    assert sorted(listener["ListenerArn"] for listener in listeners) == sorted(r.physical_id for r in items)
     groups = {s.public.port: d.one("loadbalancer.yaml", f"{config.logical_id(s.name)}TargetGroup").physical_id
               for s in d.app.services if s.public}
-    assert {l["Port"]: (l["Protocol"], l["DefaultActions"][0]["Type"], l["DefaultActions"][0]["TargetGroupArn"])
-            for l in listeners} == {port: ("HTTP", "forward", group) for port, group in groups.items()}
+    actions = {}
+    for listener in listeners:
+        (action,) = listener["DefaultActions"]
+        actions[listener["Port"]] = (listener["Protocol"], action["Type"], action["TargetGroupArn"])
+    assert actions == {port: ("HTTP", "forward", group) for port, group in groups.items()}
 
 
 @check("AWS::ElasticLoadBalancingV2::TargetGroup")

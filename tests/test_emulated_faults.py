@@ -36,7 +36,8 @@ def test_a_nested_stack_that_fails_fails_the_root_and_delete_leaves_nothing(aws)
     assert deepest[-1]["LogicalResourceId"] == "HostGroup"
     assert "Desired capacity:5 must be between the specified min size:1 and max size:3" in \
         deepest[-1]["ResourceStatusReason"]
-    rolled_back = [e["LogicalResourceId"] for e in events(aws, root["StackId"]) if e["ResourceStatus"] == "DELETE_COMPLETE"]
+    root_events = events(aws, root["StackId"])
+    rolled_back = [e["LogicalResourceId"] for e in root_events if e["ResourceStatus"] == "DELETE_COMPLETE"]
     assert "IamStack" in rolled_back, "what was created before the failure is rolled back"
 
     stacks.delete(aws, ROOT)

@@ -15,7 +15,8 @@ def main() -> None:
     try:
         emulator = Emulator(port).start()
     except OSError as error:
-        raise SystemExit(f"emulator: cannot listen on 127.0.0.1:{port}: {error.strerror}; try PORT=<another port>")
+        problem = f"emulator: cannot listen on 127.0.0.1:{port}: {error.strerror}; try PORT=<another port>"
+        raise SystemExit(problem) from None
     print(f"AWS emulator (moto 5.2.5 + project extension) listening on {emulator.endpoint}")
     print("Point the AWS CLI, boto3 or taskcat at it:")
     for name, value in emulator.environment.items():

@@ -31,7 +31,7 @@ from moto.elbv2 import models as elbv2
 from moto.iam import models as iam
 from moto.utilities.utils import get_partition
 
-from .resources import EmulatorError, InvalidParameter, ResourceInUse, camel, egress_rule
+from .resources import EmulatorError, InvalidParameter, ResourceInUse, camel, egress_rule, ingress_rule
 
 FIXES: list[str] = []
 
@@ -453,7 +453,8 @@ def _task_definition_create(original, cls, resource_name, cloudformation_json, a
     network_mode = props.get("NetworkMode", "bridge")
     for container in containers:
         for mapping in container.get("portMappings", []):
-            if network_mode == "awsvpc" and mapping.get("hostPort", mapping["containerPort"]) != mapping["containerPort"]:
+            port = mapping["containerPort"]
+            if network_mode == "awsvpc" and mapping.get("hostPort", port) != port:
                 raise InvalidParameter("In awsvpc mode hostPort must equal containerPort")
     return _ecs(account_id, region_name).register_task_definition(
         family=props.get("Family", resource_name),
@@ -634,23 +635,6 @@ def _security_group_create(original, cls, resource_name, cloudformation_json, ac
     return group
 
 
-def ingress_rule(props: dict) -> dict:
-    """One ingress rule of CloudFormation as the keyword arguments of moto's EC2 backend."""
-    source = props.get("SourceSecurityGroupId")
-    cidr = props.get("CidrIp")
-    if (source is None) == (cidr is None):
-        raise InvalidParameter("An ingress rule needs exactly one of CidrIp and SourceSecurityGroupId")
-    ranges = [{"CidrIp": cidr, **({"Description": props["Description"]} if "Description" in props else {})}]
-    return {
-        "ip_protocol": str(props["IpProtocol"]),
-        "from_port": props.get("FromPort"),
-        "to_port": props.get("ToPort"),
-        "ip_ranges": ranges if cidr else [],
-        "source_groups": [{"GroupId": source, **({"Description": props["Description"]}
-                                                 if "Description" in props else {})}] if source else [],
-    }
-
-
 @replace_classmethod(security_groups.SecurityGroupIngress, "create_from_cloudformation_json")
 def _ingress_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
@@ -661,6 +645,7 @@ def _ingress_create(original, cls, resource_name, cloudformation_json, account_i
     _ec2(account_id, region_name).authorize_security_group_ingress(group.id, **rule)
     resource = cls(group, props)
     resource.rule = rule
+    resource.id = f"{group.id}-ingress-{resource_name}"
     return resource
 
 
@@ -671,7 +656,7 @@ def _ingress_delete(self, account_id, region_name):
         backend.revoke_security_group_ingress(self.security_group.id, **self.rule)
 
 
-security_groups.SecurityGroupIngress.physical_resource_id = property(lambda self: f"{self.security_group.id}-ingress-{id(self)}")
+security_groups.SecurityGroupIngress.physical_resource_id = property(lambda self: self.id)
 
 
 @add(internet_gateways.InternetGateway, "delete")

@@ -328,20 +328,31 @@ class SecurityGroupEgress(Resource, CloudFormationModel):
             backend.revoke_security_group_egress(self.group_id, **self.rule)
 
 
-def egress_rule(props: dict) -> dict:
-    """One egress rule of CloudFormation as the keyword arguments of moto's EC2 backend."""
-    destination = props.get("DestinationSecurityGroupId")
-    cidr = props.get("CidrIp")
-    if (destination is None) == (cidr is None):
-        raise InvalidParameter("An egress rule needs exactly one of CidrIp and DestinationSecurityGroupId")
-    ranges = [{"CidrIp": cidr, **({"Description": props["Description"]} if "Description" in props else {})}]
+def rule(props: dict, peer: str) -> dict:
+    """One security group rule of CloudFormation as keyword arguments of moto's EC2 backend.
+
+    peer names the property holding the other security group: SourceSecurityGroupId for ingress,
+    DestinationSecurityGroupId for egress.
+    """
+    group, cidr = props.get(peer), props.get("CidrIp")
+    if (group is None) == (cidr is None):
+        raise InvalidParameter(f"A security group rule needs exactly one of CidrIp and {peer}")
+    described = {"Description": props["Description"]} if "Description" in props else {}
     return {
         "ip_protocol": str(props["IpProtocol"]),
         "from_port": props.get("FromPort"),
         "to_port": props.get("ToPort"),
-        "ip_ranges": ranges if cidr else [],
-        "source_groups": [{"GroupId": destination}] if destination else [],
+        "ip_ranges": [{"CidrIp": cidr, **described}] if cidr else [],
+        "source_groups": [{"GroupId": group, **described}] if group else [],
     }
+
+
+def egress_rule(props: dict) -> dict:
+    return rule(props, "DestinationSecurityGroupId")
+
+
+def ingress_rule(props: dict) -> dict:
+    return rule(props, "SourceSecurityGroupId")
 
 
 class EmulatorError(Exception):
