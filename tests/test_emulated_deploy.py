@@ -354,6 +354,11 @@ def _task_definitions(d: Deployment, items: list[Resource]) -> None:
         logs = container["logConfiguration"]
         assert logs["logDriver"] == "awslogs"
         assert logs["options"]["awslogs-group"] == f"/ecs/{d.environment}/{service.name}"
+        if service.repository:  # the image pushed to the registry stack's repository, at ImageTag
+            uri = stacks.outputs(d.stacks["registry.yaml"])[f"{config.logical_id(service.repository)}RepositoryUri"]
+            assert container["image"] == f"{uri}:{d.parameter('services.yaml', 'ImageTag')}"
+        else:
+            assert container["image"] == service.image
         environment = {e["name"]: e["value"] for e in container.get("environment", [])}
         if "DB_HOST" in environment:
             assert environment["DB_HOST"] == f"dks-db.{d.app.namespace}"
