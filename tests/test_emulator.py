@@ -186,3 +186,39 @@ def test_ecs_lists_leave_out_deleted_clusters_and_capacity_providers_list_withou
     assert ecs.list_clusters()["clusterArns"] == []
     assert ecs.describe_clusters(clusters=["gone"])["clusters"][0]["status"] == "INACTIVE"
     assert ecs.describe_capacity_providers()["capacityProviders"] == []
+
+
+def test_on_failure_do_nothing_keeps_the_failed_stack_and_what_it_made(aws):
+    cfn = aws.client("cloudformation")
+    cfn.create_stack(StackName="kept", OnFailure="DO_NOTHING", TemplateBody=json.dumps({"Resources": {**VPC,
+        "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.99.0.0/24"}}}}))
+    stack = cfn.describe_stacks(StackName="kept")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_FAILED"
+    assert aws.client("ec2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.9.0.0/16"]}])["Vpcs"]
+    assert delete(aws, "kept")["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_a_template_url_without_an_object_is_refused_with_the_url(aws):
+    aws.client("s3").create_bucket(Bucket="nested-templates")
+    url = "https://nested-templates.s3.us-east-1.amazonaws.com/missing.yaml"
+    with pytest.raises(ClientError) as refused:
+        aws.client("cloudformation").create_stack(StackName="missing", TemplateURL=url)
+    assert "TemplateURL must reference a valid S3 object" in refused.value.response["Error"]["Message"]
+
+
+def test_events_carry_resolved_properties(aws):
+    create(aws, "props", {"Resources": {"Log": {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "LogGroupName": {"Fn::Sub": "/app/${AWS::StackName}"}, "RetentionInDays": 3}}}})
+    events = aws.client("cloudformation").describe_stack_events(StackName="props")["StackEvents"]
+    (done,) = [e for e in events if e["LogicalResourceId"] == "Log" and e["ResourceStatus"] == "CREATE_COMPLETE"]
+    assert json.loads(done["ResourceProperties"]) == {"LogGroupName": "/app/props", "RetentionInDays": 3}
+
+
+def test_a_bucket_policy_statement_whose_condition_does_not_hold_does_not_deny(aws):
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="guarded")
+    s3.put_bucket_policy(Bucket="guarded", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::guarded/*",
+        "Condition": {"StringEquals": {"s3:signatureversion": "AWS"}}}]}))
+    s3.put_object(Bucket="guarded", Key="k", Body=b"v")  # signature v4: the Deny does not apply
+    assert s3.get_object(Bucket="guarded", Key="k")["Body"].read() == b"v"

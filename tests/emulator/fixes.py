@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 import re
 from typing import Any, Callable
 
 from moto.autoscaling import models as autoscaling
 from moto.cloudformation import models as cfn
-from moto.cloudformation import parsing
+from moto.cloudformation import parsing, responses
 from moto.ec2 import models as ec2
 from moto.ec2.models import instances, internet_gateways, route_tables, security_groups, subnets, vpcs, vpn_gateway
 from moto.ecr import models as ecr
 from moto.ecs import models as ecs
 from moto.elbv2 import models as elbv2
+from moto.iam import access_control
 from moto.iam import models as iam
 from moto.utilities.utils import get_partition
 
@@ -98,13 +100,13 @@ def owner_of(resources_map: parsing.ResourceMap) -> cfn.Stack | None:
 
 
 def resource_event(stack: cfn.Stack | None, logical_id: str, resource_type: str, status: str,
-                   physical_id: str = "", reason: str | None = None) -> None:
+                   physical_id: str = "", reason: str | None = None, properties: str | None = None) -> None:
     if stack is None:
         return
     stack.events.append(cfn.Event(
         stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id,
         physical_resource_id=physical_id, resource_type=resource_type, resource_status=status,
-        resource_status_reason=reason, resource_properties=None,
+        resource_status_reason=reason, resource_properties=properties,
     ))
 
 
@@ -137,7 +139,10 @@ def _create_resource(original, logical_id, resource_json, resources_map, account
         resource_event(stack, logical_id, resource_type, "CREATE_FAILED", reason=reason)
         raise ResourceFailed(logical_id, resource_type, reason)
     physical = getattr(resource, "physical_resource_id", "") or ""
-    resource_event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=str(physical))
+    # Events carry the resolved properties, as CloudFormation's do (taskcat finds nested templates there).
+    properties = json.dumps(parsing.clean_json(resource_json.get("Properties", {}), resources_map), default=str)
+    resource_event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=str(physical),
+                   properties=properties)
     return resource
 
 
@@ -206,12 +211,33 @@ def roll_back(stack: cfn.Stack, failure: ResourceFailed) -> None:
         stack.resource_map._resource_json_map = json_map
 
 
+ON_FAILURE: contextvars.ContextVar[str] = contextvars.ContextVar("on_failure", default="ROLLBACK")
+
+
+@replace(responses.CloudFormationResponse, "create_stack")
+def _create_stack_request(original, self):
+    """CreateStack's OnFailure / DisableRollback, which moto reads but never applies."""
+    choice = self._get_param("OnFailure") or ("DO_NOTHING" if self._get_bool_param("DisableRollback") else "ROLLBACK")
+    token = ON_FAILURE.set(choice)
+    try:
+        return original(self)
+    finally:
+        ON_FAILURE.reset(token)
+
+
 @replace(cfn.Stack, "create_resources")
 def _create_resources(original, self):
     try:
         original(self)
     except ResourceFailed as failure:
+        if self.on_failure == "DO_NOTHING":
+            self.status = "CREATE_FAILED"
+            self._add_stack_event("CREATE_FAILED", resource_status_reason=(
+                f"The following resource(s) failed to create: [{', '.join(failed_resources(self))}]. "))
+            return
         roll_back(self, failure)
+        if self.on_failure == "DELETE" and self.status == "ROLLBACK_COMPLETE":
+            backend_of(self.account_id, self.region_name).delete_stack(self.stack_id)
 
 
 @replace(cfn.CloudFormationBackend, "execute_change_set")
@@ -337,6 +363,8 @@ def _stack_init(original, self, *args, **kwargs):
     parent = PARENT.get()
     self.parent_id = parent.stack_id if parent else None
     self.root_id = (parent.root_id or parent.stack_id) if parent else None
+    # A nested stack fails as its root was told to; a change set's stack rolls back.
+    self.on_failure = parent.on_failure if parent else ON_FAILURE.get()
 
 
 @replace_classmethod(cfn.Stack, "create_from_cloudformation_json")
@@ -354,7 +382,8 @@ def _nested_create(original, cls, resource_name, cloudformation_json, account_id
         child.tags = {**parent.tags, **child.tags}
     if child.status != "CREATE_COMPLETE":
         names = ", ".join(failed_resources(child))
-        backend.delete_stack(child.stack_id)
+        if child.status == "ROLLBACK_COMPLETE":
+            backend.delete_stack(child.stack_id)
         raise EmulatorError(f"Embedded stack {child.stack_id} was not successfully created: "
                             f"The following resource(s) failed to create: [{names}].")
     return child
@@ -367,6 +396,18 @@ def _parameter_value(value: Any) -> Any:
     if isinstance(value, bool):
         return str(value).lower()
     return value if isinstance(value, str) else str(value)
+
+
+def _template_from_s3(original: Callable, template_url: str, account_id: str, partition: str) -> str:
+    try:
+        return original(template_url, account_id, partition)
+    except Exception as error:  # moto answers a missing key with an AttributeError on None
+        raise cfn.ValidationError(message=f"TemplateURL must reference a valid S3 object to which you have "
+                                          f"access: {template_url}") from error
+
+
+replace(cfn, "get_stack_from_s3_url")(_template_from_s3)
+replace(responses, "get_stack_from_s3_url")(_template_from_s3)
 
 
 @replace_classmethod(cfn.Stack, "delete_from_cloudformation_json")
@@ -590,6 +631,30 @@ def _role_delete(original, cls, resource_name, cloudformation_json, account_id, 
     for arn in list(role.managed_policies):
         backend.detach_role_policy(arn, role.name)
     original(resource_name, cloudformation_json, account_id, region_name)
+
+
+@replace(access_control.IAMPolicyStatement, "is_action_permitted")
+def _statement(original, self, action, resource="*", principal=None, incoming_condition_values=None):
+    # A statement whose Condition does not hold does not apply. moto 5.2.5 counts a condition on a key
+    # the request does not carry as holding, and one that does not hold as a denial, so a bucket policy
+    # that denies only some requests (taskcat's "deny signature v2") refused every request.
+    if "Condition" in self._statement and not conditions_hold(self._statement["Condition"], incoming_condition_values):
+        return access_control.PermissionResult.NEUTRAL
+    return original(self, action, resource, principal, incoming_condition_values)
+
+
+def conditions_hold(conditions: dict, values: dict | None) -> bool:
+    """IAM's rule: every condition must hold, and one on a key the request lacks holds only for ...IfExists."""
+    from moto.iam.policy_conditions import TrustRelationShipConditions
+
+    for condition in TrustRelationShipConditions(conditions):
+        actual = [values[key] for key in condition.context_keys if values and key in values]
+        if not actual:
+            if not condition._condition.endswith("IfExists"):
+                return False
+        elif not condition.verify_condition(actual):
+            return False
+    return True
 
 
 # --- EC2 -----------------------------------------------------------------------------------------
