@@ -6,7 +6,7 @@ import os
 import boto3
 import pytest
 
-from emulator import Emulator
+from emulator import Emulator, environment
 from helpers import templates
 from templates_src import config
 
@@ -21,23 +21,31 @@ def dks_templates(dks) -> dict[str, dict]:
     return templates(dks)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_real_aws():
+    """Every test, emulator or not, runs with dummy credentials and an endpoint that refuses (port 9).
+
+    A boto3 client made outside the emulator fixture then fails at once instead of reaching AWS.
+    """
+    saved = dict(os.environ)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE"):
+        os.environ.pop(name, None)
+    os.environ.update(environment("http://127.0.0.1:9"))
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
-def emulator():
+def emulator(no_real_aws):
     """moto with the project's extension, in-process on 127.0.0.1 (a free port), for the whole run.
 
     The process environment points at it (dummy credentials, no profile, no config file), so
     boto3 here and every subprocess (AWS CLI, taskcat) reach the emulator and never AWS.
     """
-    saved = dict(os.environ)
     with Emulator() as running:
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE"):
-            os.environ.pop(name, None)
         os.environ.update(running.environment)
-        try:
-            yield running
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        yield running
 
 
 @pytest.fixture

@@ -222,3 +222,14 @@ def test_a_bucket_policy_statement_whose_condition_does_not_hold_does_not_deny(a
         "Condition": {"StringEquals": {"s3:signatureversion": "AWS"}}}]}))
     s3.put_object(Bucket="guarded", Key="k", Body=b"v")  # signature v4: the Deny does not apply
     assert s3.get_object(Bucket="guarded", Key="k")["Body"].read() == b"v"
+
+
+def test_every_test_runs_against_loopback_with_dummy_credentials():
+    import os
+
+    import boto3
+
+    client = boto3.client("sts")
+    assert client.meta.endpoint_url.startswith("http://127.0.0.1:"), "never a real AWS endpoint"
+    assert boto3.Session().get_credentials().access_key == "testing"
+    assert "AWS_PROFILE" not in os.environ
