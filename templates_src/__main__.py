@@ -36,7 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         shown = path.resolve().relative_to(ROOT)
     except ValueError:
         shown = path.name
-    files = render.render(app, str(shown), local_urls=args.local_urls)
+    from templates_src.quotas import QuotaError
+
+    try:
+        files = render.render(app, str(shown), local_urls=args.local_urls)
+    except QuotaError as err:
+        print(f"error: {path} renders templates CloudFormation would refuse:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     render.write(files, args.out)
     print(f"rendered {len(files)} templates to {args.out}: {', '.join(files)}")
     return 0

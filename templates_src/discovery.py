@@ -38,5 +38,6 @@ def build(app: App) -> Stack:
         # ECS reports task health to Cloud Map itself (custom health check).
         HealthCheckCustomConfig=HealthCheckCustomConfig(FailureThreshold=1),
     )) for svc in app.services}
-    stack.publish_members(links.DISCOVERY_SERVICE_ARNS, {name: GetAtt(s, "Arn") for name, s in services.items()})
+    for link in links.grouped_all(links.DISCOVERY_SERVICE_ARNS, app):
+        stack.publish_members(link, {name: GetAtt(services[name], "Arn") for name in link.members(app)})
     return stack

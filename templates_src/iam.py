@@ -85,4 +85,5 @@ def _task_roles(stack: Stack) -> None:
         AssumeRolePolicyDocument=ecs_tasks_trust(),
         Description=f"{svc.name} containers: no AWS permissions",
     )) for svc in stack.app.services}
-    stack.publish_members(links.TASK_ROLE_ARNS, {name: GetAtt(role, "Arn") for name, role in roles.items()})
+    for link in links.grouped_all(links.TASK_ROLE_ARNS, stack.app):
+        stack.publish_members(link, {name: GetAtt(roles[name], "Arn") for name in link.members(stack.app)})

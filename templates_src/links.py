@@ -1,8 +1,10 @@
 """Every value that crosses a stack boundary, named once.
 
 The root template reads like a table of these: each is published by exactly one stack (or is a
-root parameter) and consumed by name; wiring.connect checks that.
+root parameter) and consumed by name; wiring.connect checks that. Per-service lists come once per
+services stack (`grouped`): a large app's services are split over several (see quotas).
 """
+from templates_src import quotas
 from templates_src.config import App
 from templates_src.wiring import Link, ListLink
 
@@ -58,3 +60,26 @@ TARGET_GROUP_ARNS = ListLink("TargetGroupArns", "Target group of each public ser
 
 # services
 SERVICE_NAMES = Link("ServiceNames", "ECS services of the app")
+
+
+def suffix(group: int) -> str:
+    """Names of the first services stack's links are plain; the next ones end in 2, 3, ..."""
+    return "" if group == 0 else str(group + 1)
+
+
+def grouped(link: ListLink, app: App, group: int) -> ListLink:
+    """`link` restricted to the services of one services stack (its members in the same order)."""
+    names = set(quotas.service_groups(app)[group])
+    return ListLink(link.name + suffix(group), link.description,
+                    lambda a: tuple(member for member in link.members(a) if member in names))
+
+
+def grouped_all(link: ListLink, app: App) -> list[ListLink]:
+    """One `grouped` link per services stack that has members (a stack with no public service needs
+    no target groups)."""
+    found = [grouped(link, app, group) for group in range(len(quotas.service_groups(app)))]
+    return [each for each in found if each.members(app)]
+
+
+def service_names(group: int) -> Link:
+    return Link(SERVICE_NAMES.name + suffix(group), SERVICE_NAMES.description)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from troposphere import GetAtt, Ref
 from troposphere.elasticloadbalancingv2 import (
-    Action, Condition, FixedResponseConfig, Listener, ListenerRule, LoadBalancer, LoadBalancerAttributes, Matcher,
-    PathPatternConfig, TargetGroup, TargetGroupAttribute,
+    Action, Condition, FixedResponseConfig, Listener, ListenerRule, ListenerRuleAction, LoadBalancer,
+    LoadBalancerAttributes, Matcher, PathPatternConfig, TargetGroup, TargetGroupAttribute,
 )
 
 from templates_src import links, names
@@ -29,7 +29,8 @@ def build(app: App) -> Stack:
     ))
     stack.publish(links.LOAD_BALANCER_DNS, GetAtt(balancer, "DNSName"))
     groups = {svc.name: _target_group(stack, svc) for svc in app.public_services}
-    stack.publish_members(links.TARGET_GROUP_ARNS, {name: Ref(group) for name, group in groups.items()})
+    for link in links.grouped_all(links.TARGET_GROUP_ARNS, app):
+        stack.publish_members(link, {name: Ref(groups[name]) for name in link.members(app)})
     for port in app.listener_ports:
         _listener(stack, balancer, port, groups)
     return stack
@@ -69,5 +70,5 @@ def _listener(stack: Stack, balancer: LoadBalancer, port: int, groups: dict[str,
         stack.add(ListenerRule(
             f"{logical_id(svc.name)}ListenerRule", ListenerArn=Ref(listener), Priority=priority,
             Conditions=[Condition(Field="path-pattern", PathPatternConfig=PathPatternConfig(Values=[svc.public.path]))],
-            Actions=[Action(Type="forward", TargetGroupArn=Ref(groups[svc.name]))],
+            Actions=[ListenerRuleAction(Type="forward", TargetGroupArn=Ref(groups[svc.name]))],
         ))

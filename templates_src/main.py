@@ -7,10 +7,10 @@ but the bucket has a default.
 """
 from __future__ import annotations
 
-from troposphere import Output, Parameter, Sub
+from troposphere import Join, Output, Parameter, Sub
 
 from templates_src import (
-    capacity, cluster, config, discovery, iam, instance_types, links, loadbalancer, names, network, secrets,
+    capacity, cluster, config, discovery, iam, instance_types, links, loadbalancer, names, network, quotas, secrets,
     services,
 )
 from templates_src.config import App
@@ -29,8 +29,12 @@ def children(app: App) -> list[Stack]:
     stacks += [cluster.build(app), discovery.build(app)]
     if app.public_services:
         stacks.append(loadbalancer.build(app))
-    stacks.append(services.build(app))
-    return stacks
+    groups = quotas.service_groups(app)
+    made = [services.build(app, group) for group in range(len(groups))]
+    for later, stack in enumerate(made):
+        needs = {dep for name in groups[later] for dep in app.service(name).depends_on}
+        stack.after = [made[earlier] for earlier in range(later) if needs & set(groups[earlier])]
+    return stacks + made
 
 
 def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
@@ -96,5 +100,6 @@ def _outputs(root: Stack, stacks: list[Stack]) -> None:
     t.add_output(Output("ClusterName", Description="ECS cluster", Value=output_of(stacks, links.CLUSTER_NAME)))
     t.add_output(Output("NamespaceName", Description="Cloud Map namespace: services resolve as <service>.<namespace>",
                         Value=discovery.namespace(app)))
+    names = [output_of(stacks, links.service_names(group)) for group in range(len(quotas.service_groups(app)))]
     t.add_output(Output("ServiceNames", Description="ECS services, in start order",
-                        Value=output_of(stacks, links.SERVICE_NAMES)))
+                        Value=names[0] if len(names) == 1 else Join(",", names)))

@@ -3,8 +3,10 @@
 No NAT gateway and no private subnet: hosts get public IPs and reach ECS, ECR and the logs
 through the internet gateway; tasks (awsvpc on EC2 gets no public IP) need no egress because the
 host's agent pulls images, reads secrets and ships logs. Security groups that reference each
-other live here together, wired with separate ingress/egress resources so none depends on another
-in a cycle.
+other live here together. A client's egress to a service is a rule of the client's group (one
+resource fewer per connection, so 200 services fit the 500-resource quota) unless the service can
+also reach the client, directly or not: that egress is a separate resource, so no group depends on
+another in a cycle. Ingress is always separate.
 """
 from __future__ import annotations
 
@@ -89,15 +91,26 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
     ))
     stack.publish(links.HOST_SECURITY_GROUP, Ref(host))
 
-    tasks = {svc.name: stack.add(SecurityGroup(
-        f"{logical_id(svc.name)}SecurityGroup", GroupDescription=f"{app.name} {svc.name} tasks",
-        VpcId=Ref(vpc), SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{app.name}-{svc.name}"),
-    )) for svc in app.services}
-    stack.publish_members(links.SERVICE_SECURITY_GROUPS, {name: Ref(sg) for name, sg in tasks.items()})
+    reach = reachable(app)
+    tasks: dict[str, SecurityGroup] = {}
+    # Peers first, so an inline egress rule can name the peer's group.
+    for name in sorted((s.name for s in app.services), key=lambda n: len(reach[n])):
+        svc = app.service(name)
+        inline = [peer for peer in app.peers(svc) if name not in reach[peer]]
+        tasks[name] = stack.add(SecurityGroup(
+            f"{logical_id(name)}SecurityGroup", GroupDescription=f"{app.name} {name} tasks",
+            VpcId=Ref(vpc),
+            SecurityGroupEgress=[_egress_rule(app.service(peer), tasks[peer]) for peer in inline] or [NO_EGRESS],
+            Tags=Tags(Name=f"{app.name}-{name}"),
+        ))
+    tasks = {svc.name: tasks[svc.name] for svc in app.services}
+    for link in links.grouped_all(links.SERVICE_SECURITY_GROUPS, app):
+        stack.publish_members(link, {name: Ref(tasks[name]) for name in link.members(app)})
 
     for svc in app.services:
         for peer in app.peers(svc):
-            _allow(stack, tasks[svc.name], tasks[peer], app.service(peer), f"{logical_id(svc.name)}To{logical_id(peer)}")
+            _allow(stack, tasks[svc.name], tasks[peer], app.service(peer), f"{logical_id(svc.name)}To{logical_id(peer)}",
+                   separate_egress=svc.name in reach[peer])
 
     if app.public_services:
         _load_balancer_group(stack, vpc, tasks)
@@ -127,12 +140,33 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
         ))
 
 
-def _allow(stack: Stack, source: SecurityGroup, target: SecurityGroup, service: Service, name: str) -> None:
+def reachable(app: App) -> dict[str, set[str]]:
+    """For each service, every service it connects to, directly or through others."""
+    reach = {svc.name: set(app.peers(svc)) for svc in app.services}
+    changed = True
+    while changed:
+        changed = False
+        for name, found in reach.items():
+            more = set().union(*(reach[peer] for peer in found)) - found
+            if more:
+                found |= more
+                changed = True
+    return reach
+
+
+def _egress_rule(service: Service, target: SecurityGroup) -> SecurityGroupRule:
+    return SecurityGroupRule(IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
+                             DestinationSecurityGroupId=Ref(target), Description=f"To {service.name}")
+
+
+def _allow(stack: Stack, source: SecurityGroup, target: SecurityGroup, service: Service, name: str,
+           separate_egress: bool) -> None:
     """Tasks of `source` may open connections to `service`'s port on tasks of `target`."""
-    stack.add(SecurityGroupEgress(
-        f"{name}Egress", GroupId=Ref(source), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
-        DestinationSecurityGroupId=Ref(target), Description=f"To {service.name}",
-    ))
+    if separate_egress:
+        stack.add(SecurityGroupEgress(
+            f"{name}Egress", GroupId=Ref(source), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
+            DestinationSecurityGroupId=Ref(target), Description=f"To {service.name}",
+        ))
     stack.add(SecurityGroupIngress(
         f"{name}Ingress", GroupId=Ref(target), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
         SourceSecurityGroupId=Ref(source), Description=f"{service.name} from its clients",

@@ -1,15 +1,15 @@
 """services.yaml: per app service a log group, a task definition and an ECS service.
 
-Built from a list of services, so a large app can be split over several such stacks: everything a
-service needs from elsewhere arrives through wiring links, nothing through sibling resources.
-Start order (depends_on) becomes DependsOn between ECS services: CloudFormation waits for a
-service to be steady before creating the next, and deletes them in reverse.
+A large app's services are split over several such stacks (services.yaml, services-2.yaml, ...;
+see quotas): everything a service needs from elsewhere arrives through its stack's own wiring
+links, nothing through sibling resources. Start order (depends_on) becomes DependsOn between ECS
+services: CloudFormation waits for a service to be steady before creating the next, and deletes
+them in reverse; across stacks, the root orders the stacks the same way.
 """
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
 
 from troposphere import GetAtt, Join, Ref, Sub
 from troposphere.ecs import (
@@ -19,25 +19,36 @@ from troposphere.ecs import (
 )
 from troposphere.logs import LogGroup
 
-from templates_src import discovery, instance_types, links, loadbalancer, names
-from templates_src.config import REFERENCE, App, logical_id, references, start_order
+from templates_src import discovery, instance_types, links, loadbalancer, names, quotas
+from templates_src.config import REFERENCE, App, logical_id, references
 from templates_src.config import Service as AppService
-from templates_src.wiring import Stack
+from templates_src.wiring import ListLink, Stack
 
 CPU_ARCHITECTURE = {"x86_64": "X86_64", "arm64": "ARM64"}
 
 
-def build(app: App, services: Sequence[AppService] | None = None, name: str = "services") -> Stack:
-    stack = Stack(name, app, f"{app.name}: task definitions and ECS services")
+def stack_name(group: int) -> str:
+    return "services" if group == 0 else f"services-{group + 1}"
+
+
+def build(app: App, group: int = 0) -> Stack:
+    """The services stack of one group of services (quotas.service_groups), in start order."""
+    stack = Stack(stack_name(group), app, f"{app.name}: task definitions and ECS services")
+    stack.group = group
     stack.use(links.ENVIRONMENT_NAME)
     made = {}
-    order = start_order(app)
-    for svc in sorted(services or app.services, key=lambda s: order.index(s.name)):
+    for name in quotas.service_groups(app)[group]:
+        svc = app.service(name)
         logs = _log_group(stack, svc)
         task = _task_definition(stack, svc, logs)
-        made[svc.name] = _service(stack, svc, task)
-    stack.publish(links.SERVICE_NAMES, Join(",", [GetAtt(s, "Name") for s in made.values()]))
+        made[svc.name] = _service(stack, svc, task, set(made))
+    stack.publish(links.service_names(group), Join(",", [GetAtt(s, "Name") for s in made.values()]))
     return stack
+
+
+def _member(stack: Stack, link: ListLink, service: str):
+    """This stack's entry for `service` in a per-service list."""
+    return stack.member(links.grouped(link, stack.app, stack.group), service)
 
 
 def _log_group(stack: Stack, svc: AppService) -> LogGroup:
@@ -127,15 +138,15 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
         f"{logical_id(svc.name)}TaskDefinition", Family=names.task_family(svc).sub(),
         NetworkMode="awsvpc", RequiresCompatibilities=["EC2"], Cpu=str(svc.cpu), Memory=str(svc.memory),
         RuntimePlatform=RuntimePlatform(CpuArchitecture=CPU_ARCHITECTURE[arch], OperatingSystemFamily="LINUX"),
-        ExecutionRoleArn=stack.use(links.EXECUTION_ROLE_ARN), TaskRoleArn=stack.member(links.TASK_ROLE_ARNS, svc.name),
+        ExecutionRoleArn=stack.use(links.EXECUTION_ROLE_ARN), TaskRoleArn=_member(stack, links.TASK_ROLE_ARNS, svc.name),
         ContainerDefinitions=[container],
     ))
 
 
-def _service(stack: Stack, svc: AppService, task: TaskDefinition) -> Service:
+def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]) -> Service:
     public = {
         "LoadBalancers": [LoadBalancer(ContainerName=svc.name, ContainerPort=svc.port,
-                                       TargetGroupArn=stack.member(links.TARGET_GROUP_ARNS, svc.name))],
+                                       TargetGroupArn=_member(stack, links.TARGET_GROUP_ARNS, svc.name))],
         "HealthCheckGracePeriodSeconds": svc.health_check.grace_period,
     } if svc.public else {}
     return stack.add(Service(
@@ -148,13 +159,15 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition) -> Service:
             DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True)),
         NetworkConfiguration=NetworkConfiguration(AwsvpcConfiguration=AwsvpcConfiguration(
             Subnets=stack.use(links.SUBNET_IDS), AssignPublicIp="DISABLED",
-            SecurityGroups=[stack.member(links.SERVICE_SECURITY_GROUPS, svc.name)])),
-        ServiceRegistries=[ServiceRegistry(RegistryArn=stack.member(links.DISCOVERY_SERVICE_ARNS, svc.name))],
+            SecurityGroups=[_member(stack, links.SERVICE_SECURITY_GROUPS, svc.name)])),
+        ServiceRegistries=[ServiceRegistry(RegistryArn=_member(stack, links.DISCOVERY_SERVICE_ARNS, svc.name))],
         PlacementStrategies=[PlacementStrategy(Type="spread", Field="attribute:ecs.availability-zone"),
                              PlacementStrategy(Type="binpack", Field="memory")],
         EnableECSManagedTags=True, PropagateTags="SERVICE",
         # Start order: nothing in the properties tells CloudFormation that this service needs the
-        # ones it depends on (a DB_HOST is just a string), so it is said here.
-        **({"DependsOn": [f"{logical_id(dep)}Service" for dep in svc.depends_on]} if svc.depends_on else {}),
+        # ones it depends on (a DB_HOST is just a string), so it is said here; a dependency in an
+        # earlier services stack is ordered by the root.
+        **({"DependsOn": [f"{logical_id(dep)}Service" for dep in svc.depends_on if dep in here]}
+           if any(dep in here for dep in svc.depends_on) else {}),
         **public,
     ))

@@ -15,6 +15,7 @@ from typing import Callable, Union
 from troposphere import GetAtt, Join, Output, Parameter, Ref, Select, Template
 from troposphere.cloudformation import Stack as NestedStack
 
+from templates_src import quotas
 from templates_src.config import App
 
 
@@ -52,12 +53,16 @@ class Stack:
         self.template.set_version("2010-09-09")
         self.inputs: dict[str, AnyLink] = {}
         self.outputs: dict[str, AnyLink] = {}
+        self.after: list[Stack] = []  # siblings to be complete first (the root's DependsOn)
 
     @property
     def logical_id(self) -> str:
         return "".join(part.capitalize() for part in self.name.split("-")) + "Stack"
 
     def add(self, resource):
+        if len(self.template.resources) == quotas.RESOURCES:  # troposphere would raise a bare ValueError
+            raise quotas.QuotaError([f"{self.name}.yaml: more than {quotas.RESOURCES} resources, "
+                                     f"CloudFormation allows {quotas.RESOURCES} per stack"])
         return self.template.add_resource(resource)
 
     def use(self, link: AnyLink, **props) -> Ref:
@@ -105,7 +110,8 @@ def connect(root: Stack, children: list[Stack], template_url: Callable[[Stack], 
             if found[0] == child.logical_id:
                 raise WiringError(f"{child.name} consumes its own output {name}")
             parameters[name] = Ref(name) if found[0] == "root" else GetAtt(found[0], f"Outputs.{name}")
-        root.add(NestedStack(child.logical_id, TemplateURL=template_url(child), Parameters=parameters))
+        order = {"DependsOn": [s.logical_id for s in child.after]} if child.after else {}
+        root.add(NestedStack(child.logical_id, TemplateURL=template_url(child), Parameters=parameters, **order))
 
 
 def output_of(children: list[Stack], link: AnyLink) -> GetAtt:

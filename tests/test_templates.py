@@ -341,15 +341,32 @@ def test_no_port_22_anywhere(dks_templates):
                     assert node.get(key) != 22
 
 
-def test_task_groups_inline_egress_is_deny_all_placeholder(dks, dks_templates):
-    # Without the placeholder a group allows all egress; the real egress are the separate rules.
-    network = dks_templates["network.yaml"]
+def test_task_groups_egress_reaches_only_their_peers(dks, dks_templates):
+    # A group with no egress rule allows all egress: one that connects nowhere gets the placeholder.
+    egress = sg_rules(dks_templates, "Egress")
     for svc in dks.services:
-        group = network["Resources"][service_group(dks_templates, svc.name)]
-        (rule,) = props(group)["SecurityGroupEgress"]
-        assert rule["CidrIp"] == "255.255.255.255/32"
-        assert str(rule["IpProtocol"]) == "icmp"
-        assert (rule["FromPort"], rule["ToPort"]) == (252, 86)  # ICMP type 252 code 86: matches nothing
+        group = service_group(dks_templates, svc.name)
+        mine = [r for r in egress if r["_group"] == group]
+        if not dks.peers(svc):
+            (rule,) = mine
+            assert rule["CidrIp"] == "255.255.255.255/32" and str(rule["IpProtocol"]) == "icmp"
+            assert (rule["FromPort"], rule["ToPort"]) == (252, 86)  # ICMP type 252 code 86: matches nothing
+        else:
+            assert sorted(group_ref(r["DestinationSecurityGroupId"]) for r in mine) == sorted(
+                service_group(dks_templates, peer) for peer in dks.peers(svc))
+
+
+def test_connections_in_a_cycle_use_separate_egress_resources():
+    # chat and presence name each other: inline egress both ways would make the groups depend on
+    # each other, which CloudFormation refuses; an edge out of any cycle stays inline.
+    tpls = templates(app_from(paths_and_a_cycle()))
+    network = tpls["network.yaml"]
+    separate = {(group_ref(props(r)["GroupId"]), group_ref(props(r)["DestinationSecurityGroupId"]))
+                for r in resources(network, "AWS::EC2::SecurityGroupEgress").values()}
+    chat, presence = (service_group(tpls, name) for name in ("chat", "presence"))
+    assert separate == {(chat, presence), (presence, chat)}
+    inline = props(network["Resources"][service_group(tpls, "dks-api")])["SecurityGroupEgress"]
+    assert [group_ref(r["DestinationSecurityGroupId"]) for r in inline] == [service_group(tpls, "dks-db")]
 
 
 def test_dependency_edges_open_the_dependency_port(dks, dks_templates):
@@ -853,6 +870,18 @@ def five_services():
     return data
 
 
+def paths_and_a_cycle():
+    data = dks_data()
+    data["services"] += [
+        {"name": "chat", "image": "busybox:1.36", "port": 7000, "cpu": 256, "memory": 256,
+         "public": {"port": 80, "path": "/chat/*"}, "environment": {"PRESENCE": "{presence.host}"}},
+        {"name": "presence", "image": "busybox:1.36", "port": 7001, "cpu": 256, "memory": 256,
+         "environment": {"CHAT": "{chat.host}"}},
+    ]
+    data["cluster"].update(max_size=5, desired_capacity=3)
+    return data
+
+
 def no_public_service():
     data = dks_data()
     for svc in data["services"]:
@@ -870,7 +899,8 @@ def no_repositories():
     return data
 
 
-VARIANTS = {f.__name__: f for f in (graviton, three_azs, five_services, no_public_service, no_repositories)}
+VARIANTS = {f.__name__: f for f in (graviton, three_azs, five_services, paths_and_a_cycle, no_public_service,
+                                     no_repositories)}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
