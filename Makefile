@@ -10,7 +10,7 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG))
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help templates lint test check emulator taskcat clean
+.PHONY: help templates lint test check emulator taskcat bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ emulator: $(VENV)/.dev ## Run the local AWS emulator standalone on 127.0.0.1:POR
 
 taskcat: $(TASKCAT_VENV)/.installed ## taskcat test run against real AWS (needs an account and credentials)
 	$(TASKCAT_VENV)/bin/taskcat test run --input-file taskcat.yml
+
+bench: $(VENV)/.dev ## Render times (default app, 1-200 services), stack sizes against quotas, cfn-lint time -> docs/performance.md
+	$(PY) scripts/bench.py --write docs/performance.md
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)
 	rm -rf $(VENV) $(TASKCAT_VENV) .pytest_cache .hypothesis

@@ -3,8 +3,8 @@
 One postgres, then N-1 HTTP services: every fifth public behind the load balancer on its own path,
 every tenth built from its own ECR repository, the rest from a public image. Every tenth service
 leads a team of the next nine: it talks to the database, they talk to it, all through Cloud Map
-names (a security group takes 60 rules by default, so no one service has every other as client). Hosts are m5.4xlarge (7 awsvpc tasks each), as many as the
-fit check needs.
+names (a security group takes 60 rules by default, so no one service has every other as client).
+Hosts are m5.4xlarge (7 awsvpc tasks each), as many as the fit check needs.
 
 Usage: python scripts/synthetic.py N > app.yaml
 """

@@ -109,7 +109,8 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
 
     for svc in app.services:
         for peer in app.peers(svc):
-            _allow(stack, tasks[svc.name], tasks[peer], app.service(peer), f"{logical_id(svc.name)}To{logical_id(peer)}",
+            edge = f"{logical_id(svc.name)}To{logical_id(peer)}"
+            _allow(stack, tasks[svc.name], tasks[peer], app.service(peer), edge,
                    separate_egress=svc.name in reach[peer])
 
     if app.public_services:
@@ -146,7 +147,7 @@ def reachable(app: App) -> dict[str, set[str]]:
     changed = True
     while changed:
         changed = False
-        for name, found in reach.items():
+        for found in reach.values():
             more = set().union(*(reach[peer] for peer in found)) - found
             if more:
                 found |= more

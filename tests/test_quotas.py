@@ -84,10 +84,12 @@ def test_200_services_deploy_and_delete_on_the_emulator(aws, big, tmp_path):
     stacks.upload(aws, "synth-templates", "synth/", build=build)
     url = stacks.template_url(aws, "synth-templates", "synth/")
     assert stacks.create(aws, "synth-registry", url + "registry.yaml")["StackStatus"] == "CREATE_COMPLETE"
-    root = stacks.create(aws, "synth", url + "main.yaml", {"QSS3BucketName": "synth-templates", "QSS3KeyPrefix": "synth/"})
+    root = stacks.create(aws, "synth", url + "main.yaml",
+                         {"QSS3BucketName": "synth-templates", "QSS3KeyPrefix": "synth/"})
     assert root["StackStatus"] == "CREATE_COMPLETE"
     ecs = aws.client("ecs")
-    running = [arn for page in ecs.get_paginator("list_services").paginate(cluster="synth") for arn in page["serviceArns"]]
+    pages = ecs.get_paginator("list_services").paginate(cluster="synth")
+    running = [arn for page in pages for arn in page["serviceArns"]]
     assert len(running) == 200
     assert len(stacks.outputs(root)["ServiceNames"].split(",")) == 200
     stacks.delete(aws, "synth")
