@@ -12,7 +12,6 @@ import os
 import urllib.request
 
 REGION = "us-east-1"
-ACCOUNT = "123456789012"
 
 # Before any moto backend exists: AWS managed policies (ManagedPolicyArns) must resolve.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")

@@ -33,7 +33,7 @@ from moto.iam import access_control
 from moto.iam import models as iam
 from moto.utilities.utils import get_partition
 
-from .resources import EmulatorError, InvalidParameter, ResourceInUse, camel, egress_rule, ingress_rule
+from .resources import EmulatorError, InvalidParameter, ResourceInUse, camel, ecs_tags, egress_rule, ingress_rule
 
 FIXES: list[str] = []
 
@@ -176,7 +176,7 @@ def _not_found_errors() -> tuple[type[BaseException], ...]:
         (elbv2_errors, "TargetGroupNotFoundError"), (elbv2_errors, "ListenerNotFoundError"),
         (sd_errors, "NamespaceNotFound"), (sd_errors, "ServiceNotFound"),
     ]
-    return tuple(getattr(module, name) for module, name in names if hasattr(module, name))
+    return tuple(getattr(module, name) for module, name in names)
 
 
 NOT_FOUND = _not_found_errors()
@@ -440,18 +440,6 @@ def _ecs(account_id: str, region_name: str) -> ecs.EC2ContainerServiceBackend:
     return ecs.ecs_backends[account_id][region_name]
 
 
-FREE_FORM = ("Options", "DockerLabels", "SystemControls")
-
-
-def camel_api(data: Any) -> Any:
-    """camelCase for ECS, leaving user-chosen keys (log options, labels) as written."""
-    if isinstance(data, dict):
-        return {k[:1].lower() + k[1:]: (v if k in FREE_FORM else camel_api(v)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [camel_api(item) for item in data]
-    return data
-
-
 @replace_classmethod(ecs.Cluster, "create_from_cloudformation_json")
 def _cluster_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
@@ -461,17 +449,13 @@ def _cluster_create(original, cls, resource_name, cloudformation_json, account_i
         raise InvalidParameter(f"Cluster {resource_name} already exists")
     return backend.create_cluster(
         cluster_name=resource_name,
-        tags=_ecs_tags(props.get("Tags")),
+        tags=ecs_tags(props.get("Tags")),
         cluster_settings=camel(props.get("ClusterSettings")),
         configuration=camel(props.get("Configuration")),
         capacity_providers=props.get("CapacityProviders"),
         default_capacity_provider_strategy=camel(props.get("DefaultCapacityProviderStrategy")),
         service_connect_defaults=camel(props.get("ServiceConnectDefaults")),
     )
-
-
-def _ecs_tags(tags: list[dict] | None) -> list[dict] | None:
-    return [{"key": t["Key"], "value": t["Value"]} for t in tags] if tags else None
 
 
 @add(ecs.Cluster, "delete")
@@ -488,7 +472,7 @@ def _cluster_delete(self, account_id, region_name):
 @replace_classmethod(ecs.TaskDefinition, "create_from_cloudformation_json")
 def _task_definition_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
-    containers = camel_api(props.get("ContainerDefinitions", []))
+    containers = camel(props.get("ContainerDefinitions", []))
     if not containers:
         raise InvalidParameter("Container list cannot be empty")
     network_mode = props.get("NetworkMode", "bridge")
@@ -500,19 +484,19 @@ def _task_definition_create(original, cls, resource_name, cloudformation_json, a
     return _ecs(account_id, region_name).register_task_definition(
         family=props.get("Family", resource_name),
         container_definitions=containers,
-        volumes=camel_api(props.get("Volumes")),
+        volumes=camel(props.get("Volumes")),
         network_mode=network_mode,
-        tags=_ecs_tags(props.get("Tags")),
-        placement_constraints=camel_api(props.get("PlacementConstraints")),
+        tags=ecs_tags(props.get("Tags")),
+        placement_constraints=camel(props.get("PlacementConstraints")),
         requires_compatibilities=props.get("RequiresCompatibilities"),
         cpu=props.get("Cpu"),
         memory=props.get("Memory"),
         task_role_arn=props.get("TaskRoleArn"),
         execution_role_arn=props.get("ExecutionRoleArn"),
-        runtime_platform=camel_api(props.get("RuntimePlatform")),
+        runtime_platform=camel(props.get("RuntimePlatform")),
         ipc_mode=props.get("IpcMode"),
         pid_mode=props.get("PidMode"),
-        ephemeral_storage=camel_api(props.get("EphemeralStorage")),
+        ephemeral_storage=camel(props.get("EphemeralStorage")),
     )
 
 
@@ -548,7 +532,7 @@ def _service_create(original, cls, resource_name, cloudformation_json, account_i
         task_definition_str=task_definition.arn,
         load_balancers=load_balancers,
         scheduling_strategy=props.get("SchedulingStrategy"),
-        tags=_ecs_tags(props.get("Tags")),
+        tags=ecs_tags(props.get("Tags")),
         deployment_controller=camel(props.get("DeploymentController")),
         launch_type=launch_type or "EC2",
         service_registries=camel(props.get("ServiceRegistries")),

@@ -18,17 +18,27 @@ from moto.servicediscovery.models import servicediscovery_backends
 from moto.utilities.utils import get_partition
 
 
+# Maps whose keys the user chose (log driver options, labels): kept as written.
+FREE_FORM = ("Options", "DockerLabels", "SystemControls")
+
+
 def camel(data: Any) -> Any:
     """CloudFormation's PascalCase property names as the service API's camelCase."""
     if isinstance(data, dict):
-        return {key[:1].lower() + key[1:]: camel(value) for key, value in data.items()}
+        return {key[:1].lower() + key[1:]: value if key in FREE_FORM else camel(value) for key, value in data.items()}
     if isinstance(data, list):
         return [camel(item) for item in data]
     return data
 
 
+def ecs_tags(tags: list[dict] | None) -> list[dict] | None:
+    """CloudFormation Tags as ECS takes them (lowercase key/value)."""
+    return [{"key": t["Key"], "value": t["Value"]} for t in tags] if tags else None
+
+
 class Resource:
-    """What every type below shares: no name property, attributes from a table, delete via `remove`.
+    """What every type below shares: no name property, `id` as what Ref answers, attributes from a
+    table, delete via `remove`.
 
     A mixin, not a CloudFormationModel: moto registers only direct subclasses of that.
     """
@@ -53,6 +63,11 @@ class Resource:
         if attribute_name not in self.attributes:
             raise UnformattedGetAttTemplateException()
         return getattr(self, attribute_name.lower())
+
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.id
 
     def delete(self, account_id: str, region_name: str) -> None:
         self.remove()
@@ -88,9 +103,6 @@ class PrivateDnsNamespace(Resource, CloudFormationModel):
         self.hostedzoneid = namespace.dns_properties["HostedZoneId"]
         return self
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.id
 
     def remove(self) -> None:
         backend = servicediscovery_backends[self.account_id][self.region_name]
@@ -133,9 +145,6 @@ class DiscoveryService(Resource, CloudFormationModel):
         self.id, self.arn, self.name = service.id, service.arn, service.name
         return self
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.id
 
     def remove(self) -> None:
         backend = servicediscovery_backends[self.account_id][self.region_name]
@@ -152,8 +161,6 @@ def _discovery_dns(dns_config: dict | None, namespace_id: str) -> dict | None:
 
 
 class CapacityProvider(Resource, CloudFormationModel):
-    attributes = ()
-
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::ECS::CapacityProvider"
@@ -167,14 +174,11 @@ class CapacityProvider(Resource, CloudFormationModel):
             raise ResourceInUse(f"Capacity provider {name} already exists")
         asg = camel(props["AutoScalingGroupProvider"])
         _autoscaling_group(account_id, region_name, asg["autoScalingGroupArn"])
-        provider = backend.create_capacity_provider(name, asg, _tags(props.get("Tags")))
+        provider = backend.create_capacity_provider(name, asg, ecs_tags(props.get("Tags")))
         self = cls(account_id, region_name)
-        self.name = provider.name
+        self.id = self.name = provider.name
         return self
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
 
     def remove(self) -> None:
         backend = ecs_backends[self.account_id][self.region_name]
@@ -192,10 +196,6 @@ def _autoscaling_group(account_id: str, region_name: str, name_or_arn: str) -> N
     groups = autoscaling_backends[account_id][region_name].autoscaling_groups.values()
     if not any(name_or_arn in (g.name, g.arn) for g in groups):
         raise InvalidParameter(f"Auto Scaling group {name_or_arn} does not exist")
-
-
-def _tags(tags: list[dict] | None) -> list[dict] | None:
-    return [{"key": t["Key"], "value": t["Value"]} for t in tags] if tags else None
 
 
 class CapacityProviderAssociations(Resource, CloudFormationModel):
@@ -218,12 +218,9 @@ class CapacityProviderAssociations(Resource, CloudFormationModel):
                                        "but not associated with the cluster")
         backend.put_cluster_capacity_providers(props["Cluster"], providers, strategy)
         self = cls(account_id, region_name)
-        self.cluster = props["Cluster"]
+        self.id = self.cluster = props["Cluster"]
         return self
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.cluster
 
     def remove(self) -> None:
         backend = ecs_backends[self.account_id][self.region_name]
@@ -264,9 +261,6 @@ class Secret(Resource, CloudFormationModel):
         self.id = self.arn = _json(created)["ARN"]
         return self
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.arn
 
     def remove(self) -> None:
         backend = secretsmanager_backends[self.account_id][self.region_name]
@@ -318,9 +312,6 @@ class SecurityGroupEgress(Resource, CloudFormationModel):
         self.id = f"{self.group_id}-egress-{resource_name}"
         return self
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.id
 
     def remove(self) -> None:
         backend = ec2_backends[self.account_id][self.region_name]
