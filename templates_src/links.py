@@ -29,6 +29,8 @@ DESIRED_CAPACITY = Link("DesiredCapacity", "ECS hosts at creation (managed scali
 MAX_SIZE = Link("MaxSize", "Most ECS hosts", "Number")
 IMAGE_TAG = Link("ImageTag", "Tag of the images pushed to this app's ECR repositories")
 INGRESS_CIDR = Link("AllowedIngressCidr", "Addresses that may reach the load balancer's listeners")
+SERVICES_RUNNING = Link("ServicesRunning", "false creates every ECS service with no tasks: a first deploy learns the "
+                        "load balancer's URL before the images that inline it are built")
 AMI_ID = Link("EcsAmiId", "ECS-optimized Amazon Linux 2023 AMI", "AWS::EC2::Image::Id")
 
 # network

@@ -55,6 +55,7 @@ def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
         (links.MAX_SIZE, dict(Default=str(app.cluster.max_size), MinValue=needed, MaxValue=config.MAX_INSTANCES,
                               ConstraintDescription=f"the tasks need {needed} hosts at the deployment peak")),
         (links.IMAGE_TAG, dict(Default="latest", AllowedPattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")),
+        (links.SERVICES_RUNNING, dict(Default="true", AllowedValues=["true", "false"])),
         (links.INGRESS_CIDR, dict(Default="0.0.0.0/0", AllowedPattern=CIDR_PATTERN,
                                   ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24")),
         (links.AMI_ID, dict(Type="AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",

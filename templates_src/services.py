@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from troposphere import GetAtt, Join, Ref, Sub
+from troposphere import Equals, GetAtt, If, Join, Ref, Sub
 from troposphere.ecs import (
     AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition, DeploymentCircuitBreaker,
     DeploymentConfiguration, Environment, HealthCheck, LoadBalancer, LogConfiguration, NetworkConfiguration,
@@ -25,6 +25,7 @@ from templates_src.config import Service as AppService
 from templates_src.wiring import ListLink, Stack
 
 CPU_ARCHITECTURE = {"x86_64": "X86_64", "arm64": "ARM64"}
+STOPPED = "ServicesStopped"  # condition: ServicesRunning is false, every service runs no task
 
 
 def stack_name(group: int) -> str:
@@ -36,6 +37,7 @@ def build(app: App, group: int = 0) -> Stack:
     stack = Stack(stack_name(group), app, f"{app.name}: task definitions and ECS services")
     stack.group = group
     stack.use(links.ENVIRONMENT_NAME)
+    stack.template.add_condition(STOPPED, Equals(stack.use(links.SERVICES_RUNNING), "false"))
     made = {}
     for name in quotas.service_groups(app)[group]:
         svc = app.service(name)
@@ -151,7 +153,7 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]
     } if svc.public else {}
     return stack.add(Service(
         f"{logical_id(svc.name)}Service", ServiceName=svc.name, Cluster=stack.use(links.CLUSTER_NAME),
-        TaskDefinition=Ref(task), DesiredCount=svc.desired_count,
+        TaskDefinition=Ref(task), DesiredCount=If(STOPPED, 0, svc.desired_count),
         CapacityProviderStrategy=[CapacityProviderStrategyItem(
             CapacityProvider=stack.use(links.CAPACITY_PROVIDER), Weight=1, Base=0)],
         DeploymentConfiguration=DeploymentConfiguration(
