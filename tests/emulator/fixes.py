@@ -389,6 +389,41 @@ def _nested_create(original, cls, resource_name, cloudformation_json, account_id
     return child
 
 
+# A nested stack's Ref and PhysicalResourceId are its stack ARN in CloudFormation; moto gives its name.
+cfn.Stack.physical_resource_id = property(lambda self: self.stack_id)
+
+
+def _parameter_list(self) -> list[dict]:
+    """DescribeStacks' parameters as CloudFormation reports them: an SSM-typed parameter's value is the
+    parameter name given (or defaulted), its resolved value apart; moto reports only the resolved one,
+    which a caller passing the value back (as deploy tools do) would send as an SSM name."""
+    declared = (self.resource_map._template or {}).get("Parameters") or {}
+    given = self.resource_map.input_parameters or {}
+    listed = []
+    for key, value in self.resource_map.resolved_parameters.items():
+        slot = declared.get(key, {})
+        entry = {"ParameterKey": key, "ParameterValue": value}
+        if str(slot.get("Type", "")).startswith("AWS::SSM::Parameter::"):
+            entry = {"ParameterKey": key, "ParameterValue": given.get(key, slot.get("Default")), "ResolvedValue": value}
+        if str(slot.get("NoEcho", "")).lower() == "true":
+            entry["ParameterValue"] = "****"
+        listed.append(entry)
+    return listed
+
+
+cfn.Stack.parameter_list = property(_parameter_list)
+
+
+@replace(cfn.Stack, "has_parameters")
+def _has_parameters(original, self, other: dict) -> bool:
+    """CloudFormation compares effective values: a parameter passed with its default value, or with
+    the value it already has, is no change; moto compares the request's dicts."""
+    declared = (self.resource_map._template or {}).get("Parameters") or {}
+    before = {k: str(self.resource_map.input_parameters.get(k, slot.get("Default"))) for k, slot in declared.items()}
+    after = {k: str(other.get(k, slot.get("Default"))) for k, slot in declared.items()}
+    return before == after
+
+
 def _parameter_value(value: Any) -> Any:
     """A nested stack parameter as CloudFormation passes it: a list becomes a comma-joined string."""
     if isinstance(value, list):
@@ -414,7 +449,7 @@ replace(responses, "get_stack_from_s3_url")(_template_from_s3)
 def _nested_delete(original, cls, resource_name, cloudformation_json, account_id, region_name):
     backend = backend_of(account_id, region_name)
     original(resource_name, cloudformation_json, account_id, region_name)
-    left = next((s for s in backend.stacks.values() if s.name == resource_name), None)
+    left = next((s for s in backend.stacks.values() if resource_name in (s.name, s.stack_id)), None)
     if left is not None and left.status == "DELETE_FAILED":
         raise EmulatorError(f"Embedded stack {left.stack_id} was not successfully deleted")
 
