@@ -10,7 +10,10 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG))
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help templates lint test check emulator taskcat bench clean
+# Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
+export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES CONFIG
+
+.PHONY: help templates lint test check emulator taskcat bench deploy images verify status cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,7 +21,10 @@ help: ## List the targets
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt && touch $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+$(VENV)/.ops: requirements-ops.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-ops.txt && touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.ops
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt && touch $@
 
 # taskcat pins jsonschema<4 and urllib3<2, which moto 5 cannot live with: its own environment.
@@ -48,6 +54,21 @@ taskcat: $(TASKCAT_VENV)/.installed ## taskcat test run against real AWS (needs 
 
 bench: $(VENV)/.dev ## Render times (default app, 1-200 services), stack sizes against quotas, cfn-lint time -> docs/performance.md
 	$(PY) scripts/bench.py --write docs/performance.md
+
+deploy: $(VENV)/.ops ## Deploy STACK= (default: app name) [REGION= BUCKET= CONFIG= SKIP_IMAGES=1 IMAGE_TAG= PARAMS="K=V ..."]
+	$(PY) scripts/deploy.py
+
+images: $(VENV)/.ops ## Build and push the app's images to STACK's ECR repositories (DKS_API_DIR=, DKS_UI_DIR= or pinned clones)
+	$(PY) scripts/images.py
+
+verify: $(VENV)/.ops ## Check STACK= is up: hosts, steady services, healthy targets, Cloud Map, HTTP 200 (exit 3: not observable)
+	$(PY) scripts/verify.py
+
+status: $(VENV)/.ops ## STACK='s stacks, services (desired/running), targets and URLs in one table
+	$(PY) scripts/status.py
+
+cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, list leftovers (YES=1: no prompt)
+	$(PY) scripts/cleanup.py
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)
 	rm -rf $(VENV) $(TASKCAT_VENV) .pytest_cache .hypothesis

@@ -1,0 +1,100 @@
+"""How the lifecycle reaches AWS, and how one deployment's pieces are named.
+
+A deployment is named by its root stack (STACK). The same name is the templates' EnvironmentName,
+so two deployments in one account never share a resource name; the registry stack is
+`<stack>-registry`. Both stacks carry the tag TAG=<stack>, which CloudFormation copies onto every
+resource that takes tags; cleanup asks the Resource Groups Tagging API for anything still carrying it.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from templates_src import names
+
+TAG = "ecs-app:stack"
+# On a templates bucket deploy created (value: the stack): cleanup deletes only such buckets.
+CREATED_TAG = "ecs-app:bucket-created-for"
+# Throttling and transient 5xx answers are retried with backoff, at a rate AWS's answers adapt.
+RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
+
+
+class LifecycleError(Exception):
+    """A failure with its explanation: printed as is (no traceback), exit code 1."""
+
+
+@dataclass
+class Target:
+    """One deployment in one account and region."""
+
+    stack: str
+    session: boto3.Session
+    _clients: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def registry(self) -> str:
+        return f"{self.stack}-registry"
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name
+
+    def client(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, config=RETRIES)
+        return self._clients[service]
+
+    @functools.cached_property
+    def account(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]
+
+    @property
+    def emulated(self) -> bool:
+        """True when the endpoint is not AWS's (AWS_ENDPOINT_URL: the local emulator), which runs
+        no EC2 host, no task and no DNS: facts that need them cannot be observed."""
+        endpoint = self.client("cloudformation").meta.endpoint_url
+        host = urlparse(endpoint).hostname or ""
+        return not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"))
+
+    def default_bucket(self) -> str:
+        """Templates bucket deploy creates when none is given: unique per account, region and stack."""
+        return f"{self.stack}-templates-{self.account}-{self.region}"[:63].rstrip("-")
+
+    @property
+    def tags(self) -> list[dict]:
+        return [{"Key": TAG, "Value": self.stack}]
+
+
+def target(stack: str, region: str | None = None) -> Target:
+    """The deployment `stack` in REGION (or AWS_REGION / the profile's region)."""
+    if not re.match(names.ENVIRONMENT_PATTERN, stack) or len(stack) > names.ENVIRONMENT_MAX:
+        raise LifecycleError(
+            f"STACK={stack!r} cannot name a deployment: it is also every resource's prefix (EnvironmentName), "
+            f"so it must be lowercase letters, digits and hyphens, start with a letter, not start with "
+            f"aws, ecs or fargate, and have at most {names.ENVIRONMENT_MAX} characters")
+    # botocore reads AWS_DEFAULT_REGION and the profile; AWS_REGION is what the AWS CLI v2 and SDKs read.
+    session = boto3.Session(region_name=region or os.environ.get("AWS_REGION") or None)
+    if not session.region_name:
+        raise LifecycleError("no AWS region: set REGION=..., AWS_REGION, or a region in the AWS profile")
+    return Target(stack, session)
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def missing(error: ClientError) -> bool:
+    """The answer AWS gives about something that does not exist (each service words it its own way)."""
+    code = error_code(error)
+    message = error.response.get("Error", {}).get("Message", "")
+    return (code in {"NoSuchBucket", "404", "NotFound", "NoSuchEntity", "RepositoryNotFoundException",
+                     "ServiceNotFoundException", "ClusterNotFoundException", "NamespaceNotFound",
+                     "ServiceNotFound", "ResourceNotFoundException"}
+            or (code == "ValidationError" and "does not exist" in message))

@@ -1,0 +1,139 @@
+"""make deploy: from an app config to a running app.
+
+1. Render the config's templates (the same text `make templates` writes).
+2. Ensure the templates bucket: created when missing (encrypted, public access blocked, tagged).
+3. Upload the templates under `<stack>/<digest of their contents>/`: a deploy never changes the
+   templates a running stack was made from, and an unchanged build uploads nothing.
+4. Create or update the registry stack (the ECR repositories).
+5. Build and push the images (unless SKIP_IMAGES=1). An image that inlines a deployed URL needs
+   the root stack's outputs: on the first deploy, the root is created with ServicesRunning=false
+   (services with no tasks) to get them.
+6. Create or update the root stack with ServicesRunning=true and the image tag.
+Each stack step is a change set; "no changes" is success. Parameters not given keep the value the
+stack has (as `aws cloudformation deploy` does), else the template's default.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+from botocore.exceptions import ClientError
+
+from lifecycle import images, stacks
+from lifecycle.aws import CREATED_TAG, TAG, LifecycleError, Target, error_code
+from templates_src import config, links, main, render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rendered(config_path: Path) -> tuple[config.App, dict[str, str]]:
+    app = config.load(config_path)
+    try:
+        shown = str(config_path.resolve().relative_to(ROOT))
+    except ValueError:
+        shown = config_path.name
+    return app, render.render(app, shown)
+
+
+def prefix(target: Target, files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return f"{target.stack}/{digest.hexdigest()[:16]}/"
+
+
+def ensure_bucket(target: Target, bucket: str) -> None:
+    s3 = target.client("s3")
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError as error:
+        if error_code(error) in ("403", "AccessDenied"):
+            raise LifecycleError(f"bucket {bucket} exists but belongs to someone else (403); "
+                                 "choose BUCKET=...") from None
+        if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    print(f"bucket {bucket}: creating (encrypted, public access blocked)")
+    extra = {} if target.region == "us-east-1" else {
+        "CreateBucketConfiguration": {"LocationConstraint": target.region}}
+    s3.create_bucket(Bucket=bucket, **extra)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
+        {"Key": TAG, "Value": target.stack}, {"Key": CREATED_TAG, "Value": target.stack}]})
+
+
+def upload(target: Target, bucket: str, key_prefix: str, files: dict[str, str]) -> int:
+    """Put each template unless this exact build is there already; returns how many were put."""
+    s3 = target.client("s3")
+    present = {item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
+               for item in page.get("Contents", [])}
+    put = 0
+    for name, text in files.items():
+        if key_prefix + name not in present:
+            s3.put_object(Bucket=bucket, Key=key_prefix + name, Body=text.encode(), ContentType="application/x-yaml")
+            put += 1
+    return put
+
+
+def url(target: Target, bucket: str, key: str) -> str:
+    suffix = "amazonaws.com.cn" if target.region.startswith("cn-") else "amazonaws.com"
+    return f"https://{bucket}.s3.{target.region}.{suffix}/{key}"
+
+
+def keep(previous: dict | None, given: dict[str, str], declared: set[str]) -> dict[str, str]:
+    """Parameters for a change set: what is given, else what the stack had (declared ones only).
+    A stack whose first create failed is replaced, not updated: its values are not kept."""
+    if previous and previous["StackStatus"] == "ROLLBACK_COMPLETE":
+        previous = None
+    values = {k: v for k, v in stacks.parameters(previous).items() if k in declared}
+    values.update(given)
+    return values
+
+
+def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool,
+        image_tag: str | None, overrides: dict[str, str]) -> dict[str, str]:
+    """The whole deploy; returns the root stack's outputs."""
+    app, files = rendered(config_path)
+    declared = {name: set(yaml.safe_load(text).get("Parameters") or {}) for name, text in files.items()
+                if name in ("main.yaml", "registry.yaml")}
+    unknown = set(overrides) - declared["main.yaml"]
+    if unknown:
+        raise LifecycleError(f"PARAMS names no parameter of main.yaml: {', '.join(sorted(unknown))} "
+                             f"(it has {', '.join(sorted(declared['main.yaml']))})")
+    bucket = bucket or target.default_bucket()
+    ensure_bucket(target, bucket)
+    key_prefix = prefix(target, files)
+    put = upload(target, bucket, key_prefix, files)
+    print(f"templates: s3://{bucket}/{key_prefix} ({put} of {len(files)} uploaded, the rest were there)")
+
+    env = {links.ENVIRONMENT_NAME.name: target.stack}
+    if "registry.yaml" in files:
+        registry = stacks.describe(target, target.registry)
+        stacks.apply(target, target.registry, url(target, bucket, key_prefix + "registry.yaml"),
+                     keep(registry, env, declared["registry.yaml"]))
+
+    root = stacks.describe(target, target.stack)
+    given = {main.BUCKET: bucket, main.PREFIX: key_prefix, **env, **overrides}
+    if image_tag:
+        given[links.IMAGE_TAG.name] = image_tag
+    root_url = url(target, bucket, key_prefix + "main.yaml")
+    if app.repositories and not skip_images:
+        if images.needs_root_outputs(app) and not _has_urls(app, root):
+            print(f"{target.stack}: first deploy; creating it with ServicesRunning=false to learn its URLs, "
+                  "which the images inline")
+            stacks.apply(target, target.stack, root_url, keep(root, {
+                **given, links.SERVICES_RUNNING.name: "false"}, declared["main.yaml"]))
+            root = stacks.describe(target, target.stack)
+        given[links.IMAGE_TAG.name] = images.push(target, app)
+    applied = stacks.apply(target, target.stack, root_url, keep(root, {
+        **given, links.SERVICES_RUNNING.name: "true"}, declared["main.yaml"]))
+    return stacks.outputs(applied.stack)
+
+
+def _has_urls(app: config.App, root: dict | None) -> bool:
+    have = stacks.outputs(root)
+    return all(config.url_output(svc) in have for svc in app.public_services)
