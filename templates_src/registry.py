@@ -23,6 +23,11 @@ def lifecycle(keep: int) -> str:
     }]}, sort_keys=True)
 
 
+def repository_output(repo: str) -> str:
+    """Name of the output holding the repository's URI (make images reads it)."""
+    return f"{logical_id(repo)}RepositoryUri"
+
+
 def build(app: App) -> Stack:
     stack = Stack("registry", app, f"{app.name}: ECR repositories (deploy before main.yaml)")
     stack.template.add_parameter(Parameter(
@@ -38,6 +43,6 @@ def build(app: App) -> Stack:
             EncryptionConfiguration=EncryptionConfiguration(EncryptionType="AES256"),
             LifecyclePolicy=LifecyclePolicy(LifecyclePolicyText=lifecycle(app.keep_images)),
         ))
-        stack.template.add_output(Output(f"{logical_id(repo)}RepositoryUri", Description=f"Push {repo} images here",
+        stack.template.add_output(Output(repository_output(repo), Description=f"Push {repo} images here",
                                          Value=GetAtt(repository, "RepositoryUri")))
     return stack

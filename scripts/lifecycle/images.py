@@ -1,0 +1,194 @@
+"""make images: build the app's own images for the hosts' architecture and push them to ECR.
+
+Each repository's source is `<REPOSITORY>_DIR` (dks-api -> DKS_API_DIR) when set, else a clone of
+the git URL and commit in the app's `sources.yaml` (beside its config). Environment values that
+name a deployed URL (`{dks-api.url}`) are passed as build arguments, read from the root stack's
+outputs: Next.js inlines KNOWLEDGE_SHARE_API when the image is built. Every image is built before
+any is pushed, so a failed build pushes nothing; the tag is derived from the sources' commits.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from lifecycle import stacks
+from lifecycle.aws import LifecycleError, Target
+from templates_src import config, instance_types, registry
+
+PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+SOURCES = "sources.yaml"
+CLONES = Path(__file__).resolve().parents[2] / ".sources"
+
+
+@dataclass(frozen=True)
+class Image:
+    repository: str  # name in the config, e.g. dks-api
+    uri: str  # <account>.dkr.ecr.<region>.amazonaws.com/<stack>/dks-api
+    directory: Path
+    build_args: dict[str, str]
+
+
+def source_variable(repository: str) -> str:
+    return repository.upper().replace("-", "_") + "_DIR"
+
+
+def url_outputs(app: config.App, repository: str) -> dict[str, str]:
+    """Environment name -> root output holding the URL its value needs, for the services of `repository`."""
+    needed = {}
+    for svc in app.services:
+        if svc.repository != repository:
+            continue
+        for key, value in svc.environment.items():
+            for ref in config.references(value):
+                if ref.attribute == "url":
+                    needed[key] = config.url_output(app.service(ref.service))
+    return needed
+
+
+def needs_root_outputs(app: config.App) -> bool:
+    return any(url_outputs(app, repo) for repo in app.repositories)
+
+
+def build_args(app: config.App, repository: str, root_outputs: dict[str, str], stack: str) -> dict[str, str]:
+    args = {}
+    for svc in app.services:
+        if svc.repository != repository:
+            continue
+        for key, value in svc.environment.items():
+            refs = [ref for ref in config.references(value) if ref.attribute == "url"]
+            for ref in refs:
+                output = config.url_output(app.service(ref.service))
+                if output not in root_outputs:
+                    raise LifecycleError(
+                        f"{repository}: {key} needs the root stack's output {output}, and stack {stack} has none "
+                        f"yet; make deploy creates the root first (with no tasks), then builds the images")
+                value = value.replace(f"{{{ref.service}.url}}", root_outputs[output])
+            if refs:
+                args[key] = value
+    return args
+
+
+def source(app: config.App, repository: str) -> Path:
+    variable = source_variable(repository)
+    if os.environ.get(variable):
+        directory = Path(os.environ[variable]).expanduser()
+        if not directory.is_dir():
+            raise LifecycleError(f"{variable}={directory} is not a directory")
+        return directory
+    pinned = (yaml.safe_load((app.base_dir / SOURCES).read_text()) or {}) if (app.base_dir / SOURCES).exists() else {}
+    entry = pinned.get(repository)
+    if not entry:
+        raise LifecycleError(f"{repository}: no source; set {variable}=<checkout> "
+                             f"or add it to {app.base_dir / SOURCES}")
+    directory = CLONES / repository
+    ref = entry.get("commit") or entry.get("ref", "HEAD")
+    if not (directory / ".git").is_dir():
+        _run(["git", "clone", "--quiet", entry["git"], str(directory)], f"cloning {entry['git']}")
+    _run(["git", "-C", str(directory), "fetch", "--quiet", "origin"], f"fetching {entry['git']}")
+    _run(["git", "-C", str(directory), "checkout", "--quiet", "--detach",
+          ref if entry.get("commit") else f"origin/{ref}"], f"checking out {ref}")
+    return directory
+
+
+def tag_for(directories: dict[str, Path]) -> str:
+    """One tag for the set: a digest of each source's commit; a tree with local changes gets a time too."""
+    digest = hashlib.sha256()
+    changed = False
+    for repository, directory in sorted(directories.items()):
+        head = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True)
+        if head.returncode != 0:
+            changed = True
+            digest.update(f"{repository}:{directory.resolve()}\n".encode())
+            continue
+        digest.update(f"{repository}:{head.stdout.strip()}\n".encode())
+        status = subprocess.run(["git", "-C", str(directory), "status", "--porcelain"], capture_output=True, text=True)
+        changed = changed or bool(status.stdout.strip())
+    tag = digest.hexdigest()[:12]
+    if changed:  # not a commit: the same digest could name different contents
+        tag += datetime.datetime.now(datetime.timezone.utc).strftime("-local-%Y%m%d%H%M%S")
+    return tag
+
+
+def architecture(app: config.App, root: dict | None) -> str:
+    chosen = stacks.parameters(root).get("InstanceType", app.cluster.instance_type)
+    known = instance_types.TYPES.get(chosen) or instance_types.TYPES[app.cluster.instance_type]
+    return known.architecture
+
+
+def plan(target: Target, app: config.App) -> tuple[list[Image], str]:
+    """What to build and push, checked before anything runs."""
+    if not app.repositories:
+        return [], ""
+    reg = stacks.describe(target, target.registry)
+    if reg is None:
+        raise LifecycleError(f"no registry stack {target.registry}: run make deploy STACK={target.stack} first")
+    uris = stacks.outputs(reg)
+    root = stacks.describe(target, target.stack)
+    root_outputs = stacks.outputs(root)
+    images, directories = [], {}
+    for repo in app.repositories:
+        output = registry.repository_output(repo)
+        if output not in uris:
+            raise LifecycleError(f"{target.registry} has no output {output}: deploy the registry of this config first")
+        directories[repo] = source(app, repo)
+        images.append(Image(repo, uris[output], directories[repo], build_args(app, repo, root_outputs, target.stack)))
+    return images, os.environ.get("IMAGE_TAG") or tag_for(directories)
+
+
+def docker_ready() -> None:
+    if shutil.which("docker") is None:
+        raise LifecycleError("docker is not installed (no `docker` on PATH); nothing was built or pushed")
+    info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
+    if info.returncode != 0:
+        detail = (info.stderr or info.stdout).strip().splitlines()
+        raise LifecycleError("no Docker engine answers (`docker info` failed: "
+                             f"{detail[-1] if detail else 'no output'}); nothing was built or pushed. Start Docker, or "
+                             "push the images from a machine that has it and deploy with SKIP_IMAGES=1 IMAGE_TAG=<tag>")
+
+
+def login(target: Target) -> None:
+    data = target.client("ecr").get_authorization_token()["authorizationData"][0]
+    user, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    registry_host = data["proxyEndpoint"].removeprefix("https://")
+    _run(["docker", "login", "--username", user, "--password-stdin", registry_host], "ECR login", stdin=password)
+
+
+def push(target: Target, app: config.App) -> str:
+    """Build every image, then push them all; returns the tag."""
+    images, tag = plan(target, app)
+    if not images:
+        print("images: the app builds no image")
+        return ""
+    docker_ready()
+    platform = PLATFORMS[architecture(app, stacks.describe(target, target.stack))]
+    login(target)
+    for image in images:
+        command = ["docker", "build", "--platform", platform, "--tag", f"{image.uri}:{tag}"]
+        for key, value in sorted(image.build_args.items()):
+            command += ["--build-arg", f"{key}={value}"]
+        _run(command + [str(image.directory)], f"building {image.repository} (nothing pushed yet)")
+    pushed = []
+    for image in images:
+        try:
+            _run(["docker", "push", f"{image.uri}:{tag}"], f"pushing {image.repository}")
+        except LifecycleError as error:
+            raise LifecycleError(f"{error}\n  pushed before the failure: {', '.join(pushed) or 'none'}; "
+                                 "the services still run the previous tag; run make images again") from None
+        pushed.append(image.repository)
+    print(f"images: pushed {', '.join(pushed)} as {tag} ({platform})")
+    return tag
+
+
+def _run(command: list[str], what: str, stdin: str | None = None) -> None:
+    print("+ " + " ".join(command if "login" not in command else command[:5] + [command[-1]]), flush=True)
+    done = subprocess.run(command, input=stdin, text=True)
+    if done.returncode != 0:
+        raise LifecycleError(f"{what} failed: `{' '.join(command[:3])} ...` exited {done.returncode}")
