@@ -1,0 +1,244 @@
+"""make cleanup: delete the root and registry stacks, the templates bucket, and prove nothing is left.
+
+A delete that ends DELETE_FAILED is diagnosed from its events and the known traps fixed before a
+retry: instances still registered in Cloud Map (a namespace or service cannot go while they are),
+images in a repository, hosts kept by scale-in protection, services or tasks left in the cluster,
+network interfaces left in a security group, subnet or VPC. Then the Resource Groups Tagging API
+lists whatever still carries the stack's tag; anything there is reported and the exit is non-zero.
+Running it again after success, or on a stack that never existed, succeeds.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from botocore.exceptions import ClientError
+
+from lifecycle import stacks
+from lifecycle.aws import CREATED_TAG, TAG, LifecycleError, Target, missing
+
+TRIES = 3
+
+
+def run(target: Target, bucket: str | None) -> list[str]:
+    """Delete everything the deployment made; returns the ARNs still tagged with its name."""
+    for name in (target.stack, target.registry):  # the root uses the registry's repositories
+        remove(target, name)
+    remove_templates(target, bucket or target.default_bucket())
+    return leftovers(target)
+
+
+def remove(target: Target, name: str) -> None:
+    stack = stacks.settle(target, name)
+    if stack is None:
+        print(f"{name}: no such stack (nothing to delete)")
+        return
+    unprotect_hosts(target, stack["StackId"])
+    for attempt in range(1, TRIES + 1):
+        since = stacks.now()
+        failed = stacks.delete(target, name)
+        if failed is None:
+            print(f"{name}: deleted")
+            return
+        blocking = [e for _, e in stacks.failures(target, failed["StackId"], since)
+                    if e["ResourceStatus"] == "DELETE_FAILED" and e["ResourceType"] != "AWS::CloudFormation::Stack"]
+        print(f"{name}: DELETE_FAILED (attempt {attempt} of {TRIES}); blocked by:")
+        fixed = 0
+        for event in blocking:
+            print(f"  {event['LogicalResourceId']} ({event['ResourceType']} {event.get('PhysicalResourceId')}): "
+                  f"{event.get('ResourceStatusReason', '')}")
+            fix = FIXES.get(event["ResourceType"])
+            if fix is None:
+                print("    no known fix for this type")
+                continue
+            for line in fix(target, event.get("PhysicalResourceId") or ""):
+                print(f"    fixed: {line}")
+                fixed += 1
+        if not fixed:
+            break
+    raise LifecycleError(f"{name} stays DELETE_FAILED and no known trap explains it; the events above say what "
+                         "holds it. Remove that by hand, then run make cleanup again")
+
+
+def unprotect_hosts(target: Target, stack_id: str) -> None:
+    """Hosts protected from scale-in keep an Auto Scaling group (and so the stack) from being deleted."""
+    for resource in _resources(target, stack_id):
+        if resource["ResourceType"] == "AWS::AutoScaling::AutoScalingGroup":
+            for line in _release_hosts(target, resource.get("PhysicalResourceId", "")):
+                print(f"  {line}")
+
+
+def _resources(target: Target, stack_id: str) -> list[dict]:
+    """Every resource of a live stack and its nested stacks."""
+    found = []
+    paginator = target.client("cloudformation").get_paginator("list_stack_resources")
+    try:
+        for page in paginator.paginate(StackName=stack_id):
+            for item in page["StackResourceSummaries"]:
+                found.append(item)
+                if item["ResourceType"] == "AWS::CloudFormation::Stack" and \
+                        item.get("PhysicalResourceId", "").startswith("arn:") and \
+                        not item["ResourceStatus"].startswith("DELETE_COMPLETE"):
+                    found += _resources(target, item["PhysicalResourceId"])
+    except ClientError as error:
+        if not missing(error):
+            raise
+    return found
+
+
+# --- the traps, by the type of the resource that did not delete ----------------------------------
+
+def _release_hosts(target: Target, group: str) -> list[str]:
+    autoscaling = target.client("autoscaling")
+    done = []
+    for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=[group]):
+        for asg in page["AutoScalingGroups"]:
+            protected = [i["InstanceId"] for i in asg.get("Instances", []) if i.get("ProtectedFromScaleIn")]
+            if protected:
+                autoscaling.set_instance_protection(AutoScalingGroupName=group, InstanceIds=protected,
+                                                    ProtectedFromScaleIn=False)
+                done.append(f"scale-in protection removed from {len(protected)} hosts of {group}")
+            if asg["MinSize"] or asg["DesiredCapacity"]:
+                autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, DesiredCapacity=0)
+                done.append(f"{group} scaled to 0 hosts")
+    return done
+
+
+def _deregister_instances(target: Target, service_id: str) -> list[str]:
+    sd = target.client("servicediscovery")
+    done = []
+    try:
+        pages = list(sd.get_paginator("list_instances").paginate(ServiceId=service_id))
+    except ClientError as error:
+        if missing(error):
+            return []
+        raise
+    for page in pages:
+        for instance in page["Instances"]:
+            operation = sd.deregister_instance(ServiceId=service_id, InstanceId=instance["Id"])["OperationId"]
+            _operation_done(target, operation)
+            done.append(f"Cloud Map instance {instance['Id']} deregistered from {service_id}")
+    return done
+
+
+def _operation_done(target: Target, operation: str) -> None:
+    """Cloud Map operations are asynchronous and have no boto3 waiter."""
+    sd = target.client("servicediscovery")
+    for _ in range(60):
+        status = sd.get_operation(OperationId=operation)["Operation"]["Status"]
+        if status in ("SUCCESS", "FAIL"):
+            return
+        time.sleep(2)
+
+
+def _empty_namespace(target: Target, namespace_id: str) -> list[str]:
+    sd = target.client("servicediscovery")
+    done = []
+    for page in sd.get_paginator("list_services").paginate(
+            Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace_id], "Condition": "EQ"}]):
+        for service in page["Services"]:
+            done += _deregister_instances(target, service["Id"])
+            sd.delete_service(Id=service["Id"])
+            done.append(f"Cloud Map service {service['Name']} ({service['Id']}) deleted from {namespace_id}")
+    return done
+
+
+def _empty_repository(target: Target, name: str) -> list[str]:
+    ecr = target.client("ecr")
+    ids = [image for page in ecr.get_paginator("list_images").paginate(repositoryName=name)
+           for image in page["imageIds"]]
+    for start in range(0, len(ids), 100):
+        ecr.batch_delete_image(repositoryName=name, imageIds=ids[start:start + 100])
+    return [f"{len(ids)} images deleted from {name}"] if ids else []
+
+
+def _drain_cluster(target: Target, cluster: str) -> list[str]:
+    ecs = target.client("ecs")
+    done = []
+    for page in ecs.get_paginator("list_services").paginate(cluster=cluster):
+        for arn in page["serviceArns"]:
+            ecs.update_service(cluster=cluster, service=arn, desiredCount=0)
+            ecs.delete_service(cluster=cluster, service=arn, force=True)
+            done.append(f"service {arn.rsplit('/', 1)[-1]} deleted from {cluster}")
+    for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster):
+        for arn in page["taskArns"]:
+            ecs.stop_task(cluster=cluster, task=arn, reason="make cleanup")
+            done.append(f"task {arn.rsplit('/', 1)[-1]} stopped")
+    return done
+
+
+def _detached_interfaces(key: str) -> Callable[[Target, str], list[str]]:
+    """Network interfaces left "available" (e.g. by tasks) keep a security group, subnet or VPC alive."""
+    def fix(target: Target, resource_id: str) -> list[str]:
+        ec2 = target.client("ec2")
+        done = []
+        for page in ec2.get_paginator("describe_network_interfaces").paginate(
+                Filters=[{"Name": key, "Values": [resource_id]}]):
+            for eni in page["NetworkInterfaces"]:
+                if eni["Status"] == "available":
+                    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+                    done.append(f"detached network interface {eni['NetworkInterfaceId']} deleted")
+                else:
+                    print(f"    {eni['NetworkInterfaceId']} is in use ({eni.get('Description', '')}): not touched")
+        return done
+    return fix
+
+
+def _via_cluster(target: Target, physical_id: str) -> list[str]:
+    """A capacity provider association or capacity provider: the cluster's services and hosts go first."""
+    done = []
+    cluster = physical_id.split("|")[0] if "|" in physical_id else physical_id
+    try:
+        done += _drain_cluster(target, cluster)
+    except ClientError as error:
+        if not missing(error) and "ClusterNotFound" not in str(error):
+            raise
+    return done
+
+
+FIXES: dict[str, Callable[[Target, str], list[str]]] = {
+    "AWS::ServiceDiscovery::Service": _deregister_instances,
+    "AWS::ServiceDiscovery::PrivateDnsNamespace": _empty_namespace,
+    "AWS::ECR::Repository": _empty_repository,
+    "AWS::ECS::Cluster": _drain_cluster,
+    "AWS::ECS::ClusterCapacityProviderAssociations": _via_cluster,
+    "AWS::AutoScaling::AutoScalingGroup": _release_hosts,
+    "AWS::EC2::SecurityGroup": _detached_interfaces("group-id"),
+    "AWS::EC2::Subnet": _detached_interfaces("subnet-id"),
+    "AWS::EC2::VPC": _detached_interfaces("vpc-id"),
+}
+
+
+# --- the bucket and the final check ------------------------------------------------------------------
+
+def remove_templates(target: Target, bucket: str) -> None:
+    """Delete the bucket if deploy created it for this stack; else only this stack's templates in it."""
+    s3 = target.client("s3")
+    try:
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+    except ClientError as error:
+        if missing(error):
+            print(f"bucket {bucket}: not there")
+            return
+        tags = {}  # NoSuchTagSet: not a bucket deploy created
+    owned = tags.get(CREATED_TAG) == target.stack
+    prefix = "" if owned else f"{target.stack}/"
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if batch:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            deleted += len(batch)
+    if owned:
+        s3.delete_bucket(Bucket=bucket)
+        s3.get_waiter("bucket_not_exists").wait(Bucket=bucket, WaiterConfig={"Delay": 2, "MaxAttempts": 30})
+        print(f"bucket {bucket}: deleted ({deleted} objects)")
+    else:
+        print(f"bucket {bucket}: not created by deploy, kept; {deleted} objects under {prefix} deleted")
+
+
+def leftovers(target: Target) -> list[str]:
+    tagging = target.client("resourcegroupstaggingapi")
+    return [item["ResourceARN"] for page in tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": TAG, "Values": [target.stack]}]) for item in page["ResourceTagMappingList"]]
