@@ -15,8 +15,8 @@ AWS = Path(sys.executable).with_name("aws")
 
 
 def readme_deploy_commands() -> str:
-    """The shell block of the README's Deploy section, exactly as a reader would copy it."""
-    section = (ROOT / "README.md").read_text().split("\n## Deploy\n", 1)[1]
+    """The shell block of the README's by-hand deploy section, exactly as a reader would copy it."""
+    section = (ROOT / "README.md").read_text().split("\n### By hand, with the AWS CLI\n", 1)[1]
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
