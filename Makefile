@@ -6,6 +6,8 @@ TASKCAT_VENV := .venv-taskcat
 PORT ?= 5000
 CONFIG ?=
 OUT ?=
+REGION ?=
+FORMAT ?=
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG))
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
@@ -13,7 +15,7 @@ OUT_ARG := $(if $(OUT),--out $(OUT))
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
 export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES CONFIG
 
-.PHONY: help templates lint test check emulator taskcat bench deploy images verify status cleanup clean
+.PHONY: help templates plan lint test check emulator taskcat bench deploy images verify status cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +35,9 @@ $(TASKCAT_VENV)/.installed: requirements-taskcat.txt
 
 templates: $(VENV)/.runtime ## Render every template into build/ (CONFIG=app.yaml, OUT=dir for another app)
 	$(PY) -m templates_src build $(CONFIG_ARG) $(OUT_ARG)
+
+plan: $(VENV)/.runtime ## Hosts, task placement and monthly cost, as built and with NAT (CONFIG=, REGION=, FORMAT=json)
+	$(PY) -m templates_src plan $(CONFIG_ARG) $(if $(REGION),--region $(REGION)) $(if $(FORMAT),--format $(FORMAT))
 
 lint: $(VENV)/.dev ## cfn-lint over build/, plus a local-TemplateURL variant for nested parameter checks
 	$(PY) scripts/lint.py $(CONFIG_ARG) $(if $(OUT),--build $(OUT))

@@ -1,4 +1,4 @@
-"""python -m templates_src build [--config FILE] [--out DIR]"""
+"""python -m templates_src build [--config FILE] [--out DIR] | plan [--config FILE] [--region R] ..."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["plan"]:  # its own options and imports: the build path loads none of them
+        from templates_src import plan
+
+        return plan.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m templates_src",
                                      description="Render the nested CloudFormation templates of an app.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -17,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
     build.add_argument("--local-urls", action="store_true",
                        help="point nested TemplateURLs at ./<child>.yaml (for cfn-lint's nested-stack checks)")
+    commands.add_parser("plan", help="hosts, placement and monthly cost (plan --help for its options)")
     args = parser.parse_args(argv)
 
     from templates_src import config

@@ -84,8 +84,14 @@ def place(tasks: list[Task], offer: Host, limit: int = MAX_INSTANCES) -> list[li
     return hosts
 
 
+def placement(app: App, itype: InstanceType, surge: bool = True) -> list[list[Task]] | None:
+    """The tasks on each host of `itype`, at the deployment peak (or without the surge), as the fit check places them."""
+    tasks = [t for t in peak_tasks(app) if surge or not t.surge]
+    return place(tasks, host(itype, app.cluster.reserved_memory_mib))
+
+
 def instances_needed(app: App, itype: InstanceType) -> int | None:
-    placed = place(peak_tasks(app), host(itype, app.cluster.reserved_memory_mib))
+    placed = placement(app, itype)
     return None if placed is None else max(1, len(placed))
 
 
