@@ -263,3 +263,29 @@ def test_images_need_the_registry_stack(aws, docker):
     refused = run("images", STACK=STACK, **docker)
     assert refused.returncode == 1 and "no registry stack dks-registry: run make deploy" in refused.stderr
     assert calls(docker) == []
+
+
+def test_the_root_cause_of_a_service_that_does_not_stabilize_names_its_stopped_tasks(aws):
+    """What deploy prints after an ECS service's CREATE_FAILED: the service's counts and events and
+    why its tasks stopped, read from ECS (here a task the emulator ran and stopped)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from lifecycle import aws as lifecycle_aws
+    from lifecycle import stacks as lifecycle_stacks
+
+    assert run("deploy", STACK=STACK, SKIP_IMAGES="1").returncode == 0
+    ecs, ec2 = aws.client("ecs"), aws.client("ec2")
+    (service,) = ecs.describe_services(cluster=STACK, services=["dks-api"])["services"]
+    host = ec2.describe_instances()["Reservations"][0]["Instances"][0]
+    document = json.dumps({"instanceId": host["InstanceId"], "region": "us-east-1", "accountId": "123456789012"})
+    ecs.register_container_instance(cluster=STACK, instanceIdentityDocument=document)
+    # The emulator's RunTask takes a plain bridge-mode definition (not the service's awsvpc one).
+    plain = ecs.register_task_definition(family="crashing", containerDefinitions=[
+        {"name": "app", "image": "busybox", "memory": 64, "essential": True}])["taskDefinition"]["taskDefinitionArn"]
+    (task,) = ecs.run_task(cluster=STACK, taskDefinition=plain, count=1)["tasks"]
+    reason = "Essential container in task exited"
+    ecs.stop_task(cluster=STACK, task=task["taskArn"], reason=reason)
+
+    story = lifecycle_stacks.service_story(lifecycle_aws.target(STACK), service["serviceArn"])
+    assert story[0].startswith("  service dks-api: desired 1, running 0")
+    assert f"  stopped task {task['taskArn'].rsplit('/', 1)[-1]}: {reason}" in story
+    assert run("cleanup", STACK=STACK, YES="1").returncode == 0
