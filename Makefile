@@ -10,7 +10,7 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG))
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help templates lint test check emulator taskcat bench clean
+.PHONY: help templates import-compose lint test check emulator taskcat bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,6 +27,9 @@ $(TASKCAT_VENV)/.installed: requirements-taskcat.txt
 
 templates: $(VENV)/.runtime ## Render every template into build/ (CONFIG=app.yaml, OUT=dir for another app)
 	$(PY) -m templates_src build $(CONFIG_ARG) $(OUT_ARG)
+
+import-compose: $(VENV)/.runtime ## Turn a Compose file into an app config (COMPOSE=docker-compose.yaml OUT=app.yaml)
+	$(PY) -m templates_src import-compose $(COMPOSE) -o $(OUT)
 
 lint: $(VENV)/.dev ## cfn-lint over build/, plus a local-TemplateURL variant for nested parameter checks
 	$(PY) scripts/lint.py $(CONFIG_ARG) $(if $(OUT),--build $(OUT))

@@ -798,6 +798,7 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
 
 # Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one.
 HOST_VARIABLE = re.compile(r"HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER", re.IGNORECASE)
+URL_AUTHORITY = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@\s]*@)?)(?P<host>[A-Za-z0-9._-]+)")
 LOCAL_URL = re.compile(r"^(https?://)(localhost|127\.0\.0\.1|0\.0\.0\.0)(?::(\d+))?(/.*)?$")
 
 
@@ -851,13 +852,16 @@ def _rewrite_hosts(ctx: _Context, key: str, var: str, value: str, renamed: dict[
         ctx.warn(key, f"environment.{var}", f"'{value}' points at this machine; no public service answers there")
         return value
     original = value
-    for service, new in sorted(renamed.items(), key=lambda item: -len(item[0])):
-        host = "{" + new + ".host}"
-        pattern = re.escape(service)
-        # In a URL or user@host: the authority part names a host whatever the variable is called.
-        value = re.sub(rf"(?<=//)({pattern})(?=[:/?#]|$)|(?<=@)({pattern})(?=[:/?#]|$)", host, value)
-        if re.fullmatch(rf"{pattern}(:\d+)?", value) and (HOST_VARIABLE.search(var) or ":" in value):
-            value = host + value[len(service):]
+
+    def host(match: re.Match) -> str:
+        name = match.group("host")
+        return match.group("head") + ("{" + renamed[name] + ".host}" if name in renamed else name)
+
+    # In a URL the authority names a host, whatever the variable is called (scheme://[user@]host[:port]).
+    value = URL_AUTHORITY.sub(host, value)
+    bare = re.fullmatch(r"(?P<head>)(?P<host>[A-Za-z0-9._-]+)(?P<port>:\d+)?", value)
+    if bare and bare.group("host") in renamed and (HOST_VARIABLE.search(var) or bare.group("port")):
+        value = host(bare) + (bare.group("port") or "")
     if value != original:
         ctx.note(key, f"environment.{var}", f"'{original}' becomes '{value}' (services resolve as "
                                             "<service>.<namespace> on ECS)")
