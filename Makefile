@@ -15,7 +15,7 @@ OUT_ARG := $(if $(OUT),--out $(OUT))
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
 export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES CONFIG
 
-.PHONY: help templates plan lint test check emulator taskcat bench deploy images verify status cleanup clean
+.PHONY: help templates plan import-compose lint test check emulator taskcat bench deploy images verify status cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ templates: $(VENV)/.runtime ## Render every template into build/ (CONFIG=app.yam
 
 plan: $(VENV)/.runtime ## Hosts, task placement and monthly cost, as built and with NAT (CONFIG=, REGION=, FORMAT=json)
 	$(PY) -m templates_src plan $(CONFIG_ARG) $(if $(REGION),--region $(REGION)) $(if $(FORMAT),--format $(FORMAT))
+
+import-compose: $(VENV)/.runtime ## Turn a Compose file into an app config (COMPOSE=docker-compose.yaml OUT=app.yaml)
+	$(PY) -m templates_src import-compose $(COMPOSE) -o $(OUT)
 
 lint: $(VENV)/.dev ## cfn-lint over build/, plus a local-TemplateURL variant for nested parameter checks
 	$(PY) scripts/lint.py $(CONFIG_ARG) $(if $(OUT),--build $(OUT))

@@ -1,4 +1,5 @@
-"""python -m templates_src build [--config FILE] [--out DIR] | plan [--config FILE] [--region R] ..."""
+"""python -m templates_src build [--config FILE] [--out DIR] | plan [--config FILE] [--region R] ... |
+import-compose COMPOSE -o APP.yaml"""
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--local-urls", action="store_true",
                        help="point nested TemplateURLs at ./<child>.yaml (for cfn-lint's nested-stack checks)")
     commands.add_parser("plan", help="hosts, placement and monthly cost (plan --help for its options)")
+    imports = commands.add_parser("import-compose", help="turn a Compose file into an app config, listing what "
+                                                         "could not be carried over")
+    imports.add_argument("compose", type=Path, help="the Compose file (docker-compose.yaml, compose.yaml)")
+    imports.add_argument("-o", "--out", type=Path, required=True, help="the app config to write")
+    imports.add_argument("--force", action="store_true", help="overwrite --out when it exists")
+    imports.add_argument("--env-file", type=Path, help="variables for ${VAR} (default: .env beside the Compose file)")
+    imports.add_argument("--name", help="app name (default: the Compose name, else the Compose file's folder)")
+    imports.add_argument("--instance-type", help="EC2 instance type of the hosts (default: t3.medium)")
     args = parser.parse_args(argv)
+    if args.command == "import-compose":
+        from templates_src import compose
+
+        return compose.run(args)
 
     from templates_src import config
 

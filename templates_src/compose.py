@@ -1,0 +1,1415 @@
+"""Compose import: a Compose file's services become the app config, and every loss is said.
+
+`convert(compose, source_dir, out_dir, variables)` turns parsed Compose data into config data
+(the shape `config.parse` reads) plus findings: *warnings* for what could not be carried over or
+needs a decision, *notes* for what was carried over in a non-obvious way. It reads the env_files
+and bind-mounted files the Compose file names and writes nothing. `run` is the CLI: it loads the
+Compose file, converts, sizes the cluster, validates the result with the build's own checks and
+writes app.yaml with the findings as comments.
+
+Compose semantics followed (compose-spec): `${VAR}` interpolation over every value from `.env`
+beside the Compose file (or --env-file), never from the importing shell, so an import is
+reproducible; env_file then environment, later wins; short and long syntax of ports, volumes,
+depends_on, secrets and configs; durations like 1m30s; byte values like 512M or 1gb.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import yaml
+
+from templates_src import config, names
+
+# --- what the config cannot say, and defaults for what Compose leaves open ---------------------------
+
+# Task size when Compose sets no limit: enough for a small web process; a warning says it was chosen.
+DEFAULT_CPU = 256
+DEFAULT_MEMORY = 512
+# The load balancer's entry listener; other public services keep their published port.
+ENTRY_LISTENER = 80
+ENTRY_URL_OUTPUT = "AppUrl"
+# Bind-mounted folders are carried over as `files` (written at container start from environment
+# variables of the task definition, whose whole size ECS caps at 64 KiB) only when this small.
+MAX_FILES = 10
+MAX_FILES_BYTES = 32 * 1024
+# ECS container health check bounds (seconds / count).
+HEALTH_LIMITS = {"interval": (5, 300), "timeout": (2, 60), "retries": (1, 10), "start_period": (0, 300)}
+
+
+@dataclass(frozen=True)
+class Image:
+    """What the official image runs (its Dockerfile's ENTRYPOINT and CMD) and listens on."""
+
+    port: int
+    entrypoint: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    data_store: bool = True
+
+
+# Official images by repository name; entrypoint/command let bind-mounted files become `files`,
+# which need the program to hand over to.
+KNOWN_IMAGES = {
+    "postgres": Image(5432, ("docker-entrypoint.sh",), ("postgres",)),
+    "mysql": Image(3306, ("docker-entrypoint.sh",), ("mysqld",)),
+    "mariadb": Image(3306, ("docker-entrypoint.sh",), ("mariadbd",)),
+    "mongo": Image(27017, ("docker-entrypoint.sh",), ("mongod",)),
+    "redis": Image(6379, ("docker-entrypoint.sh",), ("redis-server",)),
+    "valkey": Image(6379),
+    "memcached": Image(11211),
+    "rabbitmq": Image(5672),
+    "elasticsearch": Image(9200),
+    "opensearch": Image(9200),
+    "nginx": Image(80, ("/docker-entrypoint.sh",), ("nginx", "-g", "daemon off;"), data_store=False),
+    "httpd": Image(80, data_store=False),
+    "wordpress": Image(80, data_store=False),
+}
+# Ports of data stores (a service publishing one is a database, whatever its image).
+DATA_STORE_PORTS = {5432, 3306, 27017, 6379, 11211, 5672, 9042, 1433, 1521, 9200}
+
+# Service keys the import reads; every other key gets a warning (x- extensions included).
+HANDLED = {"image", "build", "ports", "expose", "environment", "env_file", "secrets", "configs", "depends_on",
+           "healthcheck", "command", "entrypoint", "deploy", "cpus", "mem_limit", "scale", "volumes", "platform",
+           "profiles", "restart"}
+# Why a key has no equivalent, for the keys Compose files use most; others get a generic reason.
+UNSUPPORTED = {
+    "networks": "every service runs in one VPC; security groups let a service reach only the services it "
+                "depends on or names in its environment",
+    "container_name": "ECS names the tasks; services resolve as <service>.<namespace>",
+    "hostname": "ECS names the tasks; services resolve as <service>.<namespace>",
+    "domainname": "ECS names the tasks; services resolve as <service>.<namespace>",
+    "links": "services resolve as <service>.<namespace>; aliases are not carried over",
+    "external_links": "services outside the app are not reachable by name",
+    "labels": "container labels are not carried over (the templates tag what they create)",
+    "annotations": "not carried over",
+    "logging": "every container logs to CloudWatch Logs (awslogs), retention log_retention_days",
+    "extra_hosts": "no /etc/hosts entries on ECS through the config",
+    "dns": "tasks use the VPC resolver", "dns_search": "tasks use the VPC resolver",
+    "dns_opt": "tasks use the VPC resolver",
+    "cap_add": "Linux capabilities are not part of the config",
+    "cap_drop": "Linux capabilities are not part of the config",
+    "privileged": "privileged containers are not part of the config",
+    "security_opt": "not part of the config",
+    "user": "the image's USER runs the container",
+    "working_dir": "the image's WORKDIR is used",
+    "ulimits": "ECS default ulimits apply",
+    "sysctls": "not part of the config",
+    "init": "no init process is added: the program runs as PID 1",
+    "read_only": "the root file system stays writable",
+    "shm_size": "Docker's default /dev/shm size applies",
+    "tmpfs": "no tmpfs mounts: the paths are in the container's writable layer",
+    "stop_grace_period": "ECS's stop timeout (30 s) applies",
+    "stop_signal": "ECS stops containers with SIGTERM",
+    "tty": "no TTY", "stdin_open": "no stdin",
+    "network_mode": "every task uses awsvpc networking",
+    "pid": "not part of the config", "ipc": "not part of the config",
+    "devices": "host devices are not part of the config",
+    "gpus": "GPUs are not part of the config",
+    "volumes_from": "volumes are not shared between tasks",
+    "pull_policy": "the ECS agent pulls the image",
+    "extends": "not resolved: import the output of `docker compose config` instead",
+    "mem_reservation": "the task's memory is both its reservation and its limit",
+    "develop": "development-only (watch) settings",
+}
+RESTART_COVERED = {"always", "unless-stopped"}
+
+
+# --- results and errors ------------------------------------------------------------------------------
+
+
+class ComposeError(Exception):
+    """A Compose file the import cannot read at all (not YAML, not a Compose mapping, ...)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    service: str  # the Compose service name; "" for the file as a whole
+    key: str  # the Compose key, e.g. "ports[1]" or "deploy.resources.reservations"
+    message: str
+
+    def __str__(self) -> str:
+        where = ".".join(part for part in (self.service, self.key) if part)
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass
+class Imported:
+    data: dict
+    warnings: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+    # Compose service name -> config service name, for the services that were imported.
+    names: dict[str, str] = field(default_factory=dict)
+
+
+# --- reading: YAML, .env files, interpolation ----------------------------------------------------------
+
+
+def load(path: Path) -> dict:
+    """The Compose file as data, or ComposeError saying why it is not one."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ComposeError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ComposeError(f"{path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(data, dict):
+        raise ComposeError(f"{path} is not a Compose file: expected a mapping with `services`, got {_kind(data)}")
+    services = data.get("services")
+    if not isinstance(services, dict) or not services:
+        raise ComposeError(f"{path} is not a Compose file: `services` must be a mapping with at least one service"
+                           + ("" if "services" in data else " (there is no `services` key)"))
+    problems = [f"{key}: must be a mapping, got {_kind(data[key])}" for key in ("volumes", "secrets", "configs")
+                if data.get(key) is not None and not isinstance(data[key], dict)]
+    for name, svc in services.items():
+        if not isinstance(svc, dict):
+            problems.append(f"services.{name}: must be a mapping, got {_kind(svc)}")
+            continue
+        for key, value in svc.items():
+            kinds = SHAPES.get(key)
+            if value is not None and kinds and not isinstance(value, kinds):
+                expected = " or ".join(_kind(kind()) for kind in kinds)
+                problems.append(f"services.{name}.{key}: expected {expected}, got {_kind(value)}")
+    if problems:
+        raise ComposeError(f"{path} is not a valid Compose file:\n  " + "\n  ".join(problems))
+    return data
+
+
+# The shapes the Compose specification allows for the keys the import reads.
+SHAPES: dict[str, tuple[type, ...]] = {
+    "ports": (list,), "expose": (list,), "volumes": (list,), "secrets": (list,), "configs": (list,),
+    "profiles": (list,), "env_file": (str, list), "depends_on": (list, dict), "environment": (list, dict),
+    "healthcheck": (dict,), "deploy": (dict,), "build": (str, dict), "command": (str, list),
+    "entrypoint": (str, list), "image": (str,), "platform": (str,),
+}
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def parse_env_file(text: str, lookup: Callable[[str], Optional[str]] = lambda name: None,
+                   warn: Callable[[str], None] = lambda name: None) -> dict[str, Optional[str]]:
+    """KEY=VALUE lines the way Compose reads them; None for a bare KEY (to be resolved, or unset).
+
+    Unquoted and double-quoted values are interpolated from `lookup` and the lines above;
+    single-quoted ones are literal.
+    """
+    values: dict[str, Optional[str]] = {}
+
+    def resolve(name: str) -> Optional[str]:
+        return values[name] if values.get(name) is not None else lookup(name)
+
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = re.sub(r"^export\s+", "", line)
+        key, sep, raw = line.partition("=")
+        key = key.strip()
+        if not sep:
+            values[key] = None
+            continue
+        raw = raw.strip()
+        if raw[:1] in ("'", '"') and raw[0] in raw[1:]:
+            quote = raw[0]
+            end = _closing_quote(raw, quote)
+            inner = raw[1:end]
+            if quote == "'":
+                values[key] = inner.replace("\\'", "'")
+                continue
+            inner = (inner.replace('\\"', '"').replace("\\n", "\n").replace("\\r", "\r").replace("\\t", "\t")
+                     .replace("\\\\", "\\"))
+            values[key] = interpolate(inner, resolve, warn)
+            continue
+        raw = re.split(r"\s#", raw, maxsplit=1)[0].strip()
+        values[key] = interpolate(raw, resolve, warn)
+    return values
+
+
+def _closing_quote(raw: str, quote: str) -> int:
+    i = 1
+    while i < len(raw):
+        if raw[i] == "\\":
+            i += 2
+            continue
+        if raw[i] == quote:
+            return i
+        i += 1
+    return len(raw)
+
+
+_VAR = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
+
+
+def interpolate(text: str, lookup: Callable[[str], Optional[str]], warn: Callable[[str], None]) -> str:
+    """Compose interpolation: $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e}, ${VAR?e}, ${VAR:+r}, ${VAR+r}, $$.
+
+    An unset variable without a default becomes "" and is reported through `warn`; a required one
+    raises ComposeError.
+    """
+    out = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char != "$":
+            out.append(char)
+            i += 1
+            continue
+        following = text[i + 1:i + 2]
+        if following == "$":
+            out.append("$")
+            i += 2
+        elif following == "{":
+            end = _closing_brace(text, i + 2)
+            if end is None:
+                raise ComposeError(f"unterminated ${{...}} in {text!r}")
+            out.append(_braced(text[i + 2:end], lookup, warn))
+            i = end + 1
+        elif match := _VAR.match(text, i + 1):
+            value = lookup(match.group())
+            if value is None:
+                warn(match.group())
+            out.append(value or "")
+            i = match.end()
+        else:
+            out.append("$")
+            i += 1
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> Optional[int]:
+    depth, i = 1, start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+def _braced(expression: str, lookup, warn) -> str:
+    match = _VAR.match(expression)
+    if not match:
+        raise ComposeError(f"invalid interpolation ${{{expression}}}")
+    name, rest = match.group(), expression[match.end():]
+    value = lookup(name)
+    if not rest:
+        if value is None:
+            warn(name)
+        return value or ""
+    operator = next((op for op in (":-", ":?", ":+", "-", "?", "+") if rest.startswith(op)), None)
+    if operator is None:
+        raise ComposeError(f"unsupported interpolation ${{{expression}}} (Compose has no ${{VAR/...}} forms)")
+    operand = rest[len(operator):]
+    present = value is not None and (value != "" or ":" not in operator)
+    if operator.endswith("-"):
+        return value if present else interpolate(operand, lookup, warn)
+    if operator.endswith("+"):
+        return interpolate(operand, lookup, warn) if present else ""
+    if not present:
+        message = interpolate(operand, lookup, warn) or "required"
+        raise ComposeError(f"variable {name} is not set: {message} (set it in .env or pass --env-file)")
+    return value
+
+
+def interpolate_all(node: object, lookup, warn) -> object:
+    """Interpolate every string value (never a key) of the Compose data."""
+    if isinstance(node, dict):
+        return {key: interpolate_all(value, lookup, warn) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolate_all(value, lookup, warn) for value in node]
+    if isinstance(node, str):
+        return interpolate(node, lookup, warn)
+    return node
+
+
+# --- small parsers: durations, byte values, ports, volumes ------------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m(?!s)|s|ms|us|µs|ns)")
+_SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def duration_seconds(value: object) -> float:
+    """Compose duration ('1m30s', '10s', '500ms') or a number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(a + u for a, u in parts) != text:
+        raise ValueError(f"'{value}' is not a duration like 10s or 1m30s")
+    return sum(float(amount) * _SECONDS[unit] for amount, unit in parts)
+
+
+_BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
+
+
+def mebibytes(value: object) -> int:
+    """Compose byte value ('512M', '1gb', '300m', 1073741824) in MiB, rounded up (Docker's units are 1024-based)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return max(1, math.ceil(value / 2**20))
+    match = _BYTES.match(str(value).strip())
+    if not match:
+        raise ValueError(f"'{value}' is not a byte value like 512M or 1g")
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    return max(1, math.ceil(amount * 1024 ** " kmgt".index(unit or " ") / 2**20))
+
+
+def cpu_units(value: object) -> int:
+    """Compose cpus (a fraction of a CPU) in ECS CPU units (1024 per vCPU)."""
+    cpus = float(value)
+    if cpus < 0:
+        raise ValueError(f"'{value}' is not a number of CPUs")
+    return round(cpus * 1024)
+
+
+@dataclass(frozen=True)
+class Port:
+    target: int
+    published: Optional[int]  # None: not published, or published on a random host port
+    is_published: bool
+    protocol: str = "tcp"
+    host_ip: str = ""
+    ranged: bool = False
+
+
+def _first_port(text: str) -> tuple[int, bool]:
+    first, _, last = text.partition("-")
+    return int(first), bool(last)
+
+
+def parse_port(entry: object) -> Port:
+    if isinstance(entry, dict):
+        if "target" not in entry:
+            raise ValueError("a long-syntax port needs `target`")
+        target, ranged = _first_port(str(entry["target"]))
+        published = entry.get("published")
+        host, host_ranged = _first_port(str(published)) if published not in (None, "") else (None, False)
+        return Port(target, host, True, str(entry.get("protocol", "tcp")).lower(), str(entry.get("host_ip", "")),
+                    ranged or host_ranged)
+    text = str(entry)
+    text, _, protocol = text.partition("/")
+    parts = text.rsplit(":", 2)
+    target, ranged = _first_port(parts[-1])
+    published, host_ranged = _first_port(parts[-2]) if len(parts) >= 2 and parts[-2] else (None, False)
+    host_ip = parts[0].strip("[]") if len(parts) == 3 else ""
+    return Port(target, published, True, (protocol or "tcp").lower(), host_ip, ranged or host_ranged)
+
+
+@dataclass(frozen=True)
+class Mount:
+    kind: str  # volume, bind, tmpfs, anonymous, or another Compose mount type
+    source: str
+    target: str
+
+
+def parse_volume(entry: object, declared: dict) -> Mount:
+    if isinstance(entry, dict):
+        kind = str(entry.get("type", "volume"))
+        source = str(entry.get("source") or "")
+        if kind == "volume" and not source:
+            kind = "anonymous"
+        return Mount(kind, source, str(entry.get("target", "")))
+    text = str(entry)
+    if ":" not in text:
+        return Mount("anonymous", "", text)
+    # SOURCE:TARGET[:MODE]; a Windows drive letter is not expected on ECS hosts.
+    pieces = text.split(":")
+    source, target = pieces[0], pieces[1]
+    bind = source.startswith((".", "/", "~", "$")) or (source not in declared and "/" in source)
+    return Mount("bind" if bind else "volume", source, target)
+
+
+# --- the conversion ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    compose: dict
+    source_dir: Path
+    out_dir: Path
+    variables: dict[str, str]
+    warnings: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+
+    def warn(self, service: str, key: str, message: str) -> None:
+        self.warnings.append(Finding(service, key, message))
+
+    def note(self, service: str, key: str, message: str) -> None:
+        self.notes.append(Finding(service, key, message))
+
+
+def convert(compose: dict, source_dir: Path, out_dir: Path, variables: Optional[dict[str, str]] = None,
+            name: Optional[str] = None, source_name: str = "docker-compose.yaml") -> Imported:
+    """Compose data (already interpolated) -> config data and findings. Reads env_files and mounted files.
+
+    `out_dir` is where app.yaml goes: `files` are written relative to it.
+    """
+    ctx = _Context(compose, source_dir, out_dir, dict(variables or {}))
+    try:
+        return _convert(ctx, name, source_name)
+    except (TypeError, ValueError, AttributeError, KeyError) as err:
+        # A value of a shape the Compose specification does not allow, deep inside a key `load` checked.
+        raise ComposeError(f"a value the import cannot read: {err!r}") from None
+
+
+def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
+    services: dict[str, dict] = ctx.compose["services"]
+    _top_level(ctx)
+    chosen = _select(ctx, services)
+    ports = {key: _ports(ctx, key, services[key]) for key in chosen}
+    public = {key: port for key, port in ((k, _public_port(ctx, k, services[k], ports[k])) for k in chosen) if port}
+    renamed = _names(ctx, chosen, public)
+    app_name = _app_name(ctx, name)
+    namespace = f"{app_name}.local"
+    secrets: dict[str, dict] = {}
+    out_services = []
+    for key in chosen:
+        svc = services[key]
+        out = {"name": renamed[key]}
+        out.update(_image(ctx, key, svc, renamed[key]))
+        out["port"] = ports[key][0]
+        out.update(_resources(ctx, key, svc))
+        out.update(_environment(ctx, key, svc, renamed, public))
+        out.update(_secrets(ctx, key, svc, out, secrets))
+        out.update(_healthcheck(ctx, key, svc, out["port"], key in public))
+        out.update(_depends_on(ctx, key, svc, chosen, renamed, services))
+        out.update(_program(ctx, key, svc))
+        out.update(_mounts(ctx, key, svc, out))
+        out.update(_deploy(ctx, key, svc, out))
+        _other_keys(ctx, key, svc)
+        _host_references_in_commands(ctx, key, svc, renamed, namespace)
+        out_services.append(out)
+    _password_secrets(ctx, out_services, secrets, chosen)
+    _listeners(ctx, chosen, out_services, public, services)
+    data = {
+        "name": app_name,
+        "description": f"Imported from {source_name}",
+        "namespace": namespace,
+        "cluster": _cluster(ctx, out_services),
+        **({"secrets": secrets} if secrets else {}),
+        "services": [_ordered(svc) for svc in out_services],
+    }
+    return Imported(data, ctx.warnings, ctx.notes, dict(renamed))
+
+
+SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
+                "environment", "secrets", "health_check", "public", "url_output", "depends_on", "entrypoint",
+                "command", "files", "deployment")
+
+
+def _ordered(svc: dict) -> dict:
+    return {key: svc[key] for key in SERVICE_KEYS if key in svc and svc[key] not in (None, {}, [])}
+
+
+def _top_level(ctx: _Context) -> None:
+    for key in ctx.compose:
+        if key in ("services", "name", "volumes", "secrets", "configs"):
+            continue
+        if key == "version":
+            ctx.note("", "version", "obsolete in the Compose specification; ignored")
+        elif key == "networks":
+            ctx.warn("", "networks", "network definitions are not carried over: every service runs in one VPC "
+                                     "and reaches only the services it depends on or names in its environment")
+        elif key == "include":
+            ctx.warn("", "include", "included files are not followed: import the output of `docker compose config`")
+        elif key.startswith("x-"):
+            ctx.warn("", key, "extension field ignored (its anchors were merged where used)")
+        else:
+            ctx.warn("", key, "not carried over")
+    for volume, spec in (ctx.compose.get("volumes") or {}).items():
+        if isinstance(spec, dict) and spec.get("external"):
+            ctx.warn("", f"volumes.{volume}", "external volume: its data is not reachable from ECS tasks")
+
+
+def _select(ctx: _Context, services: dict[str, dict]) -> list[str]:
+    """Services `docker compose up` starts and that keep running: profiles and one-off jobs stay behind."""
+    jobs = set()
+    for key, svc in services.items():
+        for dep, spec in _dependencies(svc).items():
+            if spec.get("condition") == "service_completed_successfully":
+                jobs.add(dep)
+    chosen = []
+    for key, svc in services.items():
+        if svc.get("profiles"):
+            ctx.warn(key, "profiles", f"runs only with profile {', '.join(map(str, svc['profiles']))}: not imported")
+        elif key in jobs:
+            ctx.warn(key, "", "a one-off job (others wait for it to complete): not imported, because an ECS service "
+                              "restarts tasks that exit; run it as a standalone task (aws ecs run-task) or fold it "
+                              "into the command of the service that needs it")
+        else:
+            chosen.append(key)
+    return chosen
+
+
+def _dependencies(svc: dict) -> dict[str, dict]:
+    deps = svc.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {str(dep): {"condition": "service_started"} for dep in deps}
+    if isinstance(deps, dict):
+        return {str(dep): (spec if isinstance(spec, dict) else {}) for dep, spec in deps.items()}
+    return {}
+
+
+def _image_name(svc: dict) -> str:
+    """The repository name of the image without registry, namespace or tag: 'postgres' for postgres:16."""
+    image = str(svc.get("image") or "")
+    last = image.split("@")[0].rsplit("/", 1)[-1]
+    return last.split(":")[0].lower()
+
+
+def _known(svc: dict) -> Optional[Image]:
+    return None if svc.get("build") else KNOWN_IMAGES.get(_image_name(svc))
+
+
+def _is_data_store(svc: dict, port: int) -> bool:
+    known = KNOWN_IMAGES.get(_image_name(svc))
+    return known.data_store if known else port in DATA_STORE_PORTS
+
+
+def _ports(ctx: _Context, key: str, svc: dict) -> tuple[int, list[Port]]:
+    """The container port the service listens on, and its published ports."""
+    published: list[Port] = []
+    targets: list[int] = []
+    for i, entry in enumerate(svc.get("ports") or []):
+        try:
+            port = parse_port(entry)
+        except (ValueError, TypeError) as err:
+            ctx.warn(key, f"ports[{i}]", f"'{entry}' is not a port mapping ({err}): ignored")
+            continue
+        if port.protocol != "tcp":
+            ctx.warn(key, f"ports[{i}]", f"{port.protocol} port {port.target} is not carried over: the load balancer "
+                                         "and security groups carry TCP")
+            continue
+        if port.ranged:
+            ctx.warn(key, f"ports[{i}]", f"port range '{entry}': only {port.target} is carried over")
+        published.append(port)
+        targets.append(port.target)
+    for i, entry in enumerate(svc.get("expose") or []):
+        try:
+            target, ranged = _first_port(str(entry).partition("/")[0])
+        except ValueError:
+            ctx.warn(key, f"expose[{i}]", f"'{entry}' is not a port: ignored")
+            continue
+        targets.append(target)
+    distinct = list(dict.fromkeys(targets))
+    if distinct:
+        if len(distinct) > 1:
+            ctx.warn(key, "ports", f"listens on {', '.join(map(str, distinct))}; the config has one port per "
+                                   f"service: {distinct[0]} is carried over")
+        return distinct[0], published
+    known = _known(svc) or KNOWN_IMAGES.get(_image_name(svc))
+    if known:
+        ctx.note(key, "ports", f"no port in Compose; {known.port}, the port {_image_name(svc)} listens on")
+        return known.port, published
+    ctx.warn(key, "ports", "no port in Compose: port 8080 is a placeholder (only peers' security group rules and "
+                           "the discovery record use it); set `port` to what the container listens on")
+    return 8080, published
+
+
+def _public_port(ctx: _Context, key: str, svc: dict, ports: tuple[int, list[Port]]) -> Optional[Port]:
+    """The published port that makes this service public on the load balancer, if any."""
+    target, published = ports
+    candidates = [p for p in published if p.target == target]
+    if not candidates:
+        return None
+    local = [p for p in candidates if p.host_ip in ("127.0.0.1", "::1", "localhost")]
+    if len(local) == len(candidates):
+        ctx.warn(key, "ports", f"published on {local[0].host_ip} only (this machine): not made public")
+        return None
+    if _is_data_store(svc, target):
+        ctx.warn(key, "ports", f"publishes {target}, a data store's port: not made public (the load balancer speaks "
+                               "HTTP to the internet); peers reach it at its discovery name")
+        return None
+    return candidates[0]
+
+
+def _names(ctx: _Context, chosen: list[str], public: dict[str, Port]) -> dict[str, str]:
+    taken: set[str] = set()
+    out = {}
+    for key in chosen:
+        base = _label(key) or "svc"
+        candidate = _fit_name(base, key in public)
+        n = 2
+        while candidate in taken or config.logical_id(candidate) in {config.logical_id(t) for t in taken}:
+            candidate = _fit_name(f"{base}-{n}", key in public)
+            n += 1
+        taken.add(candidate)
+        out[key] = candidate
+        if candidate != key:
+            ctx.note(key, "", f"named '{candidate}' (config names are DNS labels that fit AWS name limits)")
+    return out
+
+
+def _label(text: str) -> str:
+    label = re.sub(r"[^a-z0-9]+", "-", text.lower())
+    return re.sub(r"^[^a-z]+", "", label).strip("-")
+
+
+def _fit_name(name: str, public: bool) -> str:
+    """Shorten `name` until every AWS name made from it fits (target group names are the tightest)."""
+    while True:
+        svc = config.Service(name=name, port=1, cpu=1, memory=1)
+        made = [names.task_role(svc), names.task_family(svc), names.log_group(svc)]
+        made += [names.target_group(svc)] if public else []
+        if all(n.longest <= n.limit for n in made) and len(name) <= 63:
+            return name
+        name = name[:-1].rstrip("-")
+
+
+def _app_name(ctx: _Context, name: Optional[str]) -> str:
+    given = name or ctx.compose.get("name") or ctx.source_dir.resolve().name
+    label = _label(str(given))[:names.ENVIRONMENT_MAX].rstrip("-") or "app"
+    if names.RESERVED_PREFIX.match(label):
+        label = ("app-" + label)[:names.ENVIRONMENT_MAX].rstrip("-")
+    if label != given:
+        ctx.note("", "name", f"app name '{label}' (from '{given}': lowercase, at most {names.ENVIRONMENT_MAX} "
+                             "characters, the default EnvironmentName)")
+    return label
+
+
+def _image(ctx: _Context, key: str, svc: dict, name: str) -> dict:
+    build = svc.get("build")
+    out: dict = {}
+    platform = str(svc.get("platform") or "")
+    if build is not None:
+        spec = {"context": build} if isinstance(build, str) else (build if isinstance(build, dict) else {})
+        context = spec.get("context", ".")
+        details = [f"context {context}"]
+        if spec.get("dockerfile"):
+            details.append(f"Dockerfile {spec['dockerfile']}")
+        if spec.get("target"):
+            details.append(f"target {spec['target']}")
+        args = _pairs(spec.get("args"))
+        if args:
+            details.append("args " + ", ".join(f"{k}={v}" for k, v in args.items()))
+        # Services that share an image (web and worker from one Dockerfile) share its repository.
+        repository = _label(_image_name(svc)) if svc.get("image") else name
+        repository = repository if config.NAME.match(repository or "") else name
+        ctx.warn(key, "build", f"built from {'; '.join(details)}: build it for the hosts' architecture and push it to "
+                               f"the ECR repository ${{EnvironmentName}}/{repository} (registry.yaml) before deploying")
+        for arg, value in args.items():
+            if value and re.search(r"//(localhost|127\.0\.0\.1)\b", str(value)):
+                ctx.warn(key, f"build.args.{arg}", f"'{value}' is baked into the image at build time and points at "
+                                                   "this machine: build with the deployed URL (the stack's outputs)")
+        if svc.get("image"):
+            ctx.note(key, "image", f"'{svc['image']}' names the built image in Compose: repository '{repository}'")
+        out["repository"] = repository
+        if platform:
+            ctx.warn(key, "platform", f"{platform}: repository images must be built for the hosts' architecture "
+                                      "(x86_64 for the default t3 hosts)")
+    elif svc.get("image"):
+        out["image"] = str(svc["image"])
+        arch = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}.get(
+            platform.split("/")[1] if "/" in platform else "", None)
+        if arch:
+            out["architectures"] = [arch]
+        elif platform:
+            ctx.warn(key, "platform", f"{platform}: not an architecture ECS hosts run (x86_64 or arm64)")
+    else:
+        ctx.warn(key, "image", "neither image nor build: set image or repository")
+        out["image"] = "REPLACE-ME"
+    return out
+
+
+def _pairs(value: object) -> dict[str, Optional[str]]:
+    """A Compose map-or-list (environment, args, labels) as a dict; None for a bare KEY."""
+    if isinstance(value, dict):
+        return {str(k): (None if v is None else _scalar(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        out: dict[str, Optional[str]] = {}
+        for item in value:
+            key, sep, val = str(item).partition("=")
+            out[key] = val if sep else None
+        return out
+    return {}
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _resources(ctx: _Context, key: str, svc: dict) -> dict:
+    resources = ((svc.get("deploy") or {}).get("resources") or {})
+    limits = resources.get("limits") or {}
+    reservations = resources.get("reservations") or {}
+    cpus = limits.get("cpus", svc.get("cpus"))
+    memory = limits.get("memory", svc.get("mem_limit"))
+    where_cpu = "cpus" if "cpus" in svc and "cpus" not in limits else "deploy.resources.limits.cpus"
+    where_mem = "mem_limit" if "mem_limit" in svc and "memory" not in limits else "deploy.resources.limits.memory"
+    if cpus is None and reservations.get("cpus") is not None:
+        cpus, where_cpu = reservations["cpus"], "deploy.resources.reservations.cpus"
+    if memory is None and reservations.get("memory") is not None:
+        memory, where_mem = reservations["memory"], "deploy.resources.reservations.memory"
+    out = {}
+    try:
+        cpu = cpu_units(cpus) if cpus is not None and float(cpus) > 0 else None
+    except (TypeError, ValueError):
+        ctx.warn(key, where_cpu, f"'{cpus}' is not a number of CPUs: ignored")
+        cpu = None
+    if cpu is None:
+        ctx.warn(key, where_cpu, f"no CPU limit in Compose: {DEFAULT_CPU} CPU units (0.25 vCPU); set `cpu`")
+        cpu = DEFAULT_CPU
+    elif cpu < config.TASK_CPU[0]:
+        ctx.warn(key, where_cpu, f"{cpus} CPUs is {cpu} CPU units, below the ECS minimum: {config.TASK_CPU[0]}")
+        cpu = config.TASK_CPU[0]
+    out["cpu"] = cpu
+    try:
+        mib = mebibytes(memory) if memory is not None else None
+    except ValueError:
+        ctx.warn(key, where_mem, f"'{memory}' is not a byte value: ignored")
+        mib = None
+    if mib is None:
+        ctx.warn(key, where_mem, f"no memory limit in Compose: {DEFAULT_MEMORY} MiB; set `memory` (ECS stops a task "
+                                 "that exceeds it)")
+        mib = DEFAULT_MEMORY
+    elif mib < config.TASK_MEMORY[0]:
+        ctx.warn(key, where_mem, f"{memory} is below the ECS minimum: {config.TASK_MEMORY[0]} MiB")
+        mib = config.TASK_MEMORY[0]
+    out["memory"] = mib
+    if limits and ({"cpus", "memory"} & set(limits)) and reservations:
+        ctx.warn(key, "deploy.resources.reservations", "not carried over: the task's cpu and memory are both what "
+                                                       "ECS reserves and the limit")
+    for extra in sorted(set(limits) - {"cpus", "memory"}):
+        ctx.warn(key, f"deploy.resources.limits.{extra}", "not carried over")
+    for extra in sorted(set(reservations) - {"cpus", "memory"}):
+        ctx.warn(key, f"deploy.resources.reservations.{extra}", "not carried over (no devices or GPUs in the config)")
+    return out
+
+
+# Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one.
+HOST_VARIABLE = re.compile(r"HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER", re.IGNORECASE)
+URL_AUTHORITY = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@\s]*@)?)(?P<host>[A-Za-z0-9._-]+)")
+LOCAL_URL = re.compile(r"^(https?://)(localhost|127\.0\.0\.1|0\.0\.0\.0)(?::(\d+))?(/.*)?$")
+
+
+def _environment(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], public: dict[str, Port]) -> dict:
+    merged: dict[str, Optional[str]] = {}
+    files = svc.get("env_file")
+    for i, entry in enumerate([files] if isinstance(files, (str, dict)) else (files or [])):
+        spec = entry if isinstance(entry, dict) else {"path": entry}
+        path = ctx.source_dir / str(spec.get("path", ""))
+        try:
+            text = path.read_text()
+        except OSError as err:
+            if spec.get("required", True):
+                ctx.warn(key, "env_file", f"cannot read {spec.get('path')}: {err.strerror}; its variables are missing")
+            continue
+        if spec.get("format") == "raw":
+            merged.update({k: v for k, _, v in (line.partition("=") for line in text.splitlines()
+                                                if line.strip() and not line.startswith("#"))})
+        else:
+            merged.update(parse_env_file(text, ctx.variables.get,
+                                         lambda name: _unset(ctx, key, f"env_file {spec.get('path')}", name)))
+    merged.update(_pairs(svc.get("environment")))
+    environment: dict[str, str] = {}
+    by_published = {port.published: k for k, port in public.items() if port.published}
+    for var, value in merged.items():
+        if value is None:
+            value = ctx.variables.get(var)
+            if value is None:
+                ctx.warn(key, f"environment.{var}", "no value in Compose, .env or env_file: left out")
+                continue
+        environment[var] = _rewrite_hosts(ctx, key, var, value, renamed, by_published, public)
+    return {"environment": environment}
+
+
+def _unset(ctx: _Context, service: str, where: str, name: str) -> None:
+    ctx.warn(service, where, f"variable {name} is not set (no .env value, no default): replaced by an empty string")
+
+
+def _rewrite_hosts(ctx: _Context, key: str, var: str, value: str, renamed: dict[str, str],
+                   by_published: dict[int, str], public: dict[str, Port]) -> str:
+    """Compose service names in a value become {svc.host}; this machine's published URLs become {svc.url}."""
+    local = LOCAL_URL.match(value)
+    if local:
+        port = int(local.group(3) or 80)
+        target = by_published.get(port)
+        if target:
+            new = "{" + renamed[target] + ".url}" + (local.group(4) or "").rstrip("/")
+            ctx.note(key, f"environment.{var}", f"'{value}' (a port published on this machine) becomes {new}, the "
+                                                "service's URL through the load balancer")
+            return new
+        ctx.warn(key, f"environment.{var}", f"'{value}' points at this machine; no public service answers there")
+        return value
+    original = value
+
+    def host(match: re.Match) -> str:
+        name = match.group("host")
+        return match.group("head") + ("{" + renamed[name] + ".host}" if name in renamed else name)
+
+    # In a URL the authority names a host, whatever the variable is called (scheme://[user@]host[:port]).
+    value = URL_AUTHORITY.sub(host, value)
+    bare = re.fullmatch(r"(?P<head>)(?P<host>[A-Za-z0-9._-]+)(?P<port>:\d+)?", value)
+    if bare and bare.group("host") in renamed and (HOST_VARIABLE.search(var) or bare.group("port")):
+        value = host(bare) + (bare.group("port") or "")
+    if value != original:
+        ctx.note(key, f"environment.{var}", f"'{original}' becomes '{value}' (services resolve as "
+                                            "<service>.<namespace> on ECS)")
+    return value
+
+
+def _secrets(ctx: _Context, key: str, svc: dict, out: dict, secrets: dict[str, dict]) -> dict:
+    declared = ctx.compose.get("secrets") or {}
+    result: dict[str, str] = {}
+    environment = out["environment"]
+    for i, entry in enumerate(svc.get("secrets") or []):
+        source = str(entry.get("source", "")) if isinstance(entry, dict) else str(entry)
+        target = str(entry.get("target") or source) if isinstance(entry, dict) else source
+        path = target if target.startswith("/") else f"/run/secrets/{target}"
+        spec = declared.get(source)
+        if spec is None:
+            ctx.warn(key, f"secrets[{i}]", f"secret '{source}' is not declared at the top level: left out")
+            continue
+        secret = _label(source) or "secret"
+        if secret not in secrets:
+            origin = (f"from {spec['file']}" if isinstance(spec, dict) and spec.get("file") else
+                      f"from ${spec['environment']}" if isinstance(spec, dict) and spec.get("environment") else
+                      "external" if isinstance(spec, dict) and spec.get("external") else "")
+            secrets[secret] = {"description": f"Compose secret {source}"}
+            ctx.warn("", f"secrets.{source}", f"becomes the generated secret '{secret}': Secrets Manager generates "
+                                              f"its value at deploy time (32 letters and digits); the Compose value "
+                                              f"({origin or 'not given'}) is not copied. A value that must be exact "
+                                              "(an API key) has to be set in Secrets Manager after deploying")
+        pointer = next((var for var, value in environment.items() if value == path and var.endswith("_FILE")), None)
+        if pointer:
+            variable = pointer[:-len("_FILE")]
+            del environment[pointer]
+            ctx.note(key, f"secrets[{i}]", f"{pointer}={path} becomes {variable} from the secret '{secret}' (ECS "
+                                           "injects secrets as environment variables, not files)")
+        else:
+            variable = re.sub(r"[^A-Za-z0-9_]", "_", path.rsplit("/", 1)[-1]).upper()
+            if not re.match(r"[A-Z_]", variable):
+                variable = f"SECRET_{variable}"
+            ctx.warn(key, f"secrets[{i}]", f"the container read the secret from the file {path}; it now gets it in "
+                                           f"the environment variable {variable}: the app must read that instead")
+        if variable in environment:
+            del environment[variable]
+        result[variable] = secret
+    return {"secrets": result} if result else {}
+
+
+PASSWORD_VARIABLE = re.compile(r"(^|_)(PASSWORD|PASSWD|PASS)$", re.IGNORECASE)
+SECRET_LOOKING = re.compile(r"SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
+NOT_A_PASSWORD = {"", "true", "false", "yes", "no", "0", "1", "on", "off"}
+
+
+def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, dict], chosen: list[str]) -> None:
+    """Plain passwords become generated secrets; one secret per distinct value, shared where it is repeated.
+
+    A value that also appears inside another value (a password inside a DATABASE_URL) stays plain:
+    a secret fills a whole variable, so the URL would no longer match.
+    """
+    compose_name = dict(zip((s["name"] for s in services), chosen))
+    holders: dict[str, list[tuple[dict, str]]] = {}
+    for svc in services:
+        for var, value in svc["environment"].items():
+            if PASSWORD_VARIABLE.search(var) and value.lower() not in NOT_A_PASSWORD and "{" not in value:
+                holders.setdefault(value, []).append((svc, var))
+            elif SECRET_LOOKING.search(var) and value.lower() not in NOT_A_PASSWORD:
+                ctx.warn(compose_name[svc["name"]], f"environment.{var}", "looks secret but stays a plain environment "
+                         "value, visible in the task definition: if it must be exact, keep it in Secrets Manager and "
+                         "reference it from the config")
+    everything = [(svc, var, value) for svc in services for var, value in svc["environment"].items()]
+    for value, uses in holders.items():
+        embedded = [(svc, var) for svc, var, other in everything if value in other and other != value]
+        if embedded:
+            where = ", ".join(f"{compose_name[svc['name']]}.{var}" for svc, var in embedded)
+            for svc, var in uses:
+                ctx.warn(compose_name[svc["name"]], f"environment.{var}", f"a password kept as a plain value: the "
+                         f"same text is part of {where}, which a generated secret could not fill")
+            continue
+        first_svc, first_var = uses[0]
+        secret = _unique(_label(first_var), secrets)
+        secrets[secret] = {"description": f"{first_var} of {first_svc['name']} (imported from Compose)"}
+        for svc, var in uses:
+            del svc["environment"][var]
+            svc.setdefault("secrets", {})[var] = secret
+            others = [f"{compose_name[s['name']]}.{v}" for s, v in uses if (s["name"], v) != (svc["name"], var)]
+            shared = f", shared with {', '.join(others)}" if others else ""
+            ctx.note(compose_name[svc["name"]], f"environment.{var}", f"a plain password in Compose; now the "
+                     f"generated secret '{secret}'{shared} (the Compose value is not copied)")
+
+
+def _unique(base: str, taken: dict) -> str:
+    candidate, n = base or "secret", 2
+    while candidate in taken:
+        candidate = f"{base}-{n}"
+        n += 1
+    return candidate
+
+
+LOCALHOST_URL_PATH = re.compile(r"https?://(?:localhost|127\.0\.0\.1)(?::(\d+))?(/[^\s'\"|;&]*)?")
+
+
+def _healthcheck(ctx: _Context, key: str, svc: dict, port: int, public: bool) -> dict:
+    spec = svc.get("healthcheck")
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        ctx.warn(key, "healthcheck", "not a mapping: ignored")
+        return {}
+    if spec.get("disable") is True:
+        ctx.note(key, "healthcheck", "disabled: no container health check")
+        return {}
+    test = spec.get("test")
+    command = None
+    if isinstance(test, str):
+        command = test
+    elif isinstance(test, list) and test:
+        head, args = str(test[0]), [str(a) for a in test[1:]]
+        if head == "NONE":
+            ctx.note(key, "healthcheck.test", "NONE: no container health check")
+            return {}
+        if head == "CMD-SHELL":
+            command = " ".join(args)
+        elif head == "CMD":
+            command = shlex.join(args)
+            ctx.note(key, "healthcheck.test", f"CMD form runs as the shell command: {command}")
+        else:
+            ctx.warn(key, "healthcheck.test", f"'{head}' is not NONE, CMD or CMD-SHELL: ignored")
+    if command is None:
+        ctx.warn(key, "healthcheck", "no test: ECS does not run an image's own HEALTHCHECK, so the timings alone "
+                                     "are not carried over")
+        return {}
+    check: dict = {"command": command}
+    for name in ("interval", "timeout", "retries", "start_period"):
+        if spec.get(name) is None:
+            continue
+        try:
+            value = int(spec[name]) if name == "retries" else round(duration_seconds(spec[name]))
+        except (TypeError, ValueError) as err:
+            ctx.warn(key, f"healthcheck.{name}", f"{err}: ignored")
+            continue
+        low, high = HEALTH_LIMITS[name]
+        if not low <= value <= high:
+            clamped = min(max(value, low), high)
+            ctx.warn(key, f"healthcheck.{name}", f"{spec[name]} is outside what ECS allows ({low}-{high}): {clamped}")
+            value = clamped
+        check[name] = value
+    interval = check.get("interval", config.HealthCheck.interval)
+    if check.get("timeout", config.HealthCheck.timeout) >= interval:
+        timeout = max(HEALTH_LIMITS["timeout"][0], interval - 1)
+        ctx.warn(key, "healthcheck.timeout", f"ECS needs the timeout shorter than the interval ({interval} s): {timeout}")
+        check["timeout"] = timeout
+    if spec.get("start_interval") is not None:
+        ctx.warn(key, "healthcheck.start_interval", "not carried over (ECS has no start interval)")
+    if public:
+        found = LOCALHOST_URL_PATH.search(command)
+        if found and int(found.group(1) or 80) == port:
+            check["path"] = found.group(2) or "/"
+            if check["path"] != "/":
+                ctx.note(key, "healthcheck", f"the load balancer probes {check['path']}, the path the health check "
+                                             "calls")
+    return {"health_check": check}
+
+
+def _depends_on(ctx: _Context, key: str, svc: dict, chosen: list[str], renamed: dict[str, str],
+                services: dict[str, dict]) -> dict:
+    result = []
+    for dep, spec in _dependencies(svc).items():
+        condition = spec.get("condition", "service_started")
+        where = f"depends_on.{dep}"
+        if dep not in services:
+            ctx.warn(key, where, f"unknown service '{dep}': left out")
+            continue
+        if condition == "service_completed_successfully":
+            ctx.warn(key, where, f"waits for the one-off job '{dep}' to complete, which is not imported: run it "
+                                 "before deploying")
+            continue
+        if dep not in chosen:
+            ctx.warn(key, where, f"'{dep}' is not imported (see its warning): dependency left out")
+            continue
+        if condition == "service_healthy" and not (services[dep].get("healthcheck") or {}).get("test"):
+            ctx.warn(key, where, f"service_healthy, but '{dep}' has no health check test in Compose: ECS waits only "
+                                 "for its tasks to run")
+        elif condition not in ("service_started", "service_healthy"):
+            ctx.warn(key, where, f"unknown condition '{condition}': treated as service_started")
+        if spec.get("required") is False:
+            ctx.warn(key, f"{where}.required", "false is not carried over: the dependency is required")
+        if spec.get("restart"):
+            ctx.warn(key, f"{where}.restart", "not carried over: ECS does not restart dependents when a dependency "
+                                              "is redeployed")
+        result.append(renamed[dep])
+    return {"depends_on": result} if result else {}
+
+
+def _program(ctx: _Context, key: str, svc: dict) -> dict:
+    out = {}
+    for name in ("entrypoint", "command"):
+        value = svc.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            try:
+                value = shlex.split(value)
+            except ValueError as err:
+                ctx.warn(key, name, f"cannot split '{value}' like a shell would ({err}): ignored")
+                continue
+        if not isinstance(value, list):
+            ctx.warn(key, name, "expected a string or a list: ignored")
+            continue
+        if not value:
+            ctx.warn(key, name, f"empty: clearing the image's {name} is not expressible; the image's own is used")
+            continue
+        out[name] = [_scalar(v) for v in value]
+    return out
+
+
+def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
+    """Named volumes cannot persist yet (warned); small bind-mounted files and configs become `files`."""
+    declared = ctx.compose.get("volumes") or {}
+    files: dict[str, str] = {}
+    for i, entry in enumerate(svc.get("volumes") or []):
+        where = f"volumes[{i}]"
+        mount = parse_volume(entry, declared)
+        if mount.kind == "volume":
+            ctx.warn(key, where, f"named volume '{mount.source}' at {mount.target}: its data would not persist (it "
+                                 "lives on the task's host and is lost when the task is replaced; EFS persistence is "
+                                 "not part of the config yet)")
+        elif mount.kind == "anonymous":
+            ctx.warn(key, where, f"anonymous volume at {mount.target}: its data does not outlive the task")
+        elif mount.kind == "bind":
+            _bind(ctx, key, where, mount, files)
+        else:
+            ctx.warn(key, where, f"{mount.kind} mount at {mount.target}: not carried over")
+    declared_configs = ctx.compose.get("configs") or {}
+    for i, entry in enumerate(svc.get("configs") or []):
+        where = f"configs[{i}]"
+        source = str(entry.get("source", "")) if isinstance(entry, dict) else str(entry)
+        target = str(entry.get("target") or f"/{source}") if isinstance(entry, dict) else f"/{source}"
+        spec = declared_configs.get(source)
+        if isinstance(spec, dict) and spec.get("file"):
+            _bind(ctx, key, where, Mount("bind", str(spec["file"]), target), files)
+        else:
+            ctx.warn(key, where, f"config '{source}' is not a file in Compose (content, environment or external): "
+                                 "not carried over")
+    if not files:
+        return {}
+    if out.get("entrypoint"):
+        return {"files": files}
+    # The wrapper that writes the files replaces the entrypoint, then must run what the image runs.
+    known = _known(svc)
+    if not known or not known.entrypoint:
+        ctx.warn(key, "volumes", f"files mounted at {', '.join(sorted(files))} need the image's entrypoint to hand "
+                                 "over to, which is unknown for this image: not carried over; set entrypoint (and "
+                                 "command) to what the image runs and add them under `files`")
+        return {}
+    command = out.get("command") or list(known.command)
+    ctx.note(key, "volumes", f"entrypoint {shlex.join(known.entrypoint)} (what {_image_name(svc)} runs) set "
+                             "explicitly, so the files are written before it starts")
+    return {"entrypoint": list(known.entrypoint), "command": command, "files": files}
+
+
+def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, str]) -> None:
+    source = Path(os.path.expanduser(mount.source))
+    path = source if source.is_absolute() else ctx.source_dir / source
+    if not mount.source.startswith((".", "~")) and source.is_absolute():
+        ctx.warn(key, where, f"host path {mount.source} at {mount.target}: ECS hosts do not have it; not carried over")
+        return
+    if path.is_file():
+        found = [(path, mount.target)]
+    elif path.is_dir():
+        inside = sorted(p for p in path.rglob("*") if p.is_file())
+        found = [(p, f"{mount.target.rstrip('/')}/{p.relative_to(path).as_posix()}") for p in inside]
+    else:
+        ctx.warn(key, where, f"bind mount of {mount.source}, which does not exist here: not carried over")
+        return
+    size = sum(p.stat().st_size for p, _ in found)
+    if not found or len(found) > MAX_FILES or size > MAX_FILES_BYTES or not all(_is_text(p) for p, _ in found):
+        ctx.warn(key, where, f"bind mount of {mount.source} at {mount.target} ({len(found)} files, {size} bytes): "
+                             f"only up to {MAX_FILES} text files of {MAX_FILES_BYTES // 1024} KiB in all are carried "
+                             "over as `files`; the image must contain the rest")
+        return
+    for file, target in found:
+        relative = Path(os.path.relpath(file.resolve(), ctx.out_dir.resolve())).as_posix()
+        files[target] = relative
+    ctx.note(key, where, f"{mount.source} becomes `files` (written into the container at start; changes on this "
+                         "machine need a new deployment)")
+
+
+def _is_text(path: Path) -> bool:
+    try:
+        path.read_text()
+        return True
+    except (UnicodeDecodeError, OSError):
+        return False
+
+
+def _deploy(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
+    deploy = svc.get("deploy") or {}
+    result: dict = {}
+    replicas = deploy.get("replicas", svc.get("scale"))
+    if replicas is not None:
+        if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas >= 0:
+            result["desired_count"] = replicas
+        else:
+            ctx.warn(key, "deploy.replicas", f"'{replicas}' is not a number of tasks: ignored")
+    mode = deploy.get("mode")
+    if mode not in (None, "replicated"):
+        ctx.warn(key, "deploy.mode", f"{mode} is not carried over: the service runs desired_count tasks")
+    update = deploy.get("update_config") or {}
+    order = update.get("order")
+    if order == "stop-first":
+        result["deployment"] = {"min_healthy_percent": 0, "max_percent": 100}
+    elif order not in (None, "start-first"):
+        ctx.warn(key, "deploy.update_config.order", f"unknown order '{order}': ignored")
+    elif order is None and _is_data_store(svc, out["port"]):
+        result["deployment"] = {"min_healthy_percent": 0, "max_percent": 100}
+        ctx.note(key, "deploy", "a data store: a deployment stops the old task before starting the new one "
+                                "(two must never share its data)")
+    for extra in sorted(set(update) - {"order"}):
+        ctx.warn(key, f"deploy.update_config.{extra}", "not carried over: ECS replaces tasks as the deployment's "
+                                                       "min_healthy_percent and max_percent allow")
+    reasons = {"restart_policy": "ECS replaces every task that stops",
+               "rollback_config": "the deployment circuit breaker rolls back a failed deployment",
+               "placement": "tasks spread over availability zones, then bin-pack on memory",
+               "labels": "not carried over", "endpoint_mode": "services resolve through Cloud Map"}
+    for extra in sorted(set(deploy) - {"replicas", "mode", "update_config", "resources"}):
+        ctx.warn(key, f"deploy.{extra}", reasons.get(extra, "not carried over"))
+    return result
+
+
+def _other_keys(ctx: _Context, key: str, svc: dict) -> None:
+    for name in svc:
+        if name == "restart":
+            policy = str(svc[name])
+            if policy in RESTART_COVERED:
+                ctx.note(key, "restart", f"{policy}: ECS replaces every task that stops")
+            else:
+                ctx.warn(key, "restart", f"'{policy}' is not carried over: ECS replaces every task that stops, so a "
+                                         "container that exits is started again")
+        elif name not in HANDLED:
+            ctx.warn(key, name, UNSUPPORTED.get(name, "not part of the config; not carried over"))
+
+
+def _host_references_in_commands(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], namespace: str) -> None:
+    texts = []
+    for name in ("command", "entrypoint"):
+        value = svc.get(name)
+        texts += [(name, v) for v in ([value] if isinstance(value, str) else value or [])]
+    test = (svc.get("healthcheck") or {}).get("test") if isinstance(svc.get("healthcheck"), dict) else None
+    texts += [("healthcheck.test", v) for v in ([test] if isinstance(test, str) else test or [])]
+    for where, text in texts:
+        for service, new in renamed.items():
+            if re.search(rf"(?<![\w.-]){re.escape(service)}:\d+|//{re.escape(service)}\b", str(text)):
+                ctx.warn(key, where, f"names the host '{service}', which resolves as {new}.{namespace} on ECS: "
+                                     "change the command")
+
+
+def _listeners(ctx: _Context, chosen: list[str], services: list[dict], public: dict[str, Port],
+               compose: dict[str, dict]) -> None:
+    """The entry service answers on port 80; other public services keep their published port."""
+    if not public:
+        return
+    by_key = dict(zip(chosen, services))
+    needed_by_public = {dep for k in public for dep in _dependencies(compose[k])}
+    entry = next((k for k, p in public.items() if p.published == ENTRY_LISTENER), None) \
+        or next((k for k in public if k not in needed_by_public), next(iter(public)))
+    taken = {ENTRY_LISTENER}
+    for key, port in public.items():
+        svc = by_key[key]
+        if key == entry:
+            listener = ENTRY_LISTENER
+            svc["url_output"] = ENTRY_URL_OUTPUT
+        else:
+            listener = port.published if port.published and port.published not in taken | {443} else None
+            if listener is None:
+                listener = next(p for p in [port.target, *range(8080, 65536)] if p not in taken | {443})
+        taken.add(listener)
+        svc["public"] = {"port": listener}
+        shown = f"published on {port.published}" if port.published else "published on a random host port"
+        if listener != port.published:
+            ctx.note(key, "ports", f"{shown} in Compose; the load balancer listens on {listener} (HTTP)")
+    for key, svc in by_key.items():
+        if key not in public:
+            continue
+        if "path" not in (svc.get("health_check") or {}):
+            ctx.warn(key, "healthcheck", "the load balancer probes GET / (any 200-399 answer is healthy): set "
+                                         "health_check.path if the app answers elsewhere")
+
+
+def _cluster(ctx: _Context, services: list[dict]) -> dict:
+    """t3.medium (the default), or t4g.medium when every image is declared arm64 only."""
+    arm = all(s.get("architectures") == ["arm64"] for s in services)
+    if arm:
+        ctx.note("", "cluster", "every image is arm64 (platform): Graviton hosts, t4g.medium")
+    return {"instance_type": "t4g.medium" if arm else config.Cluster.instance_type}
+
+
+# --- sizing, validating, writing --------------------------------------------------------------------------
+
+
+def size_cluster(data: dict, base_dir: Path) -> tuple[dict, Optional[str]]:
+    """The cluster sized for the tasks: max_size fits the deployment peak, desired_capacity the steady state.
+
+    Returns the data unchanged (and None) when the tasks cannot be placed at all; validation says why.
+    """
+    from templates_src import capacity, instance_types
+
+    try:
+        app = config.parse(_resolved_files(data, base_dir), base_dir=base_dir)
+    except config.ConfigError:
+        return data, None
+    itype = instance_types.TYPES.get(app.cluster.instance_type)
+    if itype is None:
+        return data, None
+    offer = capacity.host(itype, app.cluster.reserved_memory_mib)
+    tasks = capacity.peak_tasks(app)
+    peak = capacity.place(tasks, offer)
+    steady = capacity.place([t for t in tasks if not t.surge], offer)
+    if peak is None or steady is None:
+        return data, None
+    high, low = max(1, len(peak)), max(1, len(steady))
+    cluster = {**data["cluster"], "min_size": 1, "desired_capacity": low, "max_size": high}
+    message = (f"{len(tasks)} tasks at the deployment peak ({sum(t.surge for t in tasks)} of them rolling-deployment "
+               f"surge) need {high} x {itype.name}; {len(tasks) - sum(t.surge for t in tasks)} run on {low}")
+    return {**data, "cluster": cluster}, message
+
+
+def _resolved_files(data: dict, base_dir: Path) -> dict:
+    """`files` with normalized absolute sources: the folder of app.yaml may not exist before it is written."""
+    services = [{**svc, "files": {target: os.path.normpath(base_dir.resolve() / source)
+                                  for target, source in svc["files"].items()}} if svc.get("files") else svc
+                for svc in data["services"]]
+    return {**data, "services": services}
+
+
+def describe_problems(err: config.ConfigError, data: dict) -> list[str]:
+    """Config problems with service indexes named: services[1].cpu -> services[1] (dks-api).cpu."""
+    lines = []
+    for where, reason in err.problems:
+        match = re.match(r"services\[(\d+)\]", where)
+        if match and int(match.group(1)) < len(data["services"]):
+            where = f"{match.group(0)} ({data['services'][int(match.group(1))]['name']}){where[match.end():]}"
+        lines.append(f"{where}: {reason}" if where else reason)
+    return lines
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style like the hand-written configs: sequences indented under their key, short lists inline."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)
+
+
+def _str(dumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _list(dumper, value: list):
+    inline = all(isinstance(item, (str, int)) for item in value) and len(str(value)) <= 80
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=inline)
+
+
+_Dumper.add_representer(str, _str)
+_Dumper.add_representer(list, _list)
+
+
+def to_yaml(imported: Imported, source: str) -> str:
+    """app.yaml text: a header naming the Compose file, the findings as comments, then the config."""
+    lines = [f"# Imported from {source} by `python -m templates_src import-compose`.",
+             "# Review it before building: schema and defaults in templates_src/config.py.", "#"]
+    for title, findings in (("Not carried over, or needs a decision", imported.warnings),
+                            ("Changed on the way", imported.notes)):
+        if findings:
+            lines.append(f"# {title}:")
+            for finding in findings:
+                lines += _comment(str(finding))
+            lines.append("#")
+    body = yaml.dump(imported.data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120,
+                     allow_unicode=True)
+    # A blank line before each section and between services: the file reads like the DKS app.yaml.
+    body = re.sub(r"\n(?=(cluster|secrets|services):|  - name: )", "\n\n", body).replace("services:\n\n", "services:\n")
+    return "\n".join(lines).rstrip("#\n") + "\n\n" + body
+
+
+def _comment(text: str, width: int = 116) -> list[str]:
+    import textwrap
+
+    wrapped = textwrap.wrap(text, width=width, subsequent_indent="    ", break_long_words=False,
+                            break_on_hyphens=False)
+    return [f"#   {line}" for line in wrapped]
+
+
+# --- the command ----------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if out.exists() and not args.force:
+        print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+        return 2
+    try:
+        imported = import_file(args.compose, out, env_file=args.env_file, name=args.name,
+                               instance_type=args.instance_type)
+    except ComposeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    data, sizing = size_cluster(imported.data, out.parent)
+    imported.data = data
+    if sizing:
+        imported.notes.append(Finding("", "cluster", sizing))
+    for finding in imported.warnings:
+        print(f"warning: {finding}", file=sys.stderr)
+    for finding in imported.notes:
+        print(f"note: {finding}", file=sys.stderr)
+    try:
+        config.validate(config.parse(_resolved_files(data, out.parent), base_dir=out.parent))
+    except config.ConfigError as err:
+        print(f"error: {args.compose} imports as a config the build would refuse ({out} not written):", file=sys.stderr)
+        for line in describe_problems(err, data):
+            print(f"  {line}", file=sys.stderr)
+        print("Change the Compose file (deploy.resources.limits, ports, names) or pass --instance-type, --name; "
+              "the fields above are the imported config's.", file=sys.stderr)
+        return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_yaml(imported, str(args.compose)))
+    print(f"wrote {out}: {len(data['services'])} services, {len(imported.warnings)} warnings; "
+          f"build it with: python -m templates_src build --config {out}", file=sys.stderr)
+    return 0
+
+
+def import_file(compose_path: Path, out: Path, env_file: Optional[Path] = None, name: Optional[str] = None,
+                instance_type: Optional[str] = None) -> Imported:
+    """Load, interpolate and convert a Compose file; the config lands beside `out` (paths relative to it)."""
+    compose = load(compose_path)
+    source_dir = compose_path.parent
+    dotenv = env_file or source_dir / ".env"
+    variables: dict[str, str] = {}
+    unset: list[str] = []
+    if env_file or dotenv.is_file():
+        try:
+            text = dotenv.read_text()
+        except OSError as err:
+            raise ComposeError(f"cannot read {dotenv}: {err.strerror}") from None
+        variables = {k: v for k, v in parse_env_file(text, warn=unset.append).items() if v is not None}
+    compose = interpolate_all(compose, variables.get, unset.append)
+    imported = convert(compose, source_dir, out.parent, variables, name, compose_path.name)
+    for variable in dict.fromkeys(unset):
+        imported.warnings.insert(0, Finding("", "", f"variable {variable} is not set (no .env value, no default): "
+                                                    "replaced by an empty string"))
+    if instance_type:
+        imported.data["cluster"]["instance_type"] = instance_type
+    return imported
+
