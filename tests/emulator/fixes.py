@@ -414,14 +414,36 @@ def _parameter_list(self) -> list[dict]:
 cfn.Stack.parameter_list = property(_parameter_list)
 
 
+def _effective(declared: dict, given: dict) -> dict[str, str]:
+    return {k: str(given.get(k, slot.get("Default"))) for k, slot in declared.items()}
+
+
+@replace(cfn.ChangeSet, "diff")
+def _change_set_diff(original, self):
+    """A change set lists a resource as Modify when a parameter its properties use changes value;
+    moto compares only the templates' text."""
+    changes = original(self)
+    if self.change_set_type != "UPDATE":
+        return changes
+    resource_map = self.stack.resource_map
+    old = _effective((resource_map._template or {}).get("Parameters") or {}, resource_map.input_parameters or {})
+    new = _effective(self.template_dict.get("Parameters") or {}, self.parameters or {})
+    changed = {k for k in new if old.get(k) != new[k]}
+    listed = {c.logical_resource_id for c in changes}
+    for name, resource in (self.template_dict.get("Resources") or {}).items():
+        if name in listed or name not in resource_map._resource_json_map:
+            continue
+        if changed & set(parsing.get_references_from_template(resource)):
+            changes.append(cfn.Change(action="Modify", logical_resource_id=name, resource_type=resource["Type"]))
+    return changes
+
+
 @replace(cfn.Stack, "has_parameters")
 def _has_parameters(original, self, other: dict) -> bool:
     """CloudFormation compares effective values: a parameter passed with its default value, or with
     the value it already has, is no change; moto compares the request's dicts."""
     declared = (self.resource_map._template or {}).get("Parameters") or {}
-    before = {k: str(self.resource_map.input_parameters.get(k, slot.get("Default"))) for k, slot in declared.items()}
-    after = {k: str(other.get(k, slot.get("Default"))) for k, slot in declared.items()}
-    return before == after
+    return _effective(declared, self.resource_map.input_parameters or {}) == _effective(declared, other)
 
 
 def _parameter_value(value: Any) -> Any:
