@@ -15,7 +15,7 @@ OUT_ARG := $(if $(OUT),--out $(OUT))
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
 export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES CONFIG
 
-.PHONY: help templates plan import-compose lint test check emulator taskcat bench deploy images verify status cleanup clean
+.PHONY: help templates plan import-compose lint test check emulator taskcat bench deploy diff images verify status cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,6 +65,9 @@ bench: $(VENV)/.dev ## Render times (default app, 1-200 services), stack sizes a
 
 deploy: $(VENV)/.ops ## Deploy STACK= (default: app name) [REGION= BUCKET= CONFIG= SKIP_IMAGES=1 IMAGE_TAG= PARAMS="K=V ..."]
 	$(PY) scripts/deploy.py
+
+diff: $(VENV)/.ops ## What deploy would change in STACK=, per nested stack, replacements called out; changes nothing
+	$(PY) scripts/diff.py
 
 images: $(VENV)/.ops ## Build and push the app's images to STACK's ECR repositories (DKS_API_DIR=, DKS_UI_DIR= or pinned clones)
 	$(PY) scripts/images.py

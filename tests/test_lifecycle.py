@@ -289,3 +289,31 @@ def test_the_root_cause_of_a_service_that_does_not_stabilize_names_its_stopped_t
     assert story[0].startswith("  service dks-api: desired 1, running 0")
     assert f"  stopped task {task['taskArn'].rsplit('/', 1)[-1]}: {reason}" in story
     assert run("cleanup", STACK=STACK, YES="1").returncode == 0
+
+
+def test_diff_previews_changes_and_changes_nothing(aws):
+    cfn = aws.client("cloudformation")
+
+    def live_stacks() -> list[str]:
+        return sorted(s["StackName"] + ":" + s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]
+                      if s["StackStatus"] != "DELETE_COMPLETE")
+
+    new = run("diff", make=True, STACK=STACK)
+    assert new.returncode == 0, new.stdout + new.stderr
+    assert f"{REGISTRY} (new stack): 2 change(s)" in new.stdout
+    assert f"{STACK} (new stack): 7 change(s)" in new.stdout
+    assert "  Add    ServicesStack AWS::CloudFormation::Stack" in new.stdout
+    assert live_stacks() == [], "the change sets and their empty stacks are gone"
+
+    assert run("deploy", STACK=STACK, SKIP_IMAGES="1").returncode == 0
+    deployed = live_stacks()
+    same = run("diff", STACK=STACK)
+    assert same.returncode == 0 and "diff: no changes" in same.stdout
+
+    bigger = run("diff", STACK=STACK, PARAMS="DesiredCapacity=3")
+    assert bigger.returncode == 0, bigger.stdout + bigger.stderr
+    assert f"{STACK} (update): 1 change(s)" in bigger.stdout
+    assert "  Modify ClusterStack AWS::CloudFormation::Stack" in bigger.stdout
+    assert live_stacks() == deployed and parameters(stack(aws, STACK))["DesiredCapacity"] == "2", "not executed"
+    assert not [c for c in cfn.list_change_sets(StackName=STACK)["Summaries"] if c["ChangeSetName"].startswith("diff-")]
+    assert run("cleanup", STACK=STACK, YES="1").returncode == 0

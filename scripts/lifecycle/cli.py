@@ -21,11 +21,12 @@ def _arguments(command: str, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, default=Path(os.environ.get("CONFIG") or DEFAULT_CONFIG))
     parser.add_argument("--bucket", default=os.environ.get("BUCKET") or None,
                         help="templates bucket (default: <stack>-templates-<account>-<region>, created when missing)")
+    if command in ("deploy", "diff"):
+        parser.add_argument("--parameter", action="append", default=(os.environ.get("PARAMS") or "").split(),
+                            metavar="KEY=VALUE", help="a root parameter, e.g. InstanceType=t3.large (repeatable)")
     if command == "deploy":
         parser.add_argument("--skip-images", action="store_true", default=os.environ.get("SKIP_IMAGES") == "1")
         parser.add_argument("--image-tag", default=os.environ.get("IMAGE_TAG") or None)
-        parser.add_argument("--parameter", action="append", default=(os.environ.get("PARAMS") or "").split(),
-                            metavar="KEY=VALUE", help="a root parameter, e.g. InstanceType=t3.large (repeatable)")
     if command == "cleanup":
         parser.add_argument("--yes", action="store_true", default=os.environ.get("YES") == "1",
                             help="do not ask for confirmation")
@@ -62,18 +63,29 @@ def main(command: str, argv: list[str] | None = None) -> int:
         return 130
 
 
-def _deploy(where, args) -> int:
-    from lifecycle import deploy, live
-
+def _overrides(args) -> dict[str, str]:
     overrides = {}
     for item in args.parameter:
         key, sep, value = item.partition("=")
         if not sep:
             raise LifecycleError(f"PARAMS: {item!r} is not KEY=VALUE")
         overrides[key] = value
-    outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, overrides)
+    return overrides
+
+
+def _deploy(where, args) -> int:
+    from lifecycle import deploy, live
+
+    outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args))
     live.print_table(["output", "value"], [[k, v] for k, v in sorted(outputs.items())],
                      title=f"{where.stack} in {where.region}")
+    return 0
+
+
+def _diff(where, args) -> int:
+    from lifecycle import diff
+
+    diff.run(where, args.config, args.bucket, _overrides(args))
     return 0
 
 
@@ -118,4 +130,4 @@ def _cleanup(where, args) -> int:
     return 0
 
 
-COMMANDS = {"deploy": _deploy, "images": _images, "verify": _verify, "status": _status, "cleanup": _cleanup}
+COMMANDS = {"deploy": _deploy, "diff": _diff, "images": _images, "verify": _verify, "status": _status, "cleanup": _cleanup}

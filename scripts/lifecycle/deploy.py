@@ -15,6 +15,7 @@ stack has (as `aws cloudformation deploy` does), else the template's default.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -94,9 +95,31 @@ def keep(previous: dict | None, given: dict[str, str], declared: set[str]) -> di
     return values
 
 
-def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool,
-        image_tag: str | None, overrides: dict[str, str]) -> dict[str, str]:
-    """The whole deploy; returns the root stack's outputs."""
+@dataclass
+class Staged:
+    """A rendered build in its bucket: what a change set of either stack points at."""
+
+    app: config.App
+    files: dict[str, str]
+    bucket: str
+    prefix: str
+    declared: dict[str, set[str]]  # template -> its parameter names (main.yaml, registry.yaml)
+
+    def url(self, target: Target, file: str) -> str:
+        return url(target, self.bucket, self.prefix + file)
+
+    def registry_parameters(self, target: Target) -> dict[str, str]:
+        return keep(stacks.describe(target, target.registry), {links.ENVIRONMENT_NAME.name: target.stack},
+                    self.declared["registry.yaml"])
+
+    def root_parameters(self, target: Target, root: dict | None, given: dict[str, str]) -> dict[str, str]:
+        return keep(root, {main.BUCKET: self.bucket, main.PREFIX: self.prefix,
+                           links.ENVIRONMENT_NAME.name: target.stack, links.SERVICES_RUNNING.name: "true", **given},
+                    self.declared["main.yaml"])
+
+
+def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> Staged:
+    """Render, check the overrides, ensure the bucket and upload what is not there yet."""
     app, files = rendered(config_path)
     declared = {name: set(yaml.safe_load(text).get("Parameters") or {}) for name, text in files.items()
                 if name in ("main.yaml", "registry.yaml")}
@@ -109,28 +132,31 @@ def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool
     key_prefix = prefix(target, files)
     put = upload(target, bucket, key_prefix, files)
     print(f"templates: s3://{bucket}/{key_prefix} ({put} of {len(files)} uploaded, the rest were there)")
+    return Staged(app, files, bucket, key_prefix, declared)
 
-    env = {links.ENVIRONMENT_NAME.name: target.stack}
-    if "registry.yaml" in files:
-        registry = stacks.describe(target, target.registry)
-        stacks.apply(target, target.registry, url(target, bucket, key_prefix + "registry.yaml"),
-                     keep(registry, env, declared["registry.yaml"]))
+
+def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool,
+        image_tag: str | None, overrides: dict[str, str]) -> dict[str, str]:
+    """The whole deploy; returns the root stack's outputs."""
+    staged = stage(target, config_path, bucket, overrides)
+    app = staged.app
+    if "registry.yaml" in staged.files:
+        stacks.apply(target, target.registry, staged.url(target, "registry.yaml"), staged.registry_parameters(target))
 
     root = stacks.describe(target, target.stack)
-    given = {main.BUCKET: bucket, main.PREFIX: key_prefix, **env, **overrides}
+    given = dict(overrides)
     if image_tag:
         given[links.IMAGE_TAG.name] = image_tag
-    root_url = url(target, bucket, key_prefix + "main.yaml")
+    root_url = staged.url(target, "main.yaml")
     if app.repositories and not skip_images:
         if images.needs_root_outputs(app) and not _has_urls(app, root):
             print(f"{target.stack}: first deploy; creating it with ServicesRunning=false to learn its URLs, "
                   "which the images inline")
-            stacks.apply(target, target.stack, root_url, keep(root, {
-                **given, links.SERVICES_RUNNING.name: "false"}, declared["main.yaml"]))
+            stacks.apply(target, target.stack, root_url, staged.root_parameters(
+                target, root, {**given, links.SERVICES_RUNNING.name: "false"}))
             root = stacks.describe(target, target.stack)
         given[links.IMAGE_TAG.name] = images.push(target, app)
-    applied = stacks.apply(target, target.stack, root_url, keep(root, {
-        **given, links.SERVICES_RUNNING.name: "true"}, declared["main.yaml"]))
+    applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given))
     return stacks.outputs(applied.stack)
 
 

@@ -92,8 +92,19 @@ class Applied:
     stack: dict
 
 
-def apply(target: Target, name: str, template_url: str, params: dict[str, str]) -> Applied:
-    """Create or update `name` through a change set; raises LifecycleError with the root cause."""
+@dataclass
+class Proposal:
+    """A change set made and described, not executed; None from `propose` means no changes."""
+
+    name: str
+    kind: str  # CREATE | UPDATE
+    change_set: str  # its ARN
+    stack_id: str
+
+
+def propose(target: Target, name: str, template_url: str, params: dict[str, str], nested: bool = False,
+            purpose: str = "deploy") -> Proposal | None:
+    """Make the change set that would take `name` to this template and these parameters."""
     cfn = target.client("cloudformation")
     stack = settle(target, name)
     if stack and stack["StackStatus"] == "ROLLBACK_COMPLETE":
@@ -110,11 +121,11 @@ def apply(target: Target, name: str, template_url: str, params: dict[str, str]) 
                if stack["StackStatus"] == "UPDATE_ROLLBACK_FAILED" else
                f"  remove it with make cleanup STACK={target.stack}, then deploy again"))
     kind = "UPDATE" if stack and stack["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
-    change_set = f"deploy-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d%H%M%S}"
+    label = f"{purpose}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d%H%M%S}"
     created = cfn.create_change_set(
-        StackName=name, ChangeSetName=change_set, ChangeSetType=kind, TemplateURL=template_url,
+        StackName=name, ChangeSetName=label, ChangeSetType=kind, TemplateURL=template_url,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(params.items())],
-        Capabilities=CAPABILITIES, Tags=target.tags)
+        Capabilities=CAPABILITIES, Tags=target.tags, **({"IncludeNestedStacks": True} if nested else {}))
     try:
         cfn.get_waiter("change_set_create_complete").wait(
             ChangeSetName=created["Id"], StackName=name, WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
@@ -124,25 +135,44 @@ def apply(target: Target, name: str, template_url: str, params: dict[str, str]) 
         if any(phrase in reason for phrase in NO_CHANGES):
             cfn.delete_change_set(ChangeSetName=created["Id"], StackName=name)
             print(f"{name}: no changes")
-            return Applied(name, "unchanged", describe(target, name))
-        raise LifecycleError(f"{name}: change set {change_set} failed: {reason}") from None
-    for line in summarize(change_set_changes(target, name, created["Id"])):
+            return None
+        raise LifecycleError(f"{name}: change set {label} failed: {reason}") from None
+    return Proposal(name, kind, created["Id"], created["StackId"])
+
+
+def withdraw(target: Target, proposal: Proposal) -> None:
+    """Delete an unexecuted change set, and the empty stack a CREATE change set made."""
+    cfn = target.client("cloudformation")
+    cfn.delete_change_set(ChangeSetName=proposal.change_set, StackName=proposal.name)
+    if proposal.kind == "CREATE":
+        cfn.delete_stack(StackName=proposal.stack_id)
+        cfn.get_waiter("stack_delete_complete").wait(StackName=proposal.stack_id,
+                                                     WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
+
+
+def apply(target: Target, name: str, template_url: str, params: dict[str, str]) -> Applied:
+    """Create or update `name` through a change set; raises LifecycleError with the root cause."""
+    proposal = propose(target, name, template_url, params)
+    if proposal is None:
+        return Applied(name, "unchanged", describe(target, name))
+    for line in summarize(change_set_changes(target, name, proposal.change_set)):
         print(f"{name}: {line}")
     started = now()
-    cfn.execute_change_set(ChangeSetName=created["Id"], StackName=name)
-    waiter = "stack_create_complete" if kind == "CREATE" else "stack_update_complete"
-    if not _watch(target, created["StackId"], name, started, waiter):
-        final = describe(target, created["StackId"]) or {}
+    target.client("cloudformation").execute_change_set(ChangeSetName=proposal.change_set, StackName=name)
+    waiter = "stack_create_complete" if proposal.kind == "CREATE" else "stack_update_complete"
+    if not _watch(target, proposal.stack_id, name, started, waiter):
+        final = describe(target, proposal.stack_id) or {}
         raise LifecycleError(f"{name}: {final.get('StackStatus', 'deleted')}\n"
-                             + "\n".join(explain(target, created["StackId"], started)))
-    return Applied(name, "created" if kind == "CREATE" else "updated", describe(target, name))
+                             + "\n".join(explain(target, proposal.stack_id, started)))
+    return Applied(name, "created" if proposal.kind == "CREATE" else "updated", describe(target, name))
 
 
-def change_set_changes(target: Target, name: str, change_set: str) -> list[dict]:
+def change_set_changes(target: Target, name: str | None, change_set: str) -> list[dict]:
+    """The resource changes of a change set (by ARN; `name` may be None for a nested one)."""
     cfn = target.client("cloudformation")
     changes, token = [], None
     while True:  # DescribeChangeSet has no paginator
-        page = cfn.describe_change_set(ChangeSetName=change_set, StackName=name,
+        page = cfn.describe_change_set(ChangeSetName=change_set, **({"StackName": name} if name else {}),
                                        **({"NextToken": token} if token else {}))
         changes += [c["ResourceChange"] for c in page.get("Changes", []) if "ResourceChange" in c]
         token = page.get("NextToken")
@@ -155,8 +185,10 @@ def summarize(changes: list[dict]) -> list[str]:
     for change in changes:
         replacement = change.get("Replacement")
         note = {"True": " (REPLACEMENT)", "Conditional": " (may be replaced)"}.get(replacement, "")
+        changed = sorted({d["Target"].get("Name") or d["Target"].get("Attribute", "")
+                          for d in change.get("Details", []) if d.get("Target")} - {""})
         lines.append(f"{change.get('Action', '?'):6} {change['LogicalResourceId']} "
-                     f"{change.get('ResourceType', '')}{note}")
+                     f"{change.get('ResourceType', '')}{note}" + (f" [{', '.join(changed)}]" if changed else ""))
     return lines
 
 
