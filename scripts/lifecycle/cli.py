@@ -130,4 +130,5 @@ def _cleanup(where, args) -> int:
     return 0
 
 
-COMMANDS = {"deploy": _deploy, "diff": _diff, "images": _images, "verify": _verify, "status": _status, "cleanup": _cleanup}
+COMMANDS = {"deploy": _deploy, "diff": _diff, "images": _images, "verify": _verify, "status": _status,
+            "cleanup": _cleanup}

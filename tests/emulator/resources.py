@@ -17,7 +17,6 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.servicediscovery.models import servicediscovery_backends
 from moto.utilities.utils import get_partition
 
-
 # Maps whose keys the user chose (log driver options, labels): kept as written.
 FREE_FORM = ("Options", "DockerLabels", "SystemControls")
 
