@@ -15,7 +15,7 @@ OUT_ARG := $(if $(OUT),--out $(OUT))
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
 export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES CONFIG
 
-.PHONY: help templates plan import-compose lint test check emulator taskcat bench deploy diff images verify status cleanup clean
+.PHONY: help templates plan import-compose lint test check emulator taskcat bench diagram deploy diff images verify status cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,9 @@ taskcat: $(TASKCAT_VENV)/.installed ## taskcat test run against real AWS (needs 
 
 bench: $(VENV)/.dev ## Render times (default app, 1-200 services), stack sizes against quotas, cfn-lint time -> docs/performance.md
 	$(PY) scripts/bench.py --write docs/performance.md
+
+diagram: $(VENV)/.runtime ## Draw docs/architecture.{dot,svg,png} from build/ (needs Graphviz: apt-get install graphviz)
+	$(PY) scripts/diagram.py
 
 deploy: $(VENV)/.ops ## Deploy STACK= (default: app name) [REGION= BUCKET= CONFIG= SKIP_IMAGES=1 IMAGE_TAG= PARAMS="K=V ..."]
 	$(PY) scripts/deploy.py
