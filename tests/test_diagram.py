@@ -32,6 +32,7 @@ def test_every_stack_and_service_in_build_appears_in_the_drawing():
 def test_the_drawing_follows_the_templates(tmp_path):
     """A path rule and a dependency between two new services show up as edges."""
     from helpers import app_from, dks_data, service
+
     from templates_src import render
 
     data = dks_data()
