@@ -219,3 +219,18 @@ def _log_groups(session):
 @kind("ecr repositories")
 def _repositories(session):
     return [r["repositoryName"] for r in pages(session.client("ecr"), "describe_repositories", "repositories")]
+
+
+@kind("kms keys (not pending deletion)")
+def _keys(session):
+    kms = session.client("kms")
+    # AWS-managed keys (alias/aws/ebs, made on first use) come and stay; they are not ours to delete.
+    managed = {a.get("TargetKeyId") for a in pages(kms, "list_aliases", "Aliases") if a["AliasName"].startswith("alias/aws/")}
+    found = []
+    for key in pages(kms, "list_keys", "Keys"):
+        if key["KeyId"] in managed:
+            continue
+        meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+        if meta["KeyManager"] == "CUSTOMER" and meta["KeyState"] != "PendingDeletion":
+            found.append(meta["KeyId"])
+    return found

@@ -29,6 +29,8 @@ from moto.ec2.models import instances, internet_gateways, route_tables, security
 from moto.ecr import models as ecr
 from moto.ecs import models as ecs
 from moto.elbv2 import models as elbv2
+from moto.kms import models as kms
+from moto.logs import models as logs
 from moto.iam import access_control
 from moto.iam import models as iam
 from moto.utilities.utils import get_partition
@@ -866,3 +868,31 @@ def _repository_delete(original, self, account_id, region_name):
     backend = ecr.ecr_backends[account_id][region_name]
     if self.name in backend.repositories:
         backend.delete_repository(self.name, force=getattr(self, "empty_on_delete", False))
+
+
+# --- KMS ---------------------------------------------------------------------------------------------
+
+@replace_classmethod(kms.Key, "create_from_cloudformation_json")
+def _key_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """CloudFormation takes KeyPolicy as an object; moto stores it as given and then fails to read it."""
+    properties = cloudformation_json["Properties"]
+    if isinstance(properties.get("KeyPolicy"), dict):
+        properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+    key = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    key.pending_window_days = int(properties.get("PendingWindowInDays", 30))
+    return key
+
+
+@add(kms.Key, "delete")
+def _key_delete(self, account_id, region_name):
+    """Deleting a stack schedules its key's deletion after PendingWindowInDays, as CloudFormation does."""
+    kms.kms_backends[account_id][region_name].schedule_key_deletion(self.id, getattr(self, "pending_window_days", 30))
+
+
+@replace_classmethod(logs.LogGroup, "create_from_cloudformation_json")
+def _log_group_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """moto reads the API's kmsKeyId, not the template's KmsKeyId, and drops the key."""
+    properties = cloudformation_json["Properties"]
+    if "KmsKeyId" in properties:
+        properties["kmsKeyId"] = properties.pop("KmsKeyId")
+    return original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
