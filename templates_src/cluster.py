@@ -64,7 +64,7 @@ def user_data(app: App) -> str:
 def _cluster(stack: Stack) -> Cluster:
     cluster = stack.add(Cluster(
         "Cluster", ClusterName=names.cluster().sub(),
-        ClusterSettings=[ClusterSetting(Name="containerInsights", Value="disabled")],
+        ClusterSettings=[ClusterSetting(Name="containerInsights", Value="enabled")],
     ))
     stack.publish(links.CLUSTER_NAME, Ref(cluster))
     return cluster

@@ -6,7 +6,7 @@ no DKS container calls AWS.
 """
 from __future__ import annotations
 
-from awacs import ecr, logs, secretsmanager, sts
+from awacs import ecr, kms, logs, secretsmanager, sts
 from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, Ref, Sub
 from troposphere.iam import InstanceProfile, Policy, Role
@@ -68,8 +68,14 @@ def _execution_role(stack: Stack) -> None:
                                     f"{names.REPOSITORY_PREFIX}*")]),
         ]
     if app.secrets:
-        statements.append(Statement(Sid="ReadOwnSecrets", Effect=Allow, Action=[secretsmanager.GetSecretValue],
-                                    Resource=stack.use(links.SECRET_ARNS)))
+        statements += [
+            Statement(Sid="ReadOwnSecrets", Effect=Allow, Action=[secretsmanager.GetSecretValue],
+                      Resource=stack.use(links.SECRET_ARNS)),
+            # The secrets are encrypted with the app's key: decrypting is allowed only through Secrets Manager.
+            Statement(Sid="DecryptOwnSecrets", Effect=Allow, Action=[kms.Decrypt], Resource=[stack.use(links.KEY_ARN)],
+                      Condition=Condition(StringEquals(
+                          "kms:ViaService", Sub("secretsmanager.${AWS::Region}.${AWS::URLSuffix}")))),
+        ]
     role = stack.add(Role(
         # Plain trust, as the ECS guide gives it: the agent assumes this role, and the source
         # conditions documented for task roles are not documented for it.

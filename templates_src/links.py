@@ -46,6 +46,7 @@ EXECUTION_ROLE_ARN = Link("ExecutionRoleArn", "Role ECS uses to pull images, rea
 TASK_ROLE_ARNS = ListLink("TaskRoleArns", "Role of each service's containers", _services)
 
 # secrets
+KEY_ARN = Link("KmsKeyArn", "KMS key of the app's secrets and log groups")
 SECRET_ARNS = ListLink("SecretArns", "Generated secrets of the app", _secrets)
 
 # cluster

@@ -23,10 +23,7 @@ CIDR_PATTERN = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$"
 
 def children(app: App) -> list[Stack]:
     """The nested stacks, in the order the architecture reads."""
-    stacks = [iam.build(app), network.build(app)]
-    if app.secrets:
-        stacks.append(secrets.build(app))
-    stacks += [cluster.build(app), discovery.build(app)]
+    stacks = [iam.build(app), network.build(app), secrets.build(app), cluster.build(app), discovery.build(app)]
     if app.public_services:
         stacks.append(loadbalancer.build(app))
     groups = quotas.service_groups(app)

@@ -55,7 +55,7 @@ def _member(stack: Stack, link: ListLink, service: str):
 
 def _log_group(stack: Stack, svc: AppService) -> LogGroup:
     return stack.add(LogGroup(f"{logical_id(svc.name)}LogGroup", LogGroupName=names.log_group(svc).sub(),
-                              RetentionInDays=stack.app.log_retention_days))
+                              RetentionInDays=stack.app.log_retention_days, KmsKeyId=stack.use(links.KEY_ARN)))
 
 
 def image(stack: Stack, svc: AppService):

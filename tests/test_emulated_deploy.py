@@ -300,7 +300,7 @@ def _cluster(d: Deployment, items: list[Resource]) -> None:
     (cluster,) = items
     (described,) = d.client("ecs").describe_clusters(clusters=[cluster.physical_id], include=["SETTINGS"])["clusters"]
     assert described["clusterName"] == d.environment and described["status"] == "ACTIVE"
-    assert {"name": "containerInsights", "value": "disabled"} in described["settings"]
+    assert {"name": "containerInsights", "value": "enabled"} in described["settings"]
 
 
 @check("AWS::ECS::CapacityProvider")
@@ -403,6 +403,8 @@ def _log_groups(d: Deployment, items: list[Resource]) -> None:
     expected = {r.physical_id: r.properties["RetentionInDays"] for r in items}
     assert {g["logGroupName"]: g.get("retentionInDays") for g in groups} == expected
     assert sorted(expected) == sorted(f"/ecs/{d.environment}/{s.name}" for s in d.app.services)
+    key = d.output("secrets.yaml", "KmsKeyArn")
+    assert {g["logGroupName"]: g.get("kmsKeyId") for g in groups} == {name: key for name in expected}
 
 
 @check("AWS::SecretsManager::Secret")
@@ -413,10 +415,27 @@ def _secrets(d: Deployment, items: list[Resource]) -> None:
         described = sm.describe_secret(SecretId=secret.physical_id)
         assert described["ARN"] == secret.physical_id
         assert described["Description"] == secret.properties["Description"]
+        assert described["KmsKeyId"] == d.one("secrets.yaml", "Key").physical_id
         value = sm.get_secret_value(SecretId=secret.physical_id)["SecretString"]
         spec = secret.properties["GenerateSecretString"]
         assert len(value) == spec["PasswordLength"] and value.isalnum(), "generated, no punctuation"
     assert sorted(d.output("secrets.yaml", "SecretArns").split(",")) == sorted(r.physical_id for r in items)
+
+
+@check("AWS::KMS::Key")
+def _key(d: Deployment, items: list[Resource]) -> None:
+    (key,) = items
+    kms = d.client("kms")
+    described = kms.describe_key(KeyId=key.physical_id)["KeyMetadata"]
+    assert described["Enabled"] and described["KeyManager"] == "CUSTOMER"
+    assert d.output("secrets.yaml", "KmsKeyArn") == described["Arn"]
+    assert kms.get_key_rotation_status(KeyId=key.physical_id)["KeyRotationEnabled"] is True
+    policy = json.loads(kms.get_key_policy(KeyId=key.physical_id, PolicyName="default")["Policy"])
+    logs = next(s for s in policy["Statement"] if s["Sid"] == "LogsEncryptOwnLogGroups")
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == \
+        f"arn:aws:logs:us-east-1:123456789012:log-group:/ecs/{d.environment}/*"
+    assert all("*" not in action for s in policy["Statement"] for action in s["Action"]), "no wildcard action"
 
 
 # --- Load balancer ---------------------------------------------------------------------------------
@@ -526,6 +545,7 @@ def _repositories(d: Deployment, items: list[Resource]) -> None:
     assert sorted(r["repositoryName"] for r in described) == [f"{d.environment}/{name}" for name in built]
     for repository in described:
         assert repository["imageScanningConfiguration"]["scanOnPush"] is True
-        assert repository["encryptionConfiguration"]["encryptionType"] == "AES256"
+        assert repository["encryptionConfiguration"]["encryptionType"] == "KMS"
+        assert repository["imageTagMutability"] == "IMMUTABLE"
     out = stacks.outputs(d.stacks["registry.yaml"])
     assert sorted(out.values()) == sorted(r["repositoryUri"] for r in described)
