@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -51,4 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # One build, then the process ends: the cyclic garbage collector finds next to nothing here
+    # (reference counting frees what a build drops), yet its passes over the objects the imports
+    # create, and the full collection at interpreter exit, cost about 15 ms of a 100 ms build.
+    # Off for the run; frozen objects are left out of the collection at exit.
+    gc.disable()
+    status = main()
+    gc.freeze()
+    sys.exit(status)
