@@ -1,14 +1,13 @@
 """Render the app's templates to YAML and write them without ever leaving a half-written build.
 
-Everything is rendered in memory first (a bad config fails before any file is touched), written to
-a temporary folder beside the output, then each file is moved into place with an atomic rename;
-templates a previous build made that this one no longer makes are removed.
+Everything is rendered in memory first (a bad config fails before any file is touched), written
+beside its target under a temporary name, then, once every file is written, each is moved into
+place with an atomic rename; templates a previous build made that this one no longer makes are
+removed.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -79,14 +78,17 @@ def render(app: App, config_name: str, local_urls: bool = False) -> dict[str, st
 
 def write(files: dict[str, str], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
+    # Hidden names that no *.yaml glob matches, unique to this process; no tempfile and shutil
+    # (with the compression modules shutil loads) to import for a folder of our own.
+    staged = {name: out / f".{name}.{os.getpid()}.tmp" for name in files}
     try:
         for name, text in files.items():
-            (staging / name).write_text(text)
-        for name in files:
-            os.replace(staging / name, out / name)
+            staged[name].write_text(text)
+        for name, temp in staged.items():
+            os.replace(temp, out / name)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for temp in staged.values():
+            temp.unlink(missing_ok=True)
     for stale in out.glob("*.yaml"):
         if stale.name not in files and stale.read_text().startswith(HEADER.split("{")[0]):
             stale.unlink()
