@@ -1,24 +1,68 @@
 """python -m templates_src build [--config FILE] [--out DIR]"""
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The build command's options, as argparse.add_argument takes them.
+BUILD_OPTIONS = {
+    "--config": {"type": Path, "help": "app config (YAML); default: the DKS app"},
+    "--out": {"type": Path, "default": ROOT / "build", "help": "output folder (default: build/)"},
+    "--local-urls": {"action": "store_true",
+                     "help": "point nested TemplateURLs at ./<child>.yaml (for cfn-lint's nested-stack checks)"},
+}
 
-def main(argv: list[str] | None = None) -> int:
+
+def parser():
+    import argparse
+
     parser = argparse.ArgumentParser(prog="python -m templates_src",
                                      description="Render the nested CloudFormation templates of an app.")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="validate the app config and render its templates")
-    build.add_argument("--config", type=Path, help="app config (YAML); default: the DKS app")
-    build.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
-    build.add_argument("--local-urls", action="store_true",
-                       help="point nested TemplateURLs at ./<child>.yaml (for cfn-lint's nested-stack checks)")
-    args = parser.parse_args(argv)
+    for option, spec in BUILD_OPTIONS.items():
+        build.add_argument(option, **spec)
+    return parser
+
+
+def plain_build(argv: list[str]) -> SimpleNamespace | None:
+    """`build` with each option at most once, spelled out, its value a separate word not starting
+    with "-": read here, since argparse and what it imports (gettext, locale, shutil) are about 5 ms
+    of a build. None for anything else (help, abbreviations, --option=value, mistakes): argparse
+    reads that, so what it accepts, refuses and prints stays its own."""
+    if argv[:1] != ["build"]:
+        return None
+    args = SimpleNamespace(command="build")
+    for option, spec in BUILD_OPTIONS.items():
+        flag = spec.get("action") == "store_true"
+        setattr(args, _attribute(option), spec.get("default", False if flag else None))
+    words, given = iter(argv[1:]), set()
+    for word in words:
+        spec = BUILD_OPTIONS.get(word)
+        if spec is None or word in given:
+            return None
+        given.add(word)
+        if spec.get("action") == "store_true":
+            setattr(args, _attribute(word), True)
+            continue
+        value = next(words, "")
+        if not value or value.startswith("-"):
+            return None
+        setattr(args, _attribute(word), spec["type"](value))
+    return args
+
+
+def _attribute(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = plain_build(argv) or parser().parse_args(argv)
 
     from templates_src import config
 
