@@ -68,6 +68,18 @@ def test_the_writer_itself_handles_every_string_a_template_may_hold(value):
         assert emitter.to_yaml(data) == render.pyyaml(data)
 
 
+@pytest.mark.parametrize("char", ["\x00", "\t", "\r", "\x7e", "\x7f", "\x85", "\x9f", "\xa0", "\u2027", "\u2028",
+                                  "\u2029", "\u202a", "\ud7ff", "\ue000", "\ufefe", "\ufeff", "\uff00", "\ufffd",
+                                  "\U00010000", "\U0010ffff"], ids=repr)
+def test_characters_at_the_edges_of_what_libyaml_writes_as_is(char):
+    for value in (char, f"a{char}b", f"a{char}b\nc\n"):
+        data = {"Key": value, "List": [value]}
+        try:
+            assert emitter.to_yaml(data) == render.pyyaml(data)
+        except emitter.Unsupported:
+            assert render.to_yaml(data) == render.pyyaml(data)
+
+
 @pytest.mark.parametrize("data", [
     {"Tab": "a\tb"}, {"Emoji": "😀"}, {"Block": "keep\n\n"}, {"Block": " indented\nblock"}, {1: "int key"},
     {"": "empty key"}, {"k" * 129: "long key"}, {"é" * 65: "long key"}, {"A": (shared := {"x": 1}), "B": shared},
