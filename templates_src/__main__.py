@@ -5,6 +5,10 @@ import gc
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +21,7 @@ BUILD_OPTIONS = {
 }
 
 
-def parser():
+def argument_parser() -> argparse.ArgumentParser:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m templates_src",
@@ -62,7 +66,7 @@ def _attribute(option: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = plain_build(argv) or parser().parse_args(argv)
+    args = plain_build(argv) or argument_parser().parse_args(argv)
 
     from templates_src import config
 

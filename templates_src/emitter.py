@@ -18,10 +18,10 @@ order, literal blocks for strings with line breaks):
 What it does not write the way libyaml would, it refuses (Unsupported) rather than guess, and
 render.to_yaml hands that template to PyYAML: characters libyaml escapes (control characters,
 tabs, characters outside the Basic Multilingual Plane, U+FEFF, line separators other than
-"\\n"), literal blocks that need an indentation or "keep" indicator or that libyaml double-quotes
-(a line ending in a space), empty, multi-line or long keys, containers that appear twice (PyYAML writes
-anchors), root scalars and other types. tests/test_emitter.py compares both on real and
-generated data.
+"\\n"), literal blocks that need an indentation or "keep" indicator or that libyaml
+double-quotes (a line ending in a space), empty, multi-line or long keys, containers that appear
+twice (PyYAML writes anchors), root scalars and other types. tests/test_emitter.py compares both
+on real and generated data.
 """
 from __future__ import annotations
 

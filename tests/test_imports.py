@@ -32,7 +32,7 @@ def test_a_build_never_runs_cfn_flip(tmp_path):
     ["build", "--local-urls", "--config", "a b.yaml"], ["build", "--out", "a=b"],
 ])
 def test_a_plain_build_command_reads_as_argparse_reads_it(argv):
-    assert vars(cli.plain_build(argv)) == vars(cli.parser().parse_args(argv))
+    assert vars(cli.plain_build(argv)) == vars(cli.argument_parser().parse_args(argv))
 
 
 @pytest.mark.parametrize("argv", [
