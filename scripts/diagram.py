@@ -26,6 +26,17 @@ def _ref(value) -> str | None:
     return value.get("Ref") if isinstance(value, dict) else None
 
 
+def _branches(value) -> list:
+    """Both outcomes of an Fn::If (a value that depends on a condition), else the value itself."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return [branch for branch in value["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"}]
+    return [value]
+
+
+def _protocol(props: dict) -> str:
+    return "/".join(dict.fromkeys(_branches(props.get("Protocol", "HTTP"))))
+
+
 def _load(build: Path) -> dict[str, dict]:
     return {path.stem: yaml.safe_load(path.read_text()) for path in sorted(build.glob("*.yaml"))}
 
@@ -69,7 +80,8 @@ def dot_source(build: Path) -> str:
             lines.append(f"    {node[prefix]} [label={_quote(label)}, fillcolor=\"#e8f1fb\"];")
             drawn = True
         for logical, props in _of_type(template, "AWS::ElasticLoadBalancingV2::Listener").items():
-            label = _quote(f"{props.get('Protocol', 'HTTP')} :{props['Port']}")
+            condition = " (with a certificate)" if template["Resources"][logical].get("Condition") else ""
+            label = _quote(f"{_protocol(props)} :{props['Port']}{condition}")
             lines.append(f"    l_{logical} [label={label}, shape=cds, fillcolor=\"#fff4e0\"];")
             drawn = True
         if name == "network":
@@ -119,17 +131,20 @@ def dot_source(build: Path) -> str:
               for logical in _of_type(lb, "AWS::ElasticLoadBalancingV2::TargetGroup")}
     for logical, props in _of_type(lb, "AWS::ElasticLoadBalancingV2::Listener").items():
         lines.append(f"  internet -> l_{logical};")
-        for action in props.get("DefaultActions", []):
+        for action in [a for each in props.get("DefaultActions", []) for a in _branches(each)]:
             group = _ref(action.get("TargetGroupArn"))
             if group in groups and groups[group] in node:
                 lines.append(f"  l_{logical} -> {node[groups[group]]} [label=\"default\"];")
+            elif action.get("Type") == "redirect":
+                lines.append(f"  l_{logical} -> l_Listener{action['RedirectConfig']['Port']} "
+                             "[label=\"redirect (with a certificate)\", style=dashed];")
     for props in _of_type(lb, "AWS::ElasticLoadBalancingV2::ListenerRule").values():
-        listener = _ref(props.get("ListenerArn"))
         paths = [v for c in props.get("Conditions", []) for v in c.get("PathPatternConfig", {}).get("Values", [])]
-        for action in props.get("Actions", []):
-            group = _ref(action.get("TargetGroupArn"))
-            if listener and group in groups and groups[group] in node:
-                lines.append(f"  l_{listener} -> {node[groups[group]]} [label={_quote(', '.join(paths))}];")
+        for listener in map(_ref, _branches(props.get("ListenerArn"))):
+            for action in props.get("Actions", []):
+                group = _ref(action.get("TargetGroupArn"))
+                if listener and group in groups and groups[group] in node:
+                    lines.append(f"  l_{listener} -> {node[groups[group]]} [label={_quote(', '.join(paths))}];")
 
     net = stacks.get("network", {})
     groups = {logical: logical.removesuffix("SecurityGroup") for logical in _of_type(net, "AWS::EC2::SecurityGroup")}

@@ -14,18 +14,29 @@ from troposphere import Base64, GetAtt, Ref, Sub, Tags
 from troposphere.autoscaling import AutoScalingGroup, LaunchTemplateSpecification
 from troposphere.autoscaling import Tags as GroupTags
 from troposphere.ec2 import (
-    EBSBlockDevice, IamInstanceProfile, LaunchTemplate, LaunchTemplateBlockDeviceMapping, LaunchTemplateData,
-    MetadataOptions, NetworkInterfaces, TagSpecifications,
+    EBSBlockDevice,
+    IamInstanceProfile,
+    LaunchTemplate,
+    LaunchTemplateBlockDeviceMapping,
+    LaunchTemplateData,
+    MetadataOptions,
+    NetworkInterfaces,
+    TagSpecifications,
 )
 from troposphere.ecs import (
-    AutoScalingGroupProvider, CapacityProvider, CapacityProviderStrategy, Cluster, ClusterCapacityProviderAssociations,
-    ClusterSetting, ManagedScaling,
+    AutoScalingGroupProvider,
+    CapacityProvider,
+    CapacityProviderStrategy,
+    Cluster,
+    ClusterCapacityProviderAssociations,
+    ClusterSetting,
+    ManagedScaling,
 )
 from troposphere.policies import AutoScalingScheduledAction, UpdatePolicy
 
 from templates_src import links, names
 from templates_src.config import App
-from templates_src.wiring import Stack
+from templates_src.wiring import Stack, checkov_skip
 
 AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/{}recommended/image_id"
 
@@ -74,6 +85,9 @@ def _launch_template(stack: Stack, cluster: Cluster) -> LaunchTemplate:
     app = stack.app
     return stack.add(LaunchTemplate(
         "HostLaunchTemplate",
+        Metadata=checkov_skip(("CKV_AWS_88", "Public subnets only, by design (no NAT gateway): the host's "
+                                                  "ECS agent reaches ECR, ECS, Secrets Manager and CloudWatch through "
+                                                  "this address; the host security group admits no inbound traffic")),
         LaunchTemplateData=LaunchTemplateData(
             ImageId=stack.use(links.AMI_ID),
             InstanceType=stack.use(links.INSTANCE_TYPE),

@@ -31,6 +31,9 @@ IMAGE_TAG = Link("ImageTag", "Tag of the images pushed to this app's ECR reposit
 INGRESS_CIDR = Link("AllowedIngressCidr", "Addresses that may reach the load balancer's listeners")
 SERVICES_RUNNING = Link("ServicesRunning", "false creates every ECS service with no tasks: a first deploy learns the "
                         "load balancer's URL before the images that inline it are built")
+CERTIFICATE_ARN = Link("CertificateArn", "ACM certificate for HTTPS; empty: HTTP only")
+ACCESS_LOGS_BUCKET = Link("AccessLogsBucket", "S3 bucket (with the ELB log delivery policy) for the load "
+                                              "balancer's access logs; empty: none")
 AMI_ID = Link("EcsAmiId", "ECS-optimized Amazon Linux 2023 AMI", "AWS::EC2::Image::Id")
 
 # network
@@ -59,6 +62,7 @@ DISCOVERY_SERVICE_ARNS = ListLink("DiscoveryServiceArns", "Cloud Map service of 
 
 # load balancer
 LOAD_BALANCER_DNS = Link("LoadBalancerDnsName", "DNS name of the internet-facing load balancer")
+URL_SCHEME = Link("UrlScheme", "https when the listeners have a certificate, else http")
 TARGET_GROUP_ARNS = ListLink("TargetGroupArns", "Target group of each public service", _public_services)
 
 # services

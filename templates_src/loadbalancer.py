@@ -2,32 +2,73 @@
 
 Each public service is either a listener's default action or a path rule on it. The DKS API is
 public too: the UI calls it from the visitor's browser, which cannot resolve Cloud Map names.
+
+With a certificate (CertificateArn), port 80 only redirects to an HTTPS listener on 443, and every
+other listener serves HTTPS on its own port (TLS 1.2 or later); URLs follow (UrlScheme). Access logs
+go to the operator's bucket when AccessLogsBucket is given.
 """
 from __future__ import annotations
 
-from troposphere import GetAtt, Ref
+from troposphere import Equals, GetAtt, If, Not, Ref
 from troposphere.elasticloadbalancingv2 import (
-    Action, Condition, FixedResponseConfig, Listener, ListenerRule, ListenerRuleAction, LoadBalancer,
-    LoadBalancerAttributes, Matcher, PathPatternConfig, TargetGroup, TargetGroupAttribute,
+    Action,
+    Certificate,
+    Condition,
+    FixedResponseConfig,
+    Listener,
+    ListenerRule,
+    ListenerRuleAction,
+    LoadBalancer,
+    LoadBalancerAttributes,
+    Matcher,
+    PathPatternConfig,
+    RedirectConfig,
+    TargetGroup,
+    TargetGroupAttribute,
 )
 
 from templates_src import links, names
 from templates_src.config import App, Service, logical_id
-from templates_src.wiring import Stack
+from templates_src.wiring import Stack, checkov_skip
+
+HTTPS = "Https"  # condition: a certificate was given
+HTTPS_PORT = 443
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.3 and 1.2 only
+LOGS = "AccessLogs"  # condition: an access-log bucket was given
+
+
+def https_condition(stack: Stack) -> str:
+    """Add (once) and name the condition "a certificate was given" to a stack that needs it."""
+    if HTTPS not in stack.template.conditions:
+        stack.template.add_condition(HTTPS, Not(Equals(stack.use(links.CERTIFICATE_ARN), "")))
+    return HTTPS
+
+
+def redirects(app: App) -> bool:
+    """With a certificate, port 80 becomes a redirect to 443 (when the app has a port 80 listener)."""
+    return 80 in app.listener_ports and HTTPS_PORT not in app.listener_ports
 
 
 def build(app: App) -> Stack:
     stack = Stack("loadbalancer", app, f"{app.name}: internet-facing Application Load Balancer")
     stack.use(links.ENVIRONMENT_NAME)
+    https_condition(stack)
+    stack.template.add_condition(LOGS, Not(Equals(stack.use(links.ACCESS_LOGS_BUCKET), "")))
     balancer = stack.add(LoadBalancer(
         "LoadBalancer", Name=names.load_balancer().sub(), Scheme="internet-facing", Type="application",
         Subnets=stack.use(links.SUBNET_IDS), SecurityGroups=[stack.use(links.LOAD_BALANCER_SECURITY_GROUP)],
         LoadBalancerAttributes=[
             LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
             LoadBalancerAttributes(Key="deletion_protection.enabled", Value="false"),
+            LoadBalancerAttributes(Key="access_logs.s3.enabled", Value=If(LOGS, "true", "false")),
+            If(LOGS, LoadBalancerAttributes(Key="access_logs.s3.bucket", Value=Ref(links.ACCESS_LOGS_BUCKET.name)),
+               Ref("AWS::NoValue")),
         ],
+        Metadata=checkov_skip(("CKV_AWS_91", "Access logs need a bucket with the region's ELB delivery policy, which "
+                                     "belongs to the operator's logging setup: give it as AccessLogsBucket")),
     ))
     stack.publish(links.LOAD_BALANCER_DNS, GetAtt(balancer, "DNSName"))
+    stack.publish(links.URL_SCHEME, If(HTTPS, "https", "http"))
     groups = {svc.name: _target_group(stack, svc) for svc in app.public_services}
     for link in links.grouped_all(links.TARGET_GROUP_ARNS, app):
         stack.publish_members(link, {name: Ref(groups[name]) for name in link.members(app)})
@@ -37,10 +78,12 @@ def build(app: App) -> Stack:
 
 
 def url(svc: Service) -> str:
-    """The service's public URL as a Fn::Sub string over ${LoadBalancerDnsName}."""
+    """The service's public URL as a Fn::Sub string over ${UrlScheme} and ${LoadBalancerDnsName}
+    (port 80 is 443 under https: the same URL without a port)."""
     port = "" if svc.public.port == 80 else f":{svc.public.port}"
     prefix = (svc.public.path or "").rstrip("*").rstrip("/")
-    return f"http://${{{links.LOAD_BALANCER_DNS.name}}}{port}{prefix}"
+    return f"${{{links.URL_SCHEME.name}}}://${{{links.LOAD_BALANCER_DNS.name}}}{port}{prefix}"
+
 
 
 def _target_group(stack: Stack, svc: Service) -> TargetGroup:
@@ -62,13 +105,32 @@ def _listener(stack: Stack, balancer: LoadBalancer, port: int, groups: dict[str,
     action = (Action(Type="forward", TargetGroupArn=Ref(groups[default.name])) if default else
               Action(Type="fixed-response", FixedResponseConfig=FixedResponseConfig(
                   StatusCode="404", ContentType="text/plain", MessageBody="Not found")))
-    listener = stack.add(Listener(f"Listener{port}", LoadBalancerArn=Ref(balancer), Port=port, Protocol="HTTP",
-                                  DefaultActions=[action]))
+    plain = ("CKV_AWS_2", "HTTP only while no CertificateArn is given; with one this listener "
+                          + ("redirects to HTTPS on 443" if port == 80 and redirects(stack.app) else "serves HTTPS"))
+    tls = ("CKV_AWS_103", "TLS 1.2+ (ELBSecurityPolicy-TLS13-1-2-2021-06) whenever a CertificateArn is given")
+    certificates = [Certificate(CertificateArn=Ref(links.CERTIFICATE_ARN.name))]
+    if port == 80 and redirects(stack.app):
+        redirect = Action(Type="redirect", RedirectConfig=RedirectConfig(
+            Protocol="HTTPS", Port=str(HTTPS_PORT), Host="#{host}", Path="/#{path}", Query="#{query}",
+            StatusCode="HTTP_301"))
+        stack.add(Listener(f"Listener{port}", LoadBalancerArn=Ref(balancer), Port=port, Protocol="HTTP",
+                           DefaultActions=[If(HTTPS, redirect, action)], Metadata=checkov_skip(plain, tls)))
+        secure = stack.add(Listener(f"Listener{HTTPS_PORT}", Condition=HTTPS, LoadBalancerArn=Ref(balancer),
+                                    Port=HTTPS_PORT, Protocol="HTTPS", Certificates=certificates,
+                                    SslPolicy=TLS_POLICY, DefaultActions=[action]))
+        listener_arn = If(HTTPS, Ref(secure), Ref(f"Listener{port}"))
+    else:
+        listener = stack.add(Listener(
+            f"Listener{port}", LoadBalancerArn=Ref(balancer), Port=port, Protocol=If(HTTPS, "HTTPS", "HTTP"),
+            Certificates=If(HTTPS, certificates, Ref("AWS::NoValue")),
+            SslPolicy=If(HTTPS, TLS_POLICY, Ref("AWS::NoValue")), DefaultActions=[action],
+            Metadata=checkov_skip(plain, tls)))
+        listener_arn = Ref(listener)
     # Most specific path first; priorities follow from the paths, not from config order.
     ruled = sorted((s for s in on_port if s.public.path), key=lambda s: (-len(s.public.path), s.public.path))
     for priority, svc in enumerate(ruled, start=1):
         stack.add(ListenerRule(
-            f"{logical_id(svc.name)}ListenerRule", ListenerArn=Ref(listener), Priority=priority,
+            f"{logical_id(svc.name)}ListenerRule", ListenerArn=listener_arn, Priority=priority,
             Conditions=[Condition(Field="path-pattern", PathPatternConfig=PathPatternConfig(Values=[svc.public.path]))],
             Actions=[ListenerRuleAction(Type="forward", TargetGroupArn=Ref(groups[svc.name]))],
         ))

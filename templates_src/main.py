@@ -10,7 +10,18 @@ from __future__ import annotations
 from troposphere import Join, Output, Parameter, Sub
 
 from templates_src import (
-    capacity, cluster, config, discovery, iam, instance_types, links, loadbalancer, names, network, quotas, secrets,
+    capacity,
+    cluster,
+    config,
+    discovery,
+    iam,
+    instance_types,
+    links,
+    loadbalancer,
+    names,
+    network,
+    quotas,
+    secrets,
     services,
 )
 from templates_src.config import App
@@ -18,6 +29,7 @@ from templates_src.wiring import Stack, connect, output_of
 
 BUCKET = "QSS3BucketName"
 PREFIX = "QSS3KeyPrefix"
+CERTIFICATE_PATTERN = r"^(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+)?$"
 CIDR_PATTERN = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$"
 
 
@@ -53,6 +65,10 @@ def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
                               ConstraintDescription=f"the tasks need {needed} hosts at the deployment peak")),
         (links.IMAGE_TAG, dict(Default="latest", AllowedPattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")),
         (links.SERVICES_RUNNING, dict(Default="true", AllowedValues=["true", "false"])),
+        (links.CERTIFICATE_ARN, dict(Default="", AllowedPattern=CERTIFICATE_PATTERN,
+                                     ConstraintDescription="an ACM certificate ARN, or empty")),
+        (links.ACCESS_LOGS_BUCKET, dict(Default="", AllowedPattern=r"^([0-9a-z][0-9a-z.-]{1,61}[0-9a-z])?$",
+                                        ConstraintDescription="an S3 bucket name, or empty")),
         (links.INGRESS_CIDR, dict(Default="0.0.0.0/0", AllowedPattern=CIDR_PATTERN,
                                   ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24")),
         (links.AMI_ID, dict(Type="AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
@@ -93,8 +109,9 @@ def _outputs(root: Stack, stacks: list[Stack]) -> None:
     t = root.template
     for svc in app.public_services:
         t.add_output(Output(config.url_output(svc), Description=f"Public URL of {svc.name}",
-                            Value=Sub(loadbalancer.url(svc),
-                                      **{links.LOAD_BALANCER_DNS.name: output_of(stacks, links.LOAD_BALANCER_DNS)})))
+                            Value=Sub(loadbalancer.url(svc), **{
+                                link.name: output_of(stacks, link) for link in (links.LOAD_BALANCER_DNS,
+                                                                                links.URL_SCHEME)})))
     t.add_output(Output("ClusterName", Description="ECS cluster", Value=output_of(stacks, links.CLUSTER_NAME)))
     t.add_output(Output("NamespaceName", Description="Cloud Map namespace: services resolve as <service>.<namespace>",
                         Value=discovery.namespace(app)))

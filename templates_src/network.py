@@ -15,11 +15,20 @@ import string
 
 from troposphere import GetAZs, Join, Ref, Select, Tags
 from troposphere.ec2 import (
-    VPC, InternetGateway, Route, RouteTable, SecurityGroup, SecurityGroupEgress, SecurityGroupIngress,
-    SecurityGroupRule, Subnet, SubnetRouteTableAssociation, VPCGatewayAttachment,
+    VPC,
+    InternetGateway,
+    Route,
+    RouteTable,
+    SecurityGroup,
+    SecurityGroupEgress,
+    SecurityGroupIngress,
+    SecurityGroupRule,
+    Subnet,
+    SubnetRouteTableAssociation,
+    VPCGatewayAttachment,
 )
 
-from templates_src import links
+from templates_src import links, loadbalancer
 from templates_src.config import App, Service, logical_id
 from templates_src.wiring import Stack
 
@@ -133,6 +142,11 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
         Tags=Tags(Name=f"{app.name}-alb"),
     ))
     stack.publish(links.LOAD_BALANCER_SECURITY_GROUP, Ref(balancer))
+    if loadbalancer.redirects(app):
+        stack.add(SecurityGroupIngress(
+            "LoadBalancerHttpsIngress", Condition=loadbalancer.https_condition(stack), GroupId=Ref(balancer),
+            IpProtocol="tcp", FromPort=loadbalancer.HTTPS_PORT, ToPort=loadbalancer.HTTPS_PORT, CidrIp=cidr,
+            Description=f"Listener {loadbalancer.HTTPS_PORT} (with a certificate)"))
     for svc in app.public_services:
         stack.add(SecurityGroupIngress(
             f"LoadBalancerTo{logical_id(svc.name)}", GroupId=Ref(tasks[svc.name]), IpProtocol="tcp",

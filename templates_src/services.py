@@ -87,6 +87,7 @@ def environment_value(stack: Stack, value: str):
     parts = resolved.split("\0")
     text = "".join(part if i % 2 else part.replace("${", "${!") for i, part in enumerate(parts))
     stack.use(links.LOAD_BALANCER_DNS)
+    stack.use(links.URL_SCHEME)
     return Sub(text)
 
 

@@ -120,3 +120,8 @@ def output_of(children: list[Stack], link: AnyLink) -> GetAtt:
     if len(producers) != 1:
         raise WiringError(f"output {link.name} has {len(producers) or 'no'} producers")
     return GetAtt(producers[0].logical_id, f"Outputs.{link.name}")
+
+
+def checkov_skip(*checks: tuple[str, str]) -> dict:
+    """Resource metadata telling checkov a check does not apply here, with the reason beside it."""
+    return {"checkov": {"skip": [{"id": check, "comment": reason} for check, reason in checks]}}

@@ -317,3 +317,36 @@ def test_diff_previews_changes_and_changes_nothing(aws):
     assert live_stacks() == deployed and parameters(stack(aws, STACK))["DesiredCapacity"] == "2", "not executed"
     assert not [c for c in cfn.list_change_sets(StackName=STACK)["Summaries"] if c["ChangeSetName"].startswith("diff-")]
     assert run("cleanup", STACK=STACK, YES="1").returncode == 0
+
+
+def test_a_certificate_serves_https_and_redirects_http(aws):
+    before = inventory.take(aws)
+    certificate = aws.client("acm").request_certificate(DomainName="dks.example.com")["CertificateArn"]
+    done = run("deploy", STACK=STACK, SKIP_IMAGES="1", PARAMS=f"CertificateArn={certificate}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack(aws, STACK)["Outputs"]}
+    assert outputs["AppUrl"].startswith("https://") and outputs["ApiUrl"].startswith("https://")
+
+    elb = aws.client("elbv2")
+    (balancer,) = elb.describe_load_balancers()["LoadBalancers"]
+    listeners = {item["Port"]: item for item in elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])[
+        "Listeners"]}
+    assert sorted(listeners) == [80, 443, 8080]
+    (redirect,) = listeners[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect" and redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    for port in (443, 8080):
+        assert listeners[port]["Protocol"] == "HTTPS"
+        assert listeners[port]["Certificates"][0]["CertificateArn"] == certificate
+    (group,) = aws.client("ec2").describe_security_groups(
+        Filters=[{"Name": "group-id", "Values": balancer["SecurityGroups"]}])["SecurityGroups"]
+    assert sorted(p["FromPort"] for p in group["IpPermissions"]) == [80, 443, 8080]
+
+    ecs = aws.client("ecs")
+    (ui,) = ecs.describe_services(cluster=STACK, services=["dks-ui"])["services"]
+    container = ecs.describe_task_definition(taskDefinition=ui["taskDefinition"])["taskDefinition"][
+        "containerDefinitions"][0]
+    assert {"name": "KNOWLEDGE_SHARE_API", "value": outputs["ApiUrl"]} in container["environment"]
+
+    assert run("cleanup", STACK=STACK, YES="1").returncode == 0
+    aws.client("acm").delete_certificate(CertificateArn=certificate)
+    assert inventory.difference(before, inventory.take(aws)) == {}

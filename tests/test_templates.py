@@ -19,7 +19,6 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from helpers import BUILD, app_from, cfn_lint, dks_data, resources, service, templates, write_build
 
 # --- helpers: reading templates ------------------------------------------------------------------
@@ -306,9 +305,31 @@ def test_world_reaches_only_the_load_balancer_on_listener_ports(dks_templates):
         assert rule["_group"] == balancer, f"{rule['_group']} accepts traffic from a CIDR"
         assert rule.get("CidrIp") == {"Ref": "AllowedIngressCidr"}
         assert str(rule["IpProtocol"]) == "tcp" and rule["FromPort"] == rule["ToPort"]
-    assert sorted(r["FromPort"] for r in cidr_rules) == [80, 8080]
+    assert sorted(r["FromPort"] for r in cidr_rules) == [80, 443, 8080]
     listeners = resources(dks_templates["loadbalancer.yaml"], "AWS::ElasticLoadBalancingV2::Listener")
-    assert sorted(props(listener)["Port"] for listener in listeners.values()) == [80, 8080]
+    assert sorted(props(listener)["Port"] for listener in listeners.values()) == [80, 443, 8080]
+    # 443 exists only with a certificate, in the listener and in the security group alike
+    (https_listener,) = [r for r in listeners.values() if props(r)["Port"] == 443]
+    (https_rule,) = [r for r in resources(dks_templates["network.yaml"], "AWS::EC2::SecurityGroupIngress").values()
+                     if props(r).get("FromPort") == 443]
+    assert https_listener["Condition"] == https_rule["Condition"] == "Https"
+
+
+def test_a_certificate_turns_http_into_a_redirect_and_every_listener_into_tls(dks_templates):
+    lb = dks_templates["loadbalancer.yaml"]
+    assert lb["Conditions"]["Https"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]}
+    listeners = {props(r)["Port"]: props(r) for r in resources(lb, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    (action,) = listeners[80]["DefaultActions"]
+    redirect, plain = action["Fn::If"][1:]
+    assert action["Fn::If"][0] == "Https" and plain["Type"] == "forward"
+    assert redirect["RedirectConfig"] == {"Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}",
+                                          "Query": "#{query}", "StatusCode": "HTTP_301"}
+    assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    assert listeners[443]["Certificates"] == [{"CertificateArn": {"Ref": "CertificateArn"}}]
+    assert listeners[8080]["Protocol"] == {"Fn::If": ["Https", "HTTPS", "HTTP"]}
+    # the URLs the app and the outputs carry follow the scheme
+    assert lb["Outputs"]["UrlScheme"]["Value"] == {"Fn::If": ["Https", "https", "http"]}
+    assert dks_templates["main.yaml"]["Outputs"]["AppUrl"]["Value"]["Fn::Sub"][0].startswith("${UrlScheme}://")
 
 
 def test_hosts_accept_no_inbound_traffic(dks_templates):
@@ -621,7 +642,7 @@ def test_ui_gets_the_public_api_url(dks_templates):
     template = dks_templates["services.yaml"]
     value = environment(template, "dks-ui")["KNOWLEDGE_SHARE_API"]
     # The browser calls the API, so it is the load balancer's name on the API's listener port.
-    assert value == {"Fn::Sub": "http://${LoadBalancerDnsName}:8080"}
+    assert value == {"Fn::Sub": "${UrlScheme}://${LoadBalancerDnsName}:8080"}
     where, dns = resolve(dks_templates, "services.yaml", {"Ref": "LoadBalancerDnsName"})
     assert where == "loadbalancer.yaml" and dns["Fn::GetAtt"][1] == "DNSName"
 
@@ -666,9 +687,11 @@ def test_listeners_forward_to_the_right_target_groups(dks_templates):
     by_service = {props(g)["Name"]["Fn::Sub"].rsplit("}-", 1)[1]: lid for lid, g in groups.items()}
     listeners = {props(listener)["Port"]: props(listener)
                  for listener in resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()}
-    assert sorted(listeners) == [80, 8080]
-    for port, name in ((80, "dks-ui"), (8080, "dks-api")):
+    assert sorted(listeners) == [80, 443, 8080]
+    for port, name in ((80, "dks-ui"), (443, "dks-ui"), (8080, "dks-api")):
         (action,) = listeners[port]["DefaultActions"]
+        if "Fn::If" in action:  # port 80 without a certificate
+            action = action["Fn::If"][2]
         assert action["Type"] == "forward"
         assert action["TargetGroupArn"] == {"Ref": by_service[name]}
     for name, path in (("dks-ui", "/"), ("dks-api", "/actuator/health")):
@@ -787,8 +810,8 @@ def test_nested_template_urls_follow_the_taskcat_convention(dks_templates):
 def test_root_outputs(dks_templates):
     outputs = dks_templates["main.yaml"]["Outputs"]
     assert {"AppUrl", "ApiUrl", "ClusterName", "NamespaceName", "ServiceNames"} <= set(outputs)
-    assert outputs["AppUrl"]["Value"]["Fn::Sub"][0] == "http://${LoadBalancerDnsName}"
-    assert outputs["ApiUrl"]["Value"]["Fn::Sub"][0] == "http://${LoadBalancerDnsName}:8080"
+    assert outputs["AppUrl"]["Value"]["Fn::Sub"][0] == "${UrlScheme}://${LoadBalancerDnsName}"
+    assert outputs["ApiUrl"]["Value"]["Fn::Sub"][0] == "${UrlScheme}://${LoadBalancerDnsName}:8080"
     assert outputs["NamespaceName"]["Value"] == "dks.local"
 
 
