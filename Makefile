@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TASKCAT_VENV := .venv-taskcat
+CHECKOV_VENV := .venv-checkov
 PORT ?= 5000
 CONFIG ?=
 OUT ?=
@@ -33,6 +34,9 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.ops
 $(TASKCAT_VENV)/.installed: requirements-taskcat.txt
 	$(PYTHON) -m venv $(TASKCAT_VENV) && $(TASKCAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-taskcat.txt && touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV) && $(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt && touch $@
+
 templates: $(VENV)/.runtime ## Render every template into build/ (CONFIG=app.yaml, OUT=dir for another app)
 	$(PY) -m templates_src build $(CONFIG_ARG) $(OUT_ARG)
 
@@ -42,15 +46,16 @@ plan: $(VENV)/.runtime ## Hosts, task placement and monthly cost, as built and w
 import-compose: $(VENV)/.runtime ## Turn a Compose file into an app config (COMPOSE=docker-compose.yaml OUT=app.yaml)
 	$(PY) -m templates_src import-compose $(COMPOSE) -o $(OUT)
 
-lint: $(VENV)/.dev ## cfn-lint over build/, plus a local-TemplateURL variant for nested parameter checks
+lint: $(VENV)/.dev $(CHECKOV_VENV)/.installed ## cfn-lint over build/ (plus a local-TemplateURL variant for nested parameter checks), then checkov
 	$(PY) scripts/lint.py $(CONFIG_ARG) $(if $(OUT),--build $(OUT))
+	$(CHECKOV_VENV)/bin/checkov --directory $(or $(OUT),build) --framework cloudformation --quiet --compact --skip-download
 
 test: ## The whole suite (installs included): lint, unit tests, emulated deploys, AWS CLI, taskcat; prints its time
 	@start=$$(date +%s); $(MAKE) --no-print-directory check; status=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s, exit $$status"; exit $$status
 
 check: ## What `make test` times: both environments (in parallel), lint, then pytest
-	$(MAKE) --no-print-directory -j2 $(VENV)/.dev $(TASKCAT_VENV)/.installed
+	$(MAKE) --no-print-directory -j2 $(VENV)/.dev $(TASKCAT_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
@@ -85,4 +90,4 @@ cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known 
 	$(PY) scripts/cleanup.py
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)
-	rm -rf $(VENV) $(TASKCAT_VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TASKCAT_VENV) $(CHECKOV_VENV) .pytest_cache .hypothesis
