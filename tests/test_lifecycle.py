@@ -241,6 +241,18 @@ def test_first_deploy_learns_the_api_url_then_builds_and_pushes_the_images(aws, 
         images[svc["serviceName"]] = definition["containerDefinitions"][0]["image"]
     assert images == {"dks-db": "postgres:16.4-alpine", "dks-api": api, "dks-ui": ui}
 
+    # Tags are immutable: an image already in ECR under the tag is not built or pushed again.
+    ecr = aws.client("ecr")
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"digest": "sha256:" + "0" * 64, "size": 1, "mediaType": "x"}, "layers": []})
+    ecr.put_image(repositoryName=f"{STACK}/dks-api", imageManifest=manifest, imageTag=tag)
+    Path(docker["DOCKER_LOG"]).unlink()
+    again = run("images", STACK=STACK, **docker)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"images: dks-api already in ECR as {tag}, not built again" in again.stdout
+    assert [c[0] for c in calls(docker)] == ["info", "login", "build", "push"]
+    assert calls(docker)[2][-1] == docker["DKS_UI_DIR"]
+
     assert run("cleanup", STACK=STACK, YES="1").returncode == 0
     assert inventory.difference(before, inventory.take(aws)) == {}
 

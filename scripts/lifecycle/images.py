@@ -161,12 +161,28 @@ def login(target: Target) -> None:
     _run(["docker", "login", "--username", user, "--password-stdin", registry_host], "ECR login", stdin=password)
 
 
+def already_pushed(target: Target, image: Image, tag: str) -> bool:
+    """Whether the repository already holds this tag (tags are immutable by default: never re-push)."""
+    ecr = target.client("ecr")
+    name = image.uri.split("/", 1)[1]
+    try:
+        return bool(ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])["imageDetails"])
+    except ecr.exceptions.ImageNotFoundException:
+        return False
+
+
 def push(target: Target, app: config.App) -> str:
-    """Build every image, then push them all; returns the tag."""
+    """Build every image not pushed yet, then push them all; returns the tag."""
     images, tag = plan(target, app)
     if not images:
         print("images: the app builds no image")
         return ""
+    done = [image.repository for image in images if already_pushed(target, image, tag)]
+    if done:
+        print(f"images: {', '.join(done)} already in ECR as {tag}, not built again")
+    images = [image for image in images if image.repository not in done]
+    if not images:
+        return tag
     docker_ready()
     platform = PLATFORMS[architecture(app, stacks.describe(target, target.stack))]
     login(target)
