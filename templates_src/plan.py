@@ -177,10 +177,11 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
         line("cloud_map_namespace", f"Cloud Map namespace {app.namespace or app.name + '.local'}", 1, "namespace", 1,
              "a Route 53 private hosted zone"),
         line("secret", "Secrets Manager secrets", len(app.secrets), "secret", 1),
-        # The config has no KMS key and no EFS yet: priced lines at zero, so they show when it does.
-        line("kms_key", "KMS key", 0, "key", 1, "not in this config"),
+        # secrets.yaml always holds one key, for the secrets and the log groups.
+        line("kms_key", "KMS key", 1, "key", 1, "secrets and log groups"),
         line("logs_ingest", "CloudWatch Logs ingestion", assumptions.log_gb, "GB", 1,
              f"assumed {assumptions.log_gb:g} GB a month (--log-gb)"),
+        # The config has no EFS yet: a priced line at zero, so it shows when it does.
         line("efs_standard", "EFS standard storage", 0, "GB", 1,
              f"not in this config (--efs-gb {assumptions.efs_gb:g} applies once it is)"),
     ]
