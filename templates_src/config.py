@@ -98,6 +98,17 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class Data:
+    """A container directory kept on the app's EFS file system (when `persistence` is efs), through
+    an access point that makes every file owned by uid:gid, the image's own user (postgres is 70:70
+    in the alpine image). A replaced task or host finds the data where it left it."""
+
+    path: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     port: int
@@ -127,6 +138,8 @@ class Service:
     deployment: Deployment = Deployment()
     # Root output carrying this service's public URL; default <PascalName>Url.
     url_output: Optional[str] = None
+    # A directory to keep across tasks and hosts (see Data).
+    data: Optional[Data] = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,9 @@ class App:
     log_retention_days: int = 14
     # ECR lifecycle policy: images kept per repository.
     keep_images: int = 10
+    # Where services' `data` lives: efs (an encrypted file system that outlives tasks, hosts and
+    # the stack), or none (the container's own storage: lost with the task).
+    persistence: Literal["efs", "none"] = "efs"
     # Where `files` were read from (set by load, not by the YAML).
     base_dir: Path = field(default=Path("."), compare=False)
     # File contents by the path given in `files`, read at load time.
@@ -150,6 +166,11 @@ class App:
     @property
     def public_services(self) -> tuple[Service, ...]:
         return tuple(s for s in self.services if s.public)
+
+    @property
+    def stored_services(self) -> tuple[Service, ...]:
+        """Services whose `data` lives on the app's EFS file system."""
+        return tuple(s for s in self.services if s.data) if self.persistence == "efs" else ()
 
     @property
     def repositories(self) -> tuple[str, ...]:
@@ -438,6 +459,8 @@ def _validate_services(app: App, add) -> None:
             add(f"{at}.desired_count", "must be between 0 and 1000")
         _validate_deployment(svc, f"{at}.deployment", add)
         _validate_health(svc, f"{at}.health_check", add)
+        if svc.data:
+            _validate_data(svc, f"{at}.data", add)
         for key in svc.environment:
             if not ENV_VAR.match(key):
                 add(f"{at}.environment.{key}", "not a valid environment variable name")
@@ -479,6 +502,19 @@ def _validate_deployment(svc: Service, at: str, add) -> None:
             and svc.desired_count * d.max_percent // 100 <= svc.desired_count:
         add(at, f"min_healthy_percent {d.min_healthy_percent} and max_percent {d.max_percent} leave a rolling "
                 "deployment no room to replace a task: lower min_healthy_percent or raise max_percent")
+
+
+def _validate_data(svc: Service, at: str, add) -> None:
+    data = svc.data
+    if not data.path.startswith("/") or data.path.rstrip("/") == "" or len(data.path) > 255:
+        add(f"{at}.path", "must be an absolute container directory other than / (at most 255 characters)")
+    for key in ("uid", "gid"):
+        if not 0 <= getattr(data, key) <= 4_294_967_295:
+            add(f"{at}.{key}", "must be between 0 and 4294967295")
+    # Two tasks writing one data directory corrupt it (postgres refuses, others do not).
+    if svc.desired_count > 1 or svc.deployment.max_percent > 100:
+        add(at, "a service with data runs one task at a time: desired_count at most 1 and deployment "
+                "max_percent 100 (min_healthy_percent 0), so a new task starts after the old one stopped")
 
 
 def _validate_health(svc: Service, at: str, add) -> None:

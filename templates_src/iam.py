@@ -6,8 +6,8 @@ no DKS container calls AWS.
 """
 from __future__ import annotations
 
-from awacs import ecr, kms, logs, secretsmanager, sts
-from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs import ecr, elasticfilesystem, kms, logs, secretsmanager, sts
+from awacs.aws import Allow, ArnLike, Bool, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, Ref, Sub
 from troposphere.iam import InstanceProfile, Policy, Role
 
@@ -52,6 +52,16 @@ def _host_role(stack: Stack) -> None:
     stack.publish(links.INSTANCE_PROFILE_ARN, GetAtt(profile, "Arn"))
 
 
+def _mount_policy(stack: Stack) -> Policy:
+    """The task may mount and write the app's file system, and only through a mount target (EFS
+    checks the task role because the task definition asks for IAM authorization)."""
+    return Policy(PolicyName="data", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Sid="MountOwnData", Effect=Allow, Action=[elasticfilesystem.ClientMount, elasticfilesystem.ClientWrite],
+        Resource=[stack.use(links.FILE_SYSTEM_ARN)],
+        Condition=Condition(Bool("elasticfilesystem:AccessedViaMountTarget", "true")),
+    )]))
+
+
 def _execution_role(stack: Stack) -> None:
     app = stack.app
     statements = [Statement(
@@ -86,10 +96,13 @@ def _execution_role(stack: Stack) -> None:
 
 
 def _task_roles(stack: Stack) -> None:
+    stored = stack.app.stored_services
     roles = {svc.name: stack.add(Role(
         f"{logical_id(svc.name)}TaskRole", RoleName=names.task_role(svc).sub(),
         AssumeRolePolicyDocument=ecs_tasks_trust(),
-        Description=f"{svc.name} containers: no AWS permissions",
+        Description=f"{svc.name} containers: " + ("mount the app's file system" if svc in stored else
+                                                  "no AWS permissions"),
+        **({"Policies": [_mount_policy(stack)]} if svc in stored else {}),
     )) for svc in stack.app.services}
     for link in links.grouped_all(links.TASK_ROLE_ARNS, stack.app):
         stack.publish_members(link, {name: GetAtt(roles[name], "Arn") for name in link.members(stack.app)})

@@ -41,6 +41,7 @@ VPC_ID = Link("VpcId", "VPC of the app")
 SUBNET_IDS = Link("SubnetIds", "Public subnets, one per availability zone", "CommaDelimitedList")
 HOST_SECURITY_GROUP = Link("HostSecurityGroupId", "Security group of the ECS hosts")
 LOAD_BALANCER_SECURITY_GROUP = Link("LoadBalancerSecurityGroupId", "Security group of the load balancer")
+DATA_SECURITY_GROUP = Link("DataSecurityGroupId", "Security group of the EFS mount targets")
 SERVICE_SECURITY_GROUPS = ListLink("ServiceSecurityGroupIds", "Security group of each service's tasks", _services)
 
 # iam
@@ -51,6 +52,12 @@ TASK_ROLE_ARNS = ListLink("TaskRoleArns", "Role of each service's containers", _
 # secrets
 KEY_ARN = Link("KmsKeyArn", "KMS key of the app's secrets and log groups")
 SECRET_ARNS = ListLink("SecretArns", "Generated secrets of the app", _secrets)
+
+# storage
+FILE_SYSTEM_ID = Link("FileSystemId", "EFS file system holding the services' data")
+FILE_SYSTEM_ARN = Link("FileSystemArn", "ARN of the EFS file system")
+ACCESS_POINT_IDS = ListLink("AccessPointIds", "EFS access point of each service with data",
+                            lambda app: tuple(s.name for s in app.stored_services))
 
 # cluster
 CLUSTER_NAME = Link("ClusterName", "ECS cluster")

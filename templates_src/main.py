@@ -23,6 +23,7 @@ from templates_src import (
     quotas,
     secrets,
     services,
+    storage,
 )
 from templates_src.config import App
 from templates_src.wiring import Stack, connect, output_of
@@ -35,7 +36,10 @@ CIDR_PATTERN = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$"
 
 def children(app: App) -> list[Stack]:
     """The nested stacks, in the order the architecture reads."""
-    stacks = [iam.build(app), network.build(app), secrets.build(app), cluster.build(app), discovery.build(app)]
+    stacks = [iam.build(app), network.build(app), secrets.build(app)]
+    if app.stored_services:
+        stacks.append(storage.build(app))
+    stacks += [cluster.build(app), discovery.build(app)]
     if app.public_services:
         stacks.append(loadbalancer.build(app))
     groups = quotas.service_groups(app)

@@ -34,6 +34,7 @@ from templates_src.wiring import Stack
 
 # A security group always has an egress rule; this one matches nothing, so only the rules added
 # beside it allow traffic (the CDK's "disallow all traffic" rule).
+NFS = 2049
 NO_EGRESS = SecurityGroupRule(IpProtocol="icmp", FromPort=252, ToPort=86, CidrIp="255.255.255.255/32",
                               Description="Disallow all traffic")
 
@@ -100,6 +101,7 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
     ))
     stack.publish(links.HOST_SECURITY_GROUP, Ref(host))
 
+    data = _data_group(stack, vpc) if app.stored_services else None
     reach = reachable(app)
     tasks: dict[str, SecurityGroup] = {}
     # Peers first, so an inline egress rule can name the peer's group.
@@ -109,10 +111,15 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
         tasks[name] = stack.add(SecurityGroup(
             f"{logical_id(name)}SecurityGroup", GroupDescription=f"{app.name} {name} tasks",
             VpcId=Ref(vpc),
-            SecurityGroupEgress=[_egress_rule(app.service(peer), tasks[peer]) for peer in inline] or [NO_EGRESS],
+            SecurityGroupEgress=[_egress_rule(app.service(peer), tasks[peer]) for peer in inline]
+            + _data_egress(svc, data) or [NO_EGRESS],
             Tags=Tags(Name=f"{app.name}-{name}"),
         ))
     tasks = {svc.name: tasks[svc.name] for svc in app.services}
+    for svc in app.stored_services:
+        stack.add(SecurityGroupIngress(
+            f"{logical_id(svc.name)}ToData", GroupId=Ref(data), IpProtocol="tcp", FromPort=NFS, ToPort=NFS,
+            SourceSecurityGroupId=Ref(tasks[svc.name]), Description=f"NFS from {svc.name}"))
     for link in links.grouped_all(links.SERVICE_SECURITY_GROUPS, app):
         stack.publish_members(link, {name: Ref(tasks[name]) for name in link.members(app)})
 
@@ -167,6 +174,23 @@ def reachable(app: App) -> dict[str, set[str]]:
                 found |= more
                 changed = True
     return reach
+
+
+def _data_group(stack: Stack, vpc: VPC) -> SecurityGroup:
+    """The EFS mount targets' group: NFS from the services that keep data, nothing else."""
+    app = stack.app
+    group = stack.add(SecurityGroup(
+        "DataSecurityGroup", GroupDescription=f"{app.name} EFS mount targets: NFS from the services with data",
+        VpcId=Ref(vpc), SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{app.name}-data")))
+    stack.publish(links.DATA_SECURITY_GROUP, Ref(group))
+    return group
+
+
+def _data_egress(svc: Service, data: SecurityGroup | None) -> list[SecurityGroupRule]:
+    if data is None or svc.data is None:
+        return []
+    return [SecurityGroupRule(IpProtocol="tcp", FromPort=NFS, ToPort=NFS, DestinationSecurityGroupId=Ref(data),
+                              Description=f"{svc.name} data on EFS")]
 
 
 def _egress_rule(service: Service, target: SecurityGroup) -> SecurityGroupRule:

@@ -13,9 +13,10 @@ import shlex
 
 from troposphere import Equals, GetAtt, If, Join, Ref, Sub
 from troposphere.ecs import (
-    AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition, DeploymentCircuitBreaker,
-    DeploymentConfiguration, Environment, HealthCheck, LoadBalancer, LogConfiguration, NetworkConfiguration,
-    PlacementStrategy, PortMapping, RuntimePlatform, Secret, Service, ServiceRegistry, TaskDefinition,
+    AuthorizationConfig, AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
+    DeploymentCircuitBreaker, DeploymentConfiguration, EFSVolumeConfiguration, Environment, HealthCheck, LoadBalancer,
+    LogConfiguration, MountPoint, NetworkConfiguration, PlacementStrategy, PortMapping, RuntimePlatform, Secret, Service,
+    ServiceRegistry, TaskDefinition, Volume,
 )
 from troposphere.logs import LogGroup
 
@@ -25,6 +26,7 @@ from templates_src.config import Service as AppService
 from templates_src.wiring import ListLink, Stack
 
 CPU_ARCHITECTURE = {"x86_64": "X86_64", "arm64": "ARM64"}
+DATA_VOLUME = "data"
 STOPPED = "ServicesStopped"  # condition: ServicesRunning is false, every service runs no task
 
 
@@ -122,6 +124,7 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
     variables = {key: environment_value(stack, value) for key, value in svc.environment.items()}
     variables.update({file_variable(target): app.file_contents[source] for target, source in svc.files.items()})
     check = svc.health_check
+    stored = svc in app.stored_services
     container = ContainerDefinition(
         Name=svc.name, Image=image(stack, svc), Essential=True,
         PortMappings=[PortMapping(Name=f"{svc.name}-{svc.port}", ContainerPort=svc.port, Protocol="tcp")],
@@ -135,6 +138,7 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
            if check.command else {}),
         **({"EntryPoint": entrypoint} if entrypoint else {}),
         **({"Command": command} if command else {}),
+        **({"MountPoints": [MountPoint(SourceVolume=DATA_VOLUME, ContainerPath=svc.data.path)]} if stored else {}),
     )
     arch = instance_types.TYPES[app.cluster.instance_type].architecture
     return stack.add(TaskDefinition(
@@ -143,6 +147,11 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
         RuntimePlatform=RuntimePlatform(CpuArchitecture=CPU_ARCHITECTURE[arch], OperatingSystemFamily="LINUX"),
         ExecutionRoleArn=stack.use(links.EXECUTION_ROLE_ARN), TaskRoleArn=_member(stack, links.TASK_ROLE_ARNS, svc.name),
         ContainerDefinitions=[container],
+        **({"Volumes": [Volume(Name=DATA_VOLUME, EFSVolumeConfiguration=EFSVolumeConfiguration(
+            FilesystemId=stack.use(links.FILE_SYSTEM_ID), TransitEncryption="ENABLED",
+            # IAM: the task role must be allowed to mount (iam.yaml); the access point sets owner and root.
+            AuthorizationConfig=AuthorizationConfig(AccessPointId=_member(stack, links.ACCESS_POINT_IDS, svc.name),
+                                                    IAM="ENABLED")))]} if stored else {}),
     ))
 
 

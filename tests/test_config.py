@@ -568,7 +568,10 @@ def mutated_configs(draw) -> dict:
         svc["memory"] = draw(mostly(st.sampled_from([128, 512, 1024, 2048, 6000]), st.integers(-10, 140_000)))
         svc["desired_count"] = draw(mostly(st.integers(0, 3), st.integers(-2, 1001)))
         svc["port"] = draw(mostly(st.sampled_from([80, 3000, 5432, 8080]), st.integers(-1, 70_000)))
-        minimum, maximum = draw(mostly(st.sampled_from([(100, 200), (0, 100), (50, 200), (50, 150)]),
+        if "data" in svc:  # one task at a time on its data, mostly
+            svc["desired_count"] = draw(mostly(st.integers(0, 1), st.integers(-2, 3)))
+        minimum, maximum = draw(mostly(st.sampled_from([(0, 100)] if "data" in svc else
+                                                       [(100, 200), (0, 100), (50, 200), (50, 150)]),
                                        st.tuples(st.integers(-1, 101), st.integers(99, 201))))
         svc["deployment"] = {"min_healthy_percent": minimum, "max_percent": maximum}
         if "public" in svc:  # dks-api and dks-ui: equal ports are a conflict
@@ -606,3 +609,26 @@ def test_mutated_configs_are_accepted_only_when_they_fit(hypothesis_home):
     check()
     # Both branches ran, so the property is not vacuous.
     assert outcomes["accepted"] and outcomes["refused"], outcomes
+
+
+def test_data_needs_one_task_at_a_time_and_a_real_directory():
+    data = dks_data()
+    db = service(data, "dks-db")
+    db["deployment"] = {"min_healthy_percent": 100, "max_percent": 200}
+    db["data"]["path"] = "relative/dir"
+    with pytest.raises(ConfigError) as refused:
+        app_from(data)
+    where = dict(refused.value.problems)
+    assert "one task at a time" in where["services[0].data"]
+    assert "absolute container directory" in where["services[0].data.path"]
+
+
+def test_persistence_is_efs_or_none():
+    data = dks_data()
+    data["persistence"] = "s3"
+    with pytest.raises(ConfigError) as refused:
+        app_from(data)
+    (path, reason), = refused.value.problems
+    assert path == "persistence" and "efs" in reason and "none" in reason
+    data["persistence"] = "none"
+    assert app_from(data).stored_services == ()

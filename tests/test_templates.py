@@ -368,6 +368,13 @@ def test_task_groups_egress_reaches_only_their_peers(dks, dks_templates):
     for svc in dks.services:
         group = service_group(dks_templates, svc.name)
         mine = [r for r in egress if r["_group"] == group]
+        if svc in dks.stored_services:  # and to its data on EFS, by NFS only
+            (nfs,) = [r for r in mine if group_ref(r.get("DestinationSecurityGroupId")) == "DataSecurityGroup"]
+            assert (nfs["FromPort"], nfs["ToPort"], str(nfs["IpProtocol"])) == (2049, 2049, "tcp")
+            mine.remove(nfs)
+            if not dks.peers(svc):
+                assert mine == [], "the NFS rule is its only egress (no placeholder needed)"
+                continue
         if not dks.peers(svc):
             (rule,) = mine
             assert rule["CidrIp"] == "255.255.255.255/32" and str(rule["IpProtocol"]) == "icmp"
@@ -1047,7 +1054,7 @@ def test_no_public_service_means_no_load_balancer():
     # No load balancer group and nothing reachable from any CIDR: one group per service plus the hosts'.
     ingress = sg_rules(tpls, "Ingress")
     assert [r for r in ingress if is_cidr_rule(r)] == []
-    assert len(resources(tpls["network.yaml"], "AWS::EC2::SecurityGroup")) == 3 + 1
+    assert len(resources(tpls["network.yaml"], "AWS::EC2::SecurityGroup")) == 3 + 1 + 1  # tasks, hosts, data
     outputs = tpls["main.yaml"]["Outputs"]
     assert {"ClusterName", "NamespaceName", "ServiceNames"} <= set(outputs)
     assert not [n for n in outputs if n.endswith("Url")]
@@ -1066,3 +1073,31 @@ def test_no_repositories_means_no_registry():
     # Nothing to pull from ECR, so the execution role gets no ECR permission.
     assert not [a for n in walk(tpls["iam.yaml"]["Resources"]) if isinstance(n, dict) and "Action" in n
                 for a in n["Action"] if a.startswith("ecr:")]
+
+
+def test_the_database_keeps_its_data_on_efs_and_none_opts_out(dks, dks_templates):
+    storage = dks_templates["storage.yaml"]
+    (system,) = resources(storage, "AWS::EFS::FileSystem").values()
+    assert system["DeletionPolicy"] == "RetainExceptOnCreate", "a stack delete never loses the data"
+    assert props(system)["Encrypted"] is True and props(system)["KmsKeyId"] == {"Ref": "KmsKeyArn"}
+    (deny,) = props(system)["FileSystemPolicy"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    targets = resources(storage, "AWS::EFS::MountTarget").values()
+    assert len(targets) == dks.network.availability_zones
+    assert {json.dumps(props(t)["SubnetId"]) for t in targets} == {
+        json.dumps({"Fn::Select": [i, {"Ref": "SubnetIds"}]}) for i in range(dks.network.availability_zones)}
+    (point,) = resources(storage, "AWS::EFS::AccessPoint").values()
+    db = dks.service("dks-db").data
+    assert props(point)["PosixUser"] == {"Uid": str(db.uid), "Gid": str(db.gid)}
+    assert props(point)["RootDirectory"]["CreationInfo"] == {"OwnerUid": str(db.uid), "OwnerGid": str(db.gid),
+                                                             "Permissions": "0700"}
+    # only the database's tasks reach the mount targets, by NFS
+    ingress = [props(r) for r in resources(dks_templates["network.yaml"], "AWS::EC2::SecurityGroupIngress").values()
+               if props(r)["GroupId"] == {"Ref": "DataSecurityGroup"}]
+    assert [(r["FromPort"], r["SourceSecurityGroupId"]) for r in ingress] == [(2049, {"Ref": "DksDbSecurityGroup"})]
+
+    data = dks_data()
+    data["persistence"] = "none"
+    plain = templates(app_from(data))
+    assert "storage.yaml" not in plain
+    assert all("Volumes" not in props(t) for t in resources(plain["services.yaml"], "AWS::ECS::TaskDefinition").values())
