@@ -234,3 +234,16 @@ def _keys(session):
         if meta["KeyManager"] == "CUSTOMER" and meta["KeyState"] != "PendingDeletion":
             found.append(meta["KeyId"])
     return found
+
+
+@kind("efs file systems, mount targets, access points")
+def _file_systems(session):
+    efs = session.client("efs")
+    found = []
+    for system in pages(efs, "describe_file_systems", "FileSystems"):
+        found.append(system["FileSystemId"])
+        found += [m["MountTargetId"] for m in efs.describe_mount_targets(FileSystemId=system["FileSystemId"])[
+            "MountTargets"]]
+        found += [a["AccessPointId"] for a in efs.describe_access_points(FileSystemId=system["FileSystemId"])[
+            "AccessPoints"]]
+    return found

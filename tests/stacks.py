@@ -109,3 +109,21 @@ def outputs(stack: dict) -> dict[str, str]:
 
 def parameters(stack: dict) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+
+
+def nested_count(build: Path = BUILD) -> int:
+    """How many nested stacks the built root declares."""
+    return sum(r["Type"] == "AWS::CloudFormation::Stack" for r in load(ROOT_TEMPLATE, build)["Resources"].values())
+
+
+def drop_retained(session: boto3.Session, before: dict) -> list[str]:
+    """Delete the EFS file systems a stack delete kept (RetainExceptOnCreate) that were not there
+    before; returns their IDs, so a test can assert the data was kept."""
+    efs = session.client("efs")
+    kept = []
+    for system in efs.describe_file_systems()["FileSystems"]:
+        if system["FileSystemId"] not in before.get("efs file systems, mount targets, access points", []):
+            assert not efs.describe_mount_targets(FileSystemId=system["FileSystemId"])["MountTargets"]
+            efs.delete_file_system(FileSystemId=system["FileSystemId"])
+            kept.append(system["FileSystemId"])
+    return kept

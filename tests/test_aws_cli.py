@@ -37,7 +37,7 @@ def test_readme_deploy_commands_create_the_stacks_and_delete_stack_removes_them(
     for name in ("dks-registry", "dks"):
         assert stacks.describe(aws, name)["StackStatus"] == "CREATE_COMPLETE"
     assert "AppUrl" in deployed.stdout, "the last command prints the outputs"
-    assert len(stacks.nested(aws, "dks")) == 8
+    assert len(stacks.nested(aws, "dks")) == stacks.nested_count() + 1
 
     removed = run(f"""
         aws cloudformation delete-stack --stack-name dks
@@ -47,4 +47,5 @@ def test_readme_deploy_commands_create_the_stacks_and_delete_stack_removes_them(
         aws s3 rb "s3://{bucket}" --force
     """)
     assert removed.returncode == 0, removed.stderr
+    assert len(stacks.drop_retained(aws, before)) == 1, "delete-stack keeps the data's file system"
     assert inventory.difference(before, inventory.take(aws)) == {}

@@ -105,6 +105,7 @@ def test_deploy_assert_every_resource_and_delete_leaves_nothing(aws, capsys):
     stacks.delete(aws, ROOT)
     stacks.delete(aws, REGISTRY)
     stacks.empty_bucket(aws, BUCKET)
+    assert len(stacks.drop_retained(aws, before)) == 1, "the stack delete keeps the database's file system"
     assert inventory.difference(before, inventory.take(aws)) == {}
 
 
@@ -115,7 +116,7 @@ def _nested_stacks(d: Deployment, items: list[Resource]) -> None:
     root = d.stacks["main.yaml"]
     assert {r.template for r in items} == {"main.yaml"}
     children = {file: stack for file, stack in d.stacks.items() if file not in ("main.yaml", "registry.yaml")}
-    assert len(children) == len(items) == 7
+    assert len(children) == len(items) == stacks.nested_count()
     for file, stack in children.items():
         assert stack["StackStatus"] == "CREATE_COMPLETE", file
         assert stack["ParentId"] == stack["RootId"] == root["StackId"], file
@@ -233,9 +234,11 @@ def _security_groups(d: Deployment, items: list[Resource]) -> None:
     assert rules(d, group["LoadBalancerSecurityGroup"], "out") == {
         ("tcp", s.port, s.port, f"{config.logical_id(s.name)}SecurityGroup") for s in d.app.services if s.public}
     assert rules(d, group["DksDbSecurityGroup"], "in") == {("tcp", 5432, 5432, "DksApiSecurityGroup")}
-    for service in d.app.services:  # tasks reach nothing but the services they depend on
+    for service in d.app.services:  # tasks reach nothing but the services they depend on (and their data)
         allowed = {("tcp", dep.port, dep.port, f"{config.logical_id(dep.name)}SecurityGroup")
                    for dep in d.app.services if dep.name in service.depends_on}
+        if service in d.app.stored_services:
+            allowed.add(("tcp", 2049, 2049, "DataSecurityGroup"))
         sentinel = {("icmp", 252, 86, "255.255.255.255/32")}  # the rule that matches nothing, when nothing else
         assert rules(d, group[f"{config.logical_id(service.name)}SecurityGroup"], "out") == (allowed or sentinel)
 
@@ -436,6 +439,56 @@ def _key(d: Deployment, items: list[Resource]) -> None:
     assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == \
         f"arn:aws:logs:us-east-1:123456789012:log-group:/ecs/{d.environment}/*"
     assert all("*" not in action for s in policy["Statement"] for action in s["Action"]), "no wildcard action"
+
+
+# --- Storage ---------------------------------------------------------------------------------------
+
+@check("AWS::EFS::FileSystem")
+def _file_system(d: Deployment, items: list[Resource]) -> None:
+    (system,) = items
+    (described,) = d.client("efs").describe_file_systems(FileSystemId=system.physical_id)["FileSystems"]
+    assert described["Encrypted"] is True and described["KmsKeyId"] == d.output("secrets.yaml", "KmsKeyArn")
+    assert described["ThroughputMode"] == "elastic"
+    assert d.client("efs").describe_backup_policy(FileSystemId=system.physical_id)["BackupPolicy"]["Status"] == \
+        "ENABLED"
+    assert d.output("storage.yaml", "FileSystemId") == system.physical_id
+
+
+@check("AWS::EFS::MountTarget")
+def _mount_targets(d: Deployment, items: list[Resource]) -> None:
+    efs = d.client("efs")
+    subnets = {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
+    data_group = d.output("network.yaml", "DataSecurityGroupId")
+    assert len(items) == d.app.network.availability_zones
+    described = [efs.describe_mount_targets(MountTargetId=m.physical_id)["MountTargets"][0] for m in items]
+    assert {m["SubnetId"] for m in described} == subnets, "one mount target in each public subnet"
+    for target in items:
+        groups = efs.describe_mount_target_security_groups(MountTargetId=target.physical_id)["SecurityGroups"]
+        assert groups == [data_group]
+    (group,) = d.client("ec2").describe_security_groups(GroupIds=[data_group])["SecurityGroups"]
+    sources = {pair["GroupId"] for rule in group["IpPermissions"] for pair in rule["UserIdGroupPairs"]}
+    ports = {(rule["FromPort"], rule["ToPort"]) for rule in group["IpPermissions"]}
+    db_group = d.one("network.yaml", "DksDbSecurityGroup").physical_id
+    assert sources == {db_group} and ports == {(2049, 2049)}, "NFS from the database's tasks only"
+
+
+@check("AWS::EFS::AccessPoint")
+def _access_points(d: Deployment, items: list[Resource]) -> None:
+    (point,) = items
+    (described,) = d.client("efs").describe_access_points(AccessPointId=point.physical_id)["AccessPoints"]
+    data = d.app.service("dks-db").data
+    assert described["PosixUser"] == {"Uid": data.uid, "Gid": data.gid}
+    assert described["RootDirectory"]["Path"] == "/dks-db"
+    assert described["FileSystemId"] == d.output("storage.yaml", "FileSystemId")
+    ecs = d.client("ecs")
+    (db,) = ecs.describe_services(cluster=d.environment, services=["dks-db"])["services"]
+    definition = ecs.describe_task_definition(taskDefinition=db["taskDefinition"])["taskDefinition"]
+    (volume,) = definition["volumes"]
+    efs = volume["efsVolumeConfiguration"]
+    assert efs["fileSystemId"] == described["FileSystemId"] and efs["transitEncryption"] == "ENABLED"
+    assert efs["authorizationConfig"] == {"accessPointId": point.physical_id, "iam": "ENABLED"}
+    assert definition["containerDefinitions"][0]["mountPoints"] == [
+        {"sourceVolume": volume["name"], "containerPath": data.path}]
 
 
 # --- Load balancer ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from moto.ec2 import models as ec2
 from moto.ec2.models import instances, internet_gateways, route_tables, security_groups, subnets, vpcs, vpn_gateway
 from moto.ecr import models as ecr
 from moto.ecs import models as ecs
+from moto.efs import models as efs
 from moto.elbv2 import models as elbv2
 from moto.kms import models as kms
 from moto.logs import models as logs
@@ -287,9 +288,27 @@ def _delete_stack(original, self, name_or_stack_id):
 @replace(parsing.ResourceMap, "delete")
 def _delete_all(original, self):
     stack = owner_of(self)
-    if stack is not None:
+    # RetainExceptOnCreate: kept when its stack is deleted, deleted when the create that made it
+    # rolls back (here, or in the root whose rollback deletes this nested stack). moto knows Retain only.
+    rolling_back = stack is not None and any(
+        s is not None and s.status.startswith("ROLLBACK") for s in (stack, _root_of(stack)))
+    chosen = {}
+    for name, resource in self._resource_json_map.items():
+        if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+            chosen[name] = resource
+            resource["DeletionPolicy"] = "Delete" if rolling_back else "Retain"
+    if stack is not None and not rolling_back:
         stack.status = "DELETE_IN_PROGRESS"
-    original(self)
+    try:
+        original(self)
+    finally:
+        for resource in chosen.values():
+            resource["DeletionPolicy"] = "RetainExceptOnCreate"
+
+
+def _root_of(stack: cfn.Stack) -> cfn.Stack | None:
+    backend = backend_of(stack.account_id, stack.region_name)
+    return backend.stacks.get(stack.root_id) if getattr(stack, "root_id", None) else None
 
 
 @replace(parsing.ResourceMap, "load_parameters")
@@ -896,3 +915,18 @@ def _log_group_create(original, cls, resource_name, cloudformation_json, account
     if "KmsKeyId" in properties:
         properties["kmsKeyId"] = properties.pop("KmsKeyId")
     return original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+
+# --- EFS ---------------------------------------------------------------------------------------------
+
+# CloudFormation's Ref to an access point is its ID; moto has no physical ID for it (a Python repr).
+efs.AccessPoint.physical_resource_id = property(lambda self: self.access_point_id)
+efs.AccessPoint.has_cfn_attr = classmethod(lambda cls, attribute: attribute in ("Arn", "AccessPointId"))
+efs.AccessPoint.get_cfn_attribute = lambda self, attribute: (
+    self.access_point_arn if attribute == "Arn" else self.access_point_id)
+FIXES.append("AccessPoint.physical_resource_id")
+
+efs.FileSystem.has_cfn_attr = classmethod(lambda cls, attribute: attribute in ("Arn", "FileSystemId"))
+efs.FileSystem.get_cfn_attribute = lambda self, attribute: (
+    self.file_system_arn if attribute == "Arn" else self.file_system_id)
+FIXES.append("FileSystem.get_cfn_attribute")

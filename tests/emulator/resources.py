@@ -21,10 +21,15 @@ from moto.utilities.utils import get_partition
 FREE_FORM = ("Options", "DockerLabels", "SystemControls")
 
 
+# Names the API does not spell as the template's with a lowercase first letter.
+RENAMED = {"EFSVolumeConfiguration": "efsVolumeConfiguration", "FilesystemId": "fileSystemId", "IAM": "iam"}
+
+
 def camel(data: Any) -> Any:
     """CloudFormation's PascalCase property names as the service API's camelCase."""
     if isinstance(data, dict):
-        return {key[:1].lower() + key[1:]: value if key in FREE_FORM else camel(value) for key, value in data.items()}
+        return {RENAMED.get(key, key[:1].lower() + key[1:]): value if key in FREE_FORM else camel(value)
+                for key, value in data.items()}
     if isinstance(data, list):
         return [camel(item) for item in data]
     return data
