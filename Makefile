@@ -14,7 +14,7 @@ OUT_ARG := $(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
-export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES CONFIG
+export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG
 
 .PHONY: help templates plan import-compose lint test check emulator taskcat bench diagram deploy diff images verify status cleanup clean
 
@@ -86,7 +86,7 @@ verify: $(VENV)/.ops ## Check STACK= is up: hosts, steady services, healthy targ
 status: $(VENV)/.ops ## STACK='s stacks, services (desired/running), targets and URLs in one table
 	$(PY) scripts/status.py
 
-cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, list leftovers (YES=1: no prompt)
+cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, delete the data unless KEEP_DATA=1, list leftovers (YES=1: no prompt)
 	$(PY) scripts/cleanup.py
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import inventory
+import stacks
 import pytest
-from helpers import ROOT
+from helpers import BUILD, ROOT
 
 STACK = "dks"
 REGISTRY = "dks-registry"
@@ -43,7 +44,8 @@ def test_deploy_again_status_verify_cleanup_twice(aws):
     first = run("deploy", make=True, STACK=STACK, SKIP_IMAGES="1")
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"bucket {ACCOUNT_BUCKET}: creating" in first.stdout
-    assert "(9 of 9 uploaded" in first.stdout
+    built = len(list(BUILD.glob("*.yaml")))
+    assert f"({built} of {built} uploaded" in first.stdout
     root = stack(aws, STACK)
     assert root["StackStatus"] == "CREATE_COMPLETE"
     assert {"Key": "ecs-app:stack", "Value": STACK} in root["Tags"]
@@ -64,7 +66,7 @@ def test_deploy_again_status_verify_cleanup_twice(aws):
     again = run("deploy", make=True, STACK=STACK, SKIP_IMAGES="1")
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{REGISTRY}: no changes" in again.stdout and f"{STACK}: no changes" in again.stdout
-    assert "(0 of 9 uploaded" in again.stdout
+    assert f"(0 of {built} uploaded" in again.stdout
     assert stack(aws, STACK)["StackStatus"] == "CREATE_COMPLETE", "nothing was executed"
 
     status = run("status", make=True, STACK=STACK)
@@ -88,6 +90,7 @@ def test_deploy_again_status_verify_cleanup_twice(aws):
     gone = run("cleanup", make=True, STACK=STACK, YES="1")
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert f"bucket {ACCOUNT_BUCKET}: deleted" in gone.stdout
+    assert "data: EFS file system fs-" in gone.stdout and "deleted" in gone.stdout
     assert "nothing tagged dks remains" in gone.stdout
     assert inventory.difference(before, inventory.take(aws)) == {}
 
@@ -313,7 +316,7 @@ def test_diff_previews_changes_and_changes_nothing(aws):
     new = run("diff", make=True, STACK=STACK)
     assert new.returncode == 0, new.stdout + new.stderr
     assert f"{REGISTRY} (new stack): 2 change(s)" in new.stdout
-    assert f"{STACK} (new stack): 7 change(s)" in new.stdout
+    assert f"{STACK} (new stack): {stacks.nested_count()} change(s)" in new.stdout
     assert "  Add    ServicesStack AWS::CloudFormation::Stack" in new.stdout
     assert live_stacks() == [], "the change sets and their empty stacks are gone"
 
@@ -361,4 +364,20 @@ def test_a_certificate_serves_https_and_redirects_http(aws):
 
     assert run("cleanup", STACK=STACK, YES="1").returncode == 0
     aws.client("acm").delete_certificate(CertificateArn=certificate)
+    assert inventory.difference(before, inventory.take(aws)) == {}
+
+
+def test_cleanup_keeps_the_data_when_asked(aws):
+    before = inventory.take(aws)
+    assert run("deploy", STACK=STACK, SKIP_IMAGES="1").returncode == 0
+    kept = run("cleanup", STACK=STACK, YES="1", KEEP_DATA="1")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    efs = aws.client("efs")
+    (system,) = efs.describe_file_systems()["FileSystems"]
+    assert system["Name"] == f"{STACK}-data"
+    assert f"data: EFS file system {system['FileSystemId']} kept (KEEP_DATA=1)" in kept.stdout
+    assert not efs.describe_mount_targets(FileSystemId=system["FileSystemId"])["MountTargets"]
+    # a later cleanup without KEEP_DATA removes it: nothing of the deployment is left
+    gone = run("cleanup", STACK=STACK, YES="1")
+    assert gone.returncode == 0 and f"data: EFS file system {system['FileSystemId']} deleted" in gone.stdout
     assert inventory.difference(before, inventory.take(aws)) == {}

@@ -3,7 +3,8 @@
 A delete that ends DELETE_FAILED is diagnosed from its events and the known traps fixed before a
 retry: instances still registered in Cloud Map (a namespace or service cannot go while they are),
 images in a repository, hosts kept by scale-in protection, services or tasks left in the cluster,
-network interfaces left in a security group, subnet or VPC. Then the Resource Groups Tagging API
+network interfaces left in a security group, subnet or VPC. The data's EFS file system, which a
+stack delete keeps, goes too unless KEEP_DATA=1. Then the Resource Groups Tagging API
 lists whatever still carries the stack's tag; anything there is reported and the exit is non-zero.
 Running it again after success, or on a stack that never existed, succeeds.
 """
@@ -20,12 +21,30 @@ from lifecycle.aws import CREATED_TAG, TAG, LifecycleError, Target, missing
 TRIES = 3
 
 
-def run(target: Target, bucket: str | None) -> list[str]:
-    """Delete everything the deployment made; returns the ARNs still tagged with its name."""
+def run(target: Target, bucket: str | None, keep_data: bool = False) -> list[str]:
+    """Delete everything the deployment made (its data too, unless keep_data); returns the ARNs
+    still tagged with its name."""
     for name in (target.stack, target.registry):  # the root uses the registry's repositories
         remove(target, name)
+    systems = data_file_systems(target)
+    for system in systems:
+        if keep_data:
+            print(f"data: EFS file system {system} kept (KEEP_DATA=1); delete it with "
+                  f"aws efs delete-file-system --file-system-id {system}")
+        else:
+            target.client("efs").delete_file_system(FileSystemId=system)
+            print(f"data: EFS file system {system} deleted")
     remove_templates(target, bucket or target.default_bucket())
-    return leftovers(target)
+    left = leftovers(target)
+    return [arn for arn in left if not (keep_data and any(arn.endswith(system) for system in systems))]
+
+
+def data_file_systems(target: Target) -> list[str]:
+    """The deployment's EFS file systems (storage.yaml names them <stack>-data); a stack delete keeps
+    them, so they are found by name, even after the stack is gone."""
+    efs = target.client("efs")
+    return [system["FileSystemId"] for page in efs.get_paginator("describe_file_systems").paginate()
+            for system in page["FileSystems"] if system.get("Name") == f"{target.stack}-data"]
 
 
 def remove(target: Target, name: str) -> None:

@@ -30,6 +30,8 @@ def _arguments(command: str, argv: list[str] | None) -> argparse.Namespace:
     if command == "cleanup":
         parser.add_argument("--yes", action="store_true", default=os.environ.get("YES") == "1",
                             help="do not ask for confirmation")
+        parser.add_argument("--keep-data", action="store_true", default=os.environ.get("KEEP_DATA") == "1",
+                            help="keep the EFS file system holding the services' data")
     if command == "verify":
         parser.add_argument("--wait", type=int, default=int(os.environ.get("VERIFY_WAIT", "600")),
                             help="seconds to wait for services to be steady")
@@ -115,12 +117,16 @@ def _cleanup(where, args) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise LifecycleError("cleanup deletes everything of the deployment; not on a terminal, so say YES=1")
-        answer = input(f"Delete stacks {where.stack} and {where.registry} in {where.region}, their images and "
-                       f"their data? Type the stack name to confirm: ")
+        data = ("the data is kept (KEEP_DATA=1)" if args.keep_data else
+                "THE DATA IS DELETED TOO (the database's EFS file system; KEEP_DATA=1 keeps it)")
+        answer = input(f"Delete stacks {where.stack} and {where.registry} in {where.region} and their images; "
+                       f"{data}. Type the stack name to confirm: ")
         if answer.strip() != where.stack:
             print("cleanup: not confirmed, nothing deleted")
             return 1
-    remaining = cleanup.run(where, args.bucket)
+    if not args.keep_data:
+        print("cleanup: the services' data (EFS) will be deleted; KEEP_DATA=1 keeps it")
+    remaining = cleanup.run(where, args.bucket, keep_data=args.keep_data)
     if remaining:
         print(f"cleanup: {len(remaining)} resource(s) still carry the tag of {where.stack}:")
         for arn in remaining:
