@@ -71,6 +71,11 @@ KNOWN_IMAGES = {
     "httpd": Image(80, data_store=False),
     "wordpress": Image(80, data_store=False),
 }
+# The user the official images run as (uid, gid), for the owner of their data on EFS: alpine tags
+# differ from the Debian ones where noted.
+DATA_OWNERS = {"postgres": ((999, 999), (70, 70)), "mysql": ((999, 999), None), "mariadb": ((999, 999), None),
+               "mongo": ((999, 999), None), "redis": ((999, 999), (999, 1000)), "valkey": ((999, 999), (999, 1000)),
+               "rabbitmq": ((999, 999), (100, 101)), "wordpress": ((33, 33), (82, 82))}
 # Ports of data stores (a service publishing one is a database, whatever its image).
 DATA_STORE_PORTS = {5432, 3306, 27017, 6379, 11211, 5672, 9042, 1433, 1521, 9200}
 
@@ -448,6 +453,8 @@ class _Context:
     variables: dict[str, str]
     warnings: list[Finding] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
+    # (service, variable) the import itself set (not the user's text: no password hides in them).
+    generated: set[tuple[str, str]] = field(default_factory=set)
 
     def warn(self, service: str, key: str, message: str) -> None:
         self.warnings.append(Finding(service, key, message))
@@ -512,11 +519,13 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
                 "environment", "secrets", "health_check", "public", "url_output", "depends_on", "entrypoint",
-                "command", "files", "deployment")
+                "command", "files", "data", "deployment")
 
 
 def _ordered(svc: dict) -> dict:
-    return {key: svc[key] for key in SERVICE_KEYS if key in svc and svc[key] not in (None, {}, [])}
+    """The service's keys in the schema's order; a key not listed still comes last, never dropped."""
+    keys = [key for key in SERVICE_KEYS if key in svc] + [key for key in svc if key not in SERVICE_KEYS]
+    return {key: svc[key] for key in keys if svc[key] not in (None, {}, [])}
 
 
 def _top_level(ctx: _Context) -> None:
@@ -931,7 +940,8 @@ def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, di
                          "reference it from the config")
     everything = [(svc, var, value) for svc in services for var, value in svc["environment"].items()]
     for value, uses in holders.items():
-        embedded = [(svc, var) for svc, var, other in everything if value in other and other != value]
+        embedded = [(svc, var) for svc, var, other in everything if value in other and other != value
+                    and (svc["name"], var) not in ctx.generated]
         if embedded:
             where = ", ".join(f"{compose_name[svc['name']]}.{var}" for svc, var in embedded)
             for svc, var in uses:
@@ -1075,17 +1085,42 @@ def _program(ctx: _Context, key: str, svc: dict) -> dict:
     return out
 
 
+def _owner(svc: dict) -> Optional[tuple[int, int]]:
+    owners = DATA_OWNERS.get(_image_name(svc))
+    if owners is None or svc.get("build"):
+        return None
+    alpine = "alpine" in str(svc.get("image") or "").split(":", 1)[-1]
+    return owners[1] if alpine else owners[0]
+
+
+def _named_volume(ctx: _Context, key: str, where: str, svc: dict, mount, out: dict, files: dict) -> None:
+    """The first named volume of a service whose image's user is known becomes its EFS `data`."""
+    owner = _owner(svc)
+    if "data" in out or owner is None:
+        reason = ("a service keeps one data directory on EFS" if "data" in out else
+                  "the image's user id is unknown, so the data's owner is too: add data: {path, uid, gid} by hand")
+        ctx.warn(key, where, f"named volume '{mount.source}' at {mount.target}: not carried over ({reason}); "
+                             "its data would not outlive the task")
+        return
+    out["data"] = {"path": mount.target, "uid": owner[0], "gid": owner[1]}
+    ctx.note(key, where, f"named volume '{mount.source}' at {mount.target}: kept on the app's EFS file system, "
+                         f"owned by {owner[0]}:{owner[1]} (the image's user)")
+    if _image_name(svc) == "postgres" and "PGDATA" not in out.get("environment", {}):
+        out.setdefault("environment", {})["PGDATA"] = mount.target.rstrip("/") + "/pgdata"
+        ctx.generated.add((out["name"], "PGDATA"))
+        ctx.note(key, where, "PGDATA set to a subdirectory of the volume, as postgres advises for mounted storage")
+
+
 def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
-    """Named volumes cannot persist yet (warned); small bind-mounted files and configs become `files`."""
+    """A named volume becomes `data` on EFS when the image's user is known (warned otherwise); small
+    bind-mounted files and configs become `files`."""
     declared = ctx.compose.get("volumes") or {}
     files: dict[str, str] = {}
     for i, entry in enumerate(svc.get("volumes") or []):
         where = f"volumes[{i}]"
         mount = parse_volume(entry, declared)
         if mount.kind == "volume":
-            ctx.warn(key, where, f"named volume '{mount.source}' at {mount.target}: its data would not persist (it "
-                                 "lives on the task's host and is lost when the task is replaced; EFS persistence is "
-                                 "not part of the config yet)")
+            _named_volume(ctx, key, where, svc, mount, out, files)
         elif mount.kind == "anonymous":
             ctx.warn(key, where, f"anonymous volume at {mount.target}: its data does not outlive the task")
         elif mount.kind == "bind":
@@ -1173,10 +1208,16 @@ def _deploy(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
         result["deployment"] = {"min_healthy_percent": 0, "max_percent": 100}
     elif order not in (None, "start-first"):
         ctx.warn(key, "deploy.update_config.order", f"unknown order '{order}': ignored")
-    elif order is None and _is_data_store(svc, out["port"]):
+    elif order is None and (_is_data_store(svc, out["port"]) or "data" in out):
         result["deployment"] = {"min_healthy_percent": 0, "max_percent": 100}
-        ctx.note(key, "deploy", "a data store: a deployment stops the old task before starting the new one "
-                                "(two must never share its data)")
+        ctx.note(key, "deploy", ("a data store" if "data" not in out else "its data is on EFS")
+                 + ": a deployment stops the old task before starting the new one (two must never share its data)")
+    if "data" in out and (result.get("deployment", {}).get("max_percent", 100) > 100
+                          or result.get("desired_count", 1) > 1):
+        result["deployment"] = {"min_healthy_percent": 0, "max_percent": 100}
+        result["desired_count"] = min(result.get("desired_count", 1), 1)
+        ctx.warn(key, "deploy", "its data is on EFS, which one task at a time may write: one task, stopped before "
+                                "its replacement starts (replicas and start-first are not carried over)")
     for extra in sorted(set(update) - {"order"}):
         ctx.warn(key, f"deploy.update_config.{extra}", "not carried over: ECS replaces tasks as the deployment's "
                                                        "min_healthy_percent and max_percent allow")

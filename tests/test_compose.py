@@ -597,13 +597,21 @@ def test_data_stores_stop_before_their_replacement_starts(tmp_path):
 # --- volumes and configs -------------------------------------------------------------------------------------------
 
 
-def test_named_and_anonymous_volumes_are_warned_as_not_persisting(tmp_path):
-    result = imported({"db": {"image": "postgres", "volumes": ["data:/var/lib/postgresql/data", "/tmp/cache",
-                                                              {"type": "tmpfs", "target": "/run"}]}},
-                      tmp_path, volumes={"data": None})
-    assert "would not persist" in warned(result, "db", "volumes[0]") and "EFS" in warned(result, "db", "volumes[0]")
-    assert "does not outlive" in warned(result, "db", "volumes[1]")
-    assert "tmpfs" in warned(result, "db", "volumes[2]")
+def test_a_named_volume_becomes_data_on_efs_owned_by_the_images_user(tmp_path):
+    result = imported({"db": {"image": "postgres:16-alpine",
+                              "volumes": ["data:/var/lib/postgresql/data", "more:/srv", "/tmp/cache",
+                                          {"type": "tmpfs", "target": "/run"}]},
+                       "cache": {"image": "ghcr.io/acme/cache:1", "volumes": ["blob:/blob"]}},
+                      tmp_path, volumes={"data": None, "more": None, "blob": None})
+    db = service(result, "db")
+    assert db["data"] == {"path": "/var/lib/postgresql/data", "uid": 70, "gid": 70}  # postgres on alpine
+    assert db["environment"]["PGDATA"] == "/var/lib/postgresql/data/pgdata"
+    assert any(f.key == "volumes[0]" and "EFS" in f.message for f in result.notes if f.service == "db")
+    assert "one data directory" in warned(result, "db", "volumes[1]")
+    assert "does not outlive" in warned(result, "db", "volumes[2]")
+    assert "tmpfs" in warned(result, "db", "volumes[3]")
+    # an image whose user is unknown: the volume is listed, never silently dropped
+    assert "user id is unknown" in warned(result, "cache", "volumes[0]")
 
 
 def test_a_bind_mounted_file_becomes_files_with_the_images_entrypoint(tmp_path):
@@ -790,14 +798,14 @@ def warnings_of(stderr: str) -> set[str]:
 
 
 EXPECTED_WARNINGS = {
-    "dks": {"dks-db.ports", "dks-db.volumes[0]", "dks-api.build", "dks-ui.build", "dks-ui.build.args.KNOWLEDGE_SHARE_API"},
+    "dks": {"dks-db.ports", "dks-api.build", "dks-ui.build", "dks-ui.build.args.KNOWLEDGE_SHARE_API"},
     "wordpress": {"variable WORDPRESS_DEBUG is not set (no .env value, no default)", "networks",
-                  "db.deploy.resources.limits.cpus", "db.volumes[0]", "db.networks", "wordpress.volumes[0]",
+                  "db.deploy.resources.limits.cpus", "db.networks",
                   "wordpress.volumes", "wordpress.networks", "wordpress.logging", "wordpress.healthcheck"},
     "pollster": {"x-app", "migrate", "flower.profiles", "worker.ports", "web.build", "worker.build",
                  "web.deploy.resources.reservations", "secrets.db_password", "secrets.django_secret_key",
                  "web.secrets[1]", "worker.secrets[1]", "web.depends_on.migrate", "web.deploy.update_config.parallelism",
-                 "worker.stop_grace_period", "redis.deploy.resources.limits.cpus", "redis.volumes[0]", "db.volumes[0]",
+                 "worker.stop_grace_period", "redis.deploy.resources.limits.cpus",
                  "db.shm_size", "db.ulimits"},
 }
 
