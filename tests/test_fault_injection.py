@@ -143,3 +143,24 @@ def test_a_held_resource_leaves_its_stack_in_progress(aws, faults):
     hold.release()
     executing.join(10)
     assert cfn.describe_stacks(StackName="slow")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_a_stack_left_in_review_takes_another_create_change_set_and_a_live_one_refuses_it(aws):
+    """What a deploy interrupted before executing its change set leaves, and what it meets next."""
+    cfn = aws.client("cloudformation")
+    template = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    first = cfn.create_change_set(StackName="left", ChangeSetName="one", ChangeSetType="CREATE",
+                                  TemplateBody=template)
+    second = cfn.create_change_set(StackName="left", ChangeSetName="two", ChangeSetType="CREATE",
+                                   TemplateBody=template)
+    assert second["StackId"] == first["StackId"], "the same stack, as in CloudFormation"
+    assert [s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]] == ["REVIEW_IN_PROGRESS"]
+    cfn.execute_change_set(ChangeSetName=second["Id"])
+    assert cfn.describe_stacks(StackName="left")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert [c["ChangeSetName"] for c in cfn.list_change_sets(StackName="left")["Summaries"]] == ["two"], \
+        "executing one removes the others"
+    with pytest.raises(ClientError) as refused:
+        cfn.create_change_set(StackName="left", ChangeSetName="three", ChangeSetType="CREATE",
+                              TemplateBody=template)
+    assert "already exists" in refused.value.response["Error"]["Message"]
+    assert len(cfn.list_stacks()["StackSummaries"]) == 1

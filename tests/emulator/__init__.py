@@ -2,9 +2,10 @@
 
 `Emulator` runs it in-process on 127.0.0.1 (port 0 by default) and gives the environment that
 points boto3, the AWS CLI and taskcat at it. `resources` adds the CloudFormation types moto skips;
-`fixes` makes moto's own types and CloudFormation engine behave as AWS does; `faults` throttles,
-fails or holds requests on demand (`Emulator.faults`). `python -m emulator`
-(with tests/ on the path; `make emulator`) runs it standalone.
+`fixes` makes moto's own types and CloudFormation engine behave as AWS does, `midway` also for
+stacks a client left midway; `faults` throttles, fails or holds requests on demand
+(`Emulator.faults`). `python -m emulator` (with tests/ on the path; `make emulator`) runs it
+standalone.
 """
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ def install() -> list[str]:
     global _installed
     from moto.cloudformation import parsing
 
-    from . import faults, fixes, resources  # noqa: F401  (defining the classes registers them)
+    from . import faults, fixes, midway, resources  # noqa: F401  (defining the classes registers them)
 
     if not _installed:
-        faults.install()  # after fixes: it wraps what they replaced
+        midway.install()  # after fixes, which these wrap in turn
+        faults.install()
         for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
             cached.cache_clear()
         _installed = True

@@ -9,8 +9,8 @@
   error format, so botocore classifies it as retryable. `counts()` says what was injected.
 - `hold(action=..., match=...)`: the next request of that action waits before it is processed
   until the test releases it; `hold(resource=...)` does the same inside CloudFormation, before it
-  creates that logical resource (the stack is `*_IN_PROGRESS` meanwhile). A test can then
-  interrupt a client at a known point.
+  creates that logical resource (the stack is `*_IN_PROGRESS` meanwhile, see midway.py). A test
+  can then interrupt a client at a known point.
 - `clear()` disarms and releases everything; `POST /moto-api/reset` calls it too.
 
 Standalone (`make emulator`), `POST /moto-api/faults` with `{"rate": 0.3, "seed": 1}` arms it,
@@ -291,7 +291,6 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from moto.cloudformation import models as cfn
     from moto.cloudformation import parsing
     from moto.moto_server import werkzeug_app
 
@@ -313,16 +312,4 @@ def install() -> None:
 
     parsing.parse_and_create_resource = create_resource
 
-    execute = cfn.CloudFormationBackend.execute_change_set
-
-    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        # CloudFormation shows CREATE_IN_PROGRESS / UPDATE_IN_PROGRESS while a change set runs
-        # (moto leaves REVIEW_IN_PROGRESS): visible when something takes time, e.g. a held resource.
-        change_set = self.describe_change_set(change_set_name)
-        stack = self.stacks.get(change_set.stack_id)
-        if stack is not None and change_set.execution_status == "AVAILABLE":
-            stack.status = f"{change_set.change_set_type}_IN_PROGRESS"
-        return execute(self, change_set_name, stack_name)
-
-    cfn.CloudFormationBackend.execute_change_set = execute_change_set
     _installed = True
