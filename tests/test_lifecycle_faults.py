@@ -127,3 +127,22 @@ def test_an_interrupted_deploy_is_resumed_by_deploy_or_removed_by_cleanup(aws, e
     else:
         assert f"{STACK}: deleted" in out and f"{REGISTRY}: deleted" in out
     assert inventory.difference(before, inventory.take(aws)) == {}
+
+
+def test_an_interrupted_cleanup_says_so_and_cleanup_again_finishes(aws, emulator):
+    before = inventory.take(aws)
+    assert run("deploy", STACK=STACK, SKIP_IMAGES="1").returncode == 0
+    hold = emulator.faults.hold("DeleteStack")  # the root's: cleanup deletes it first
+    first = start("cleanup", STACK=STACK, YES="1")
+    assert hold.wait(60), "cleanup never reached DeleteStack"
+    os.killpg(first.pid, signal.SIGINT)
+    out, err = first.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert "interrupted: a delete already started continues in CloudFormation; make cleanup again finishes it" \
+        in err
+    assert "make deploy resumes it" not in err, "a deploy's advice, not a cleanup's"
+    hold.release()  # CloudFormation deletes what it was asked to
+
+    again = run("cleanup", STACK=STACK, YES="1")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert inventory.difference(before, inventory.take(aws)) == {}
