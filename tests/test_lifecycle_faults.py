@@ -31,7 +31,7 @@ def test_deploy_and_cleanup_complete_while_a_third_of_the_calls_are_throttled_or
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert stack(aws, STACK)["StackStatus"] == stack(aws, REGISTRY)["StackStatus"] == "CREATE_COMPLETE"
     assert counts["injected"] > 0 and {"Throttling", "InternalFailure", "ServiceUnavailable"} <= set(counts["by_code"])
-    assert any(call.startswith("s3 ") for call in counts["by_call"]), "the template upload met faults too"
+    assert any(call.startswith("s3 PUT ") for call in counts["by_call"]), "bucket setup and uploads met faults too"
     with capsys.disabled():
         print(f"\n  deploy: {counts['injected']} faults over {counts['requests']} requests, completed in {took:.0f} s")
 
