@@ -60,9 +60,17 @@ def main(command: str, argv: list[str] | None = None) -> int:
         print(f"error: AWS refused: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted: what was started continues in CloudFormation; make deploy resumes it, "
-              "make cleanup removes it", file=sys.stderr)
+        print(f"\ninterrupted{INTERRUPTED.get(command, '')}", file=sys.stderr)
         return 130
+
+
+# What Ctrl-C leaves behind, per command: CloudFormation goes on with an operation it has begun.
+INTERRUPTED = {
+    "deploy": ": what was started continues in CloudFormation; make deploy resumes it, make cleanup removes it",
+    "cleanup": ": a delete already started continues in CloudFormation; make cleanup again finishes it",
+    "diff": ": a preview change set may be left behind, unexecuted; it changes nothing",
+    "images": ": images pushed so far stay in the repositories; make images again pushes the rest",
+}
 
 
 def _overrides(args) -> dict[str, str]:

@@ -2,8 +2,10 @@
 
 `Emulator` runs it in-process on 127.0.0.1 (port 0 by default) and gives the environment that
 points boto3, the AWS CLI and taskcat at it. `resources` adds the CloudFormation types moto skips;
-`fixes` makes moto's own types and CloudFormation engine behave as AWS does. `python -m emulator`
-(with tests/ on the path; `make emulator`) runs it standalone.
+`fixes` makes moto's own types and CloudFormation engine behave as AWS does, `midway` also for
+stacks a client left midway; `faults` throttles, fails or holds requests on demand
+(`Emulator.faults`). `python -m emulator` (with tests/ on the path; `make emulator`) runs it
+standalone.
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ def install() -> list[str]:
     global _installed
     from moto.cloudformation import parsing
 
-    from . import fixes, resources  # noqa: F401  (defining the classes registers them)
+    from . import faults, fixes, midway, resources  # noqa: F401  (defining the classes registers them)
 
     if not _installed:
+        midway.install()  # after fixes, which these wrap in turn
+        faults.install()
         for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
             cached.cache_clear()
         _installed = True
@@ -78,6 +82,13 @@ class Emulator:
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=30) as answer:
             answer.read()
+
+    @property
+    def faults(self):
+        """The fault switch (see faults.py); reset() clears it."""
+        from .faults import FAULTS
+
+        return FAULTS
 
     @property
     def environment(self) -> dict[str, str]:
