@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, configuration, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import app_from, dks_data, service
@@ -574,15 +574,6 @@ def mutated_configs(draw) -> dict:
         if "public" in svc:  # dks-api and dks-ui: equal ports are a conflict
             svc["public"] = {"port": draw(mostly(st.sampled_from([80, 8080, 8081]), st.integers(-1, 70_000)))}
     return data
-
-
-@pytest.fixture
-def hypothesis_home(tmp_path):
-    """Hypothesis caches what it learns under ./.hypothesis even without a database: keep it in tmp_path."""
-    previous = getattr(configuration, "__hypothesis_home_directory", None)
-    configuration.set_hypothesis_home_dir(tmp_path / ".hypothesis")
-    yield
-    configuration.set_hypothesis_home_dir(previous)
 
 
 def test_mutated_configs_are_accepted_only_when_they_fit(hypothesis_home):
