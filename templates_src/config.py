@@ -411,6 +411,7 @@ def _validate_services(app: App, add) -> None:
         return
     seen: dict[str, int] = {}
     ids: dict[str, str] = {}
+    repository_ids: dict[str, str] = {}
     for i, svc in enumerate(app.services):
         at = f"services[{i}]"
         if svc.name in seen:
@@ -426,6 +427,10 @@ def _validate_services(app: App, add) -> None:
                 if not svc.image else "set image or repository, not both")
         if svc.repository and not NAME.match(svc.repository):
             add(f"{at}.repository", "repository names are lowercase letters, digits and hyphens")
+        elif svc.repository and (other := repository_ids.setdefault(logical_id(svc.repository), svc.repository)) \
+                != svc.repository:
+            add(f"{at}.repository", f"'{svc.repository}' and '{other}' give the same resource names "
+                                    f"({logical_id(svc.repository)})")
         if not 1 <= svc.port <= 65535:
             add(f"{at}.port", f"{svc.port} is not a TCP port")
         elif svc.port in RESERVED_PORTS:

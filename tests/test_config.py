@@ -331,6 +331,22 @@ def test_service_with_image_and_repository_is_refused():
     assert "not both" in reason
 
 
+def test_repositories_giving_one_logical_id_are_refused():
+    # r-1 and r1 both make R1Repository in registry.yaml: the render crashed on the duplicate.
+    data = dks_data()
+    service(data, "dks-api")["repository"] = "dks-api-1"
+    service(data, "dks-ui")["repository"] = "dks-api1"
+    path, reason = only_problem(data)
+    assert path == "services[2].repository"
+    assert "'dks-api1' and 'dks-api-1' give the same resource names" in reason
+
+
+def test_services_may_share_a_repository():
+    data = dks_data()
+    service(data, "dks-ui")["repository"] = "dks-api"
+    assert app_from(data).repositories == ("dks-api",)
+
+
 # --- 9. capacity ---------------------------------------------------------------------------------
 
 
