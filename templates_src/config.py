@@ -494,6 +494,9 @@ def _validate_health(svc: Service, at: str, add) -> None:
         add(f"{at}.timeout", "must be 2 to 60 seconds and shorter than the interval")
     if not 1 <= h.retries <= 10:
         add(f"{at}.retries", "must be between 1 and 10")
+    elif svc.public and h.retries < 2:
+        add(f"{at}.retries", "a public service needs at least 2: the load balancer's unhealthy threshold is the same "
+                             "count, and it takes 2 to 10")
     if not 0 <= h.start_period <= 300:
         add(f"{at}.start_period", "must be between 0 and 300 seconds")
     if not 0 <= h.grace_period <= 2_147_483_647:

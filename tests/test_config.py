@@ -430,6 +430,18 @@ def test_a_peak_beyond_the_largest_cluster_is_refused_not_crashed():
     assert "do not fit" in reason
 
 
+def test_a_single_retry_is_refused_for_a_public_service_only():
+    # retries is also the target group's UnhealthyThresholdCount, which ELB takes from 2 to 10:
+    # one retry rendered a template cfn-lint (E3034) and CloudFormation refuse.
+    data = dks_data()
+    service(data, "dks-db")["health_check"]["retries"] = 1  # not public: only the container check
+    app_from(data)
+    service(data, "dks-api")["health_check"]["retries"] = 1
+    path, reason = only_problem(data)
+    assert path == "services[1].health_check.retries"
+    assert "at least 2" in reason
+
+
 # --- 10. cluster sizes and instance type -----------------------------------------------------------
 
 
