@@ -192,9 +192,12 @@ def load(path: Path | str) -> App:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError([("", f"cannot read config {path}: {err.strerror}")]) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError([("", f"{path} is not UTF-8 text: byte {err.object[err.start]:#04x} at offset {err.start}")]) \
+            from None
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as err:

@@ -527,6 +527,15 @@ def test_unreadable_embedded_file_is_refused_with_its_path(tmp_path):
                                       "cannot read db-init.sh: No such file or directory")]
 
 
+def test_a_config_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "app.yaml"
+    path.write_bytes(b"name: d\xe9mo\n")  # Latin-1
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    assert f"{path} is not UTF-8 text: byte 0xe9 at offset 7" in reason
+
+
 # --- 12. environment references and secrets ------------------------------------------------------
 
 
