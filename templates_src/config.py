@@ -199,7 +199,7 @@ def load(path: Path | str) -> App:
         raise ConfigError([("", f"{path} is not UTF-8 text: byte {err.object[err.start]:#04x} at offset {err.start}")]) \
             from None
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(text, Loader=_loader(yaml))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -207,6 +207,29 @@ def load(path: Path | str) -> App:
     app = parse(data, base_dir=path.parent)
     validate(app)
     return app
+
+
+_LOADERS: dict[object, type] = {}
+
+
+def _loader(yaml) -> type:
+    """PyYAML's safe loader, saying where a value is that it cannot construct.
+
+    A scalar with an explicit tag it cannot read (`!!int abc`, `!!bool maybe`) makes PyYAML's own
+    constructors raise ValueError, KeyError or AttributeError without a position.
+    """
+    if yaml not in _LOADERS:
+        class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            def construct_object(self, node, deep=False):
+                try:
+                    return super().construct_object(node, deep)
+                except (ValueError, KeyError, AttributeError, TypeError):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"cannot read {node.value!r} as {node.tag.rpartition(':')[2]}",
+                        node.start_mark) from None
+
+        _LOADERS[yaml] = Loader
+    return _LOADERS[yaml]
 
 
 def parse(data: object, base_dir: Path = Path(".")) -> App:

@@ -527,6 +527,18 @@ def test_unreadable_embedded_file_is_refused_with_its_path(tmp_path):
                                       "cannot read db-init.sh: No such file or directory")]
 
 
+@pytest.mark.parametrize("value, what", [("!!int abc", "int"), ("!!bool maybe", "bool"), ("!!float x", "float"),
+                                         ("!!timestamp soon", "timestamp")])
+def test_a_tagged_value_yaml_cannot_read_reports_the_line(tmp_path, value, what):
+    # PyYAML's constructors raised ValueError, KeyError or AttributeError here: a traceback.
+    path = tmp_path / "app.yaml"
+    path.write_text(f"name: dks\nkeep_images: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    assert f"{path} is not valid YAML at line 2, column 14" in reason and f"as {what}" in reason
+
+
 def test_a_config_that_is_not_utf8_is_refused(tmp_path):
     path = tmp_path / "app.yaml"
     path.write_bytes(b"name: d\xe9mo\n")  # Latin-1
