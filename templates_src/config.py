@@ -204,6 +204,9 @@ def load(path: Path | str) -> App:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([("", f"{path} is not valid YAML{where}: {getattr(err, 'problem', err)}")]) from None
+    if not isinstance(data, dict):
+        what = "is empty" if data is None else f"holds {_describe(data)}"
+        raise ConfigError([("", f"{path} {what}: an app config is a mapping of name, services, ...")])
     app = parse(data, base_dir=path.parent)
     validate(app)
     return app

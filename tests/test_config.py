@@ -527,6 +527,21 @@ def test_unreadable_embedded_file_is_refused_with_its_path(tmp_path):
                                       "cannot read db-init.sh: No such file or directory")]
 
 
+@pytest.mark.parametrize("text, fact", [
+    ("", "is empty"),
+    ("# nothing but a comment\n", "is empty"),
+    ("- name: dks\n", "holds a list"),
+    ("dks\n", "holds str 'dks'"),
+])
+def test_a_document_that_is_not_a_mapping_is_refused(tmp_path, text, fact):
+    path = tmp_path / "app.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    assert where == "" and f"{path} {fact}" in reason and "mapping" in reason
+
+
 @pytest.mark.parametrize("value, what", [("!!int abc", "int"), ("!!bool maybe", "bool"), ("!!float x", "float"),
                                          ("!!timestamp soon", "timestamp")])
 def test_a_tagged_value_yaml_cannot_read_reports_the_line(tmp_path, value, what):
@@ -583,6 +598,35 @@ def test_cli_refuses_a_bad_config_and_leaves_out_untouched(tmp_path):
     assert "services[1].cpu" in result.stderr and "64 CPU units" in result.stderr
     assert snapshot(out) == before
     assert sorted(tmp_path.iterdir()) == around  # no staging folder left behind
+
+
+@pytest.mark.parametrize("text, expected", [
+    (b"name: dks\nservices: [\n", ["is not valid YAML at line 3, column 1"]),
+    (b"name: dks\nkeep_images: !!int ten\n", ["is not valid YAML at line 2, column 14", "as int"]),
+    (b"name: d\xe9mo\n", ["is not UTF-8 text"]),
+    (b"- dks\n", ["holds a list"]),
+    (b"", ["is empty"]),
+], ids=["syntax", "tag", "encoding", "list", "empty"])
+def test_cli_refuses_a_file_that_is_no_config_without_a_traceback(tmp_path, text, expected):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(text)
+    result = cli("build", "--config", str(bad), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"error: {bad} is not a deployable app config:" in result.stderr
+    assert str(bad) in result.stderr.splitlines()[1]
+    assert all(fact in result.stderr for fact in expected), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_names_the_field_of_a_wrong_type(tmp_path):
+    data = dks_data()
+    data["services"][0]["cpu"] = "abc"
+    data["cluster"]["max_sise"] = data["cluster"].pop("max_size")
+    result = cli("build", "--config", str(write_config(data, tmp_path)), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "  services[0].cpu: expected an integer, got str 'abc'\n" in result.stderr
+    assert "  cluster.max_sise: unknown key (did you mean 'max_size'?)\n" in result.stderr
 
 
 def test_cli_renders_a_good_config(tmp_path):
