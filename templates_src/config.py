@@ -358,6 +358,8 @@ PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.
 # Hosts a cluster may have: the bound of the MinSize/DesiredCapacity/MaxSize parameters.
 MAX_INSTANCES = 100
 RESERVED_PORTS = (22, 2375, 2376, 51678, 51679, 51680)  # SSH, Docker, ECS agent on the host
+# Outputs main.yaml always has (main._outputs): a service's URL output cannot take their names.
+ROOT_OUTPUTS = ("ClusterName", "NamespaceName", "ServiceNames")
 
 
 def logical_id(name: str) -> str:
@@ -546,12 +548,12 @@ def _validate_ports(app: App, add) -> None:
             add(f"services[{i}].public", f"port conflict: '{claims[key]}' already takes {what} on "
                                          f"listener port {svc.public.port}")
         claims.setdefault(key, svc.name)
-    outputs = {}
+    outputs = dict.fromkeys(ROOT_OUTPUTS, "the root stack")
     for svc in app.public_services:
         name = url_output(svc)
         if name in outputs:
-            add(f"services[{app.services.index(svc)}].url_output", f"'{name}' is also used by '{outputs[name]}'")
-        outputs.setdefault(name, svc.name)
+            add(f"services[{app.services.index(svc)}].url_output", f"'{name}' is also used by {outputs[name]}")
+        outputs.setdefault(name, f"'{svc.name}'")
 
 
 def _validate_references(app: App, known: dict[str, int], add) -> None:

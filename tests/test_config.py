@@ -203,6 +203,22 @@ def test_same_port_with_different_paths_is_accepted():
     assert app.listener_ports == (80,)
 
 
+@pytest.mark.parametrize("name", config.ROOT_OUTPUTS)
+def test_url_output_taking_a_root_output_name_is_refused(name):
+    # The root would get two outputs of one name: troposphere raised ValueError mid-render.
+    data = dks_data()
+    service(data, "dks-ui")["url_output"] = name
+    path, reason = only_problem(data)
+    assert path == "services[2].url_output"
+    assert f"'{name}' is also used by the root stack" in reason
+
+
+def test_two_services_with_one_url_output_are_refused():
+    data = dks_data()
+    service(data, "dks-ui")["url_output"] = "ApiUrl"
+    assert only_problem(data) == ("services[2].url_output", "'ApiUrl' is also used by 'dks-api'")
+
+
 # --- 4. dependencies -------------------------------------------------------------------------------
 
 
