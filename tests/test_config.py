@@ -261,6 +261,14 @@ def test_arm64_image_on_x86_hosts_is_refused():
     assert "arm64" in reason and "t3.medium" in reason and "x86_64" in reason
 
 
+def test_an_empty_architecture_list_is_refused():
+    # It was refused with "the image exists for  but t3.medium hosts are x86_64: choose a  instance type".
+    data = dks_data()
+    service(data, "dks-db")["architectures"] = []
+    assert only_problem(data) == ("services[0].architectures",
+                                  "name at least one of x86_64, arm64, or leave it out (any)")
+
+
 def test_arm64_image_on_graviton_hosts_is_accepted():
     # t4g.medium has t3.medium's shape (2 vCPUs, 4 GiB, 3 ENIs = 2 awsvpc tasks), so the same
     # max_size 3 holds the 5-task deployment peak: no max_size change is needed.
