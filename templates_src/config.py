@@ -216,13 +216,27 @@ _LOADERS: dict[object, type] = {}
 
 
 def _loader(yaml) -> type:
-    """PyYAML's safe loader, saying where a value is that it cannot construct.
+    """PyYAML's safe loader, refusing duplicate keys and saying where a value is that it cannot construct.
 
-    A scalar with an explicit tag it cannot read (`!!int abc`, `!!bool maybe`) makes PyYAML's own
-    constructors raise ValueError, KeyError or AttributeError without a position.
+    PyYAML keeps the last of two equal keys, so a second `environment:` silently replaces the first;
+    YAML says keys are unique. A scalar with an explicit tag it cannot read (`!!int abc`,
+    `!!bool maybe`) makes PyYAML's own constructors raise ValueError, KeyError or AttributeError
+    without a position.
     """
     if yaml not in _LOADERS:
         class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            def construct_mapping(self, node, deep=False):
+                seen = {}
+                for key, _ in node.value:
+                    # Merge keys (<<) may be overridden on purpose; only the mapping's own keys count.
+                    if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                        if (key.tag, key.value) in seen:
+                            raise yaml.constructor.ConstructorError(
+                                None, None, f"duplicate key '{key.value}' (first at line "
+                                f"{seen[key.tag, key.value].start_mark.line + 1})", key.start_mark)
+                        seen[key.tag, key.value] = key
+                return super().construct_mapping(node, deep)
+
             def construct_object(self, node, deep=False):
                 try:
                     return super().construct_object(node, deep)

@@ -566,6 +566,29 @@ def test_a_document_that_is_not_a_mapping_is_refused(tmp_path, text, fact):
     assert where == "" and f"{path} {fact}" in reason and "mapping" in reason
 
 
+def test_a_duplicate_key_is_refused_with_both_lines(tmp_path):
+    # PyYAML keeps the last of two equal keys: the first environment block vanished silently.
+    lines = config.DEFAULT_CONFIG.read_text().splitlines()
+    first = lines.index("    environment:")
+    lines.insert(first + 1, "      PGPORT: '5433'")
+    path = tmp_path / "app.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    second = next(n for n, line in enumerate(lines) if n > first + 1 and line == "      PGPORT: \"{dks-db.port}\"")
+    assert f"is not valid YAML at line {second + 1}, column 7: duplicate key 'PGPORT' (first at line {first + 2})" \
+        in reason
+
+
+def test_merge_keys_may_be_overridden(tmp_path):
+    path = tmp_path / "app.yaml"
+    shutil.copy(DKS_DIR / "db-init.sh", tmp_path / "db-init.sh")
+    text = config.DEFAULT_CONFIG.read_text().replace("cluster:\n", "cluster:\n  <<: {max_size: 9, min_size: 1}\n", 1)
+    path.write_text(text)
+    assert config.load(path).cluster.max_size == 3
+
+
 @pytest.mark.parametrize("value, what", [("!!int abc", "int"), ("!!bool maybe", "bool"), ("!!float x", "float"),
                                          ("!!timestamp soon", "timestamp")])
 def test_a_tagged_value_yaml_cannot_read_reports_the_line(tmp_path, value, what):
