@@ -372,6 +372,9 @@ PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.
 # Hosts a cluster may have: the bound of the MinSize/DesiredCapacity/MaxSize parameters.
 MAX_INSTANCES = 100
 RESERVED_PORTS = (22, 2375, 2376, 51678, 51679, 51680)  # SSH, Docker, ECS agent on the host
+# main.yaml's Description, around the app's; CloudFormation allows 1024 bytes for a template's.
+ROOT_DESCRIPTION = "{} on Amazon ECS (EC2 launch type): root stack"
+TEMPLATE_DESCRIPTION_BYTES = 1024
 # Outputs main.yaml always has (main._outputs): a service's URL output cannot take their names.
 ROOT_OUTPUTS = ("ClusterName", "NamespaceName", "ServiceNames")
 
@@ -392,6 +395,10 @@ def validate(app: App) -> None:
                     f"{names.ENVIRONMENT_MAX} characters (it is the default EnvironmentName)")
     elif names.RESERVED_PREFIX.match(app.name):
         add("name", "must not start with 'aws', 'ecs' or 'fargate' (ECS reserves them for capacity providers)")
+    if len(ROOT_DESCRIPTION.format(app.description).encode()) > TEMPLATE_DESCRIPTION_BYTES:
+        longest = TEMPLATE_DESCRIPTION_BYTES - len(ROOT_DESCRIPTION.format("").encode())
+        add("description", f"at most {longest} bytes: it starts main.yaml's Description, which CloudFormation "
+                           f"limits to {TEMPLATE_DESCRIPTION_BYTES}")
     if app.namespace and not NAMESPACE.match(app.namespace):
         add("namespace", f"'{app.namespace}' is not a DNS domain name like dks.local")
     if app.log_retention_days not in LOG_RETENTION:

@@ -165,6 +165,20 @@ def test_a_single_availability_zone_is_refused():
     assert "at least 2" in reason
 
 
+@pytest.mark.parametrize("extra, accepted", [(0, True), (1, False)])
+def test_description_up_to_what_main_yaml_can_carry(extra, accepted):
+    # 1000 characters rendered a main.yaml whose Description cfn-lint (E1003) and CloudFormation refuse.
+    longest = config.TEMPLATE_DESCRIPTION_BYTES - len(config.ROOT_DESCRIPTION.format(""))
+    data = dks_data()
+    data["description"] = "é" * (longest // 2) + "d" * (longest % 2 + extra)  # bytes count, not characters
+    if accepted:
+        app = app_from(data)
+        assert len(render.stacks(app)["main.yaml"]["Description"].encode()) == config.TEMPLATE_DESCRIPTION_BYTES
+        return
+    path, reason = only_problem(data)
+    assert path == "description" and f"at most {longest} bytes" in reason
+
+
 # --- 2. service names ------------------------------------------------------------------------------
 
 
