@@ -401,6 +401,8 @@ def validate(app: App) -> None:
                            f"limits to {TEMPLATE_DESCRIPTION_BYTES}")
     if app.namespace and not NAMESPACE.match(app.namespace):
         add("namespace", f"'{app.namespace}' is not a DNS domain name like dks.local")
+    elif len(app.namespace) > 253 or any(len(label) > 63 for label in app.namespace.split(".")):
+        add("namespace", "DNS allows at most 253 characters, 63 per label")
     if app.log_retention_days not in LOG_RETENTION:
         add("log_retention_days", f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION))}")
     if not 1 <= app.keep_images <= 1000:

@@ -179,6 +179,21 @@ def test_description_up_to_what_main_yaml_can_carry(extra, accepted):
     assert path == "description" and f"at most {longest} bytes" in reason
 
 
+@pytest.mark.parametrize("namespace", ["a" * 64 + ".local", ".".join(["x" * 63] * 4) + ".local"])
+def test_namespace_longer_than_dns_allows_is_refused(namespace):
+    # 310 characters rendered a discovery.yaml cfn-lint (E3031) and Cloud Map refuse; a 64-character
+    # label passed cfn-lint but no DNS server takes it.
+    data = dks_data()
+    data["namespace"] = namespace
+    assert only_problem(data) == ("namespace", "DNS allows at most 253 characters, 63 per label")
+
+
+def test_longest_dns_namespace_is_accepted():
+    data = dks_data()
+    data["namespace"] = ".".join(["x" * 63] * 3 + ["y" * 61])  # 253 characters
+    assert len(app_from(data).namespace) == 253
+
+
 # --- 2. service names ------------------------------------------------------------------------------
 
 
