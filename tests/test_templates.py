@@ -370,6 +370,20 @@ def test_connections_in_a_cycle_use_separate_egress_resources():
     assert [group_ref(r["DestinationSecurityGroupId"]) for r in inline] == [service_group(tpls, "dks-db")]
 
 
+def test_a_client_of_a_cycle_listed_inside_it_renders():
+    # chat <-> presence, and lobby (listed between them) talks to both: all three reach the same two
+    # services, so ordering the groups by that count alone left presence's group uncreated when
+    # lobby's inline egress rule named it (KeyError in network.py).
+    data = paths_and_a_cycle()
+    data["services"].insert(4, {"name": "lobby", "image": "busybox:1.36", "port": 7002, "cpu": 256, "memory": 256,
+                                "environment": {"CHAT": "{chat.host}", "PRESENCE": "{presence.host}"}})
+    assert [s["name"] for s in data["services"]][3:] == ["chat", "lobby", "presence"]
+    data["cluster"]["max_size"] = 6
+    network = templates(app_from(data))["network.yaml"]
+    lobby = props(network["Resources"]["LobbySecurityGroup"])["SecurityGroupEgress"]
+    assert {group_ref(r["DestinationSecurityGroupId"]) for r in lobby} == {"ChatSecurityGroup", "PresenceSecurityGroup"}
+
+
 def test_dependency_edges_open_the_dependency_port(dks, dks_templates):
     # depends_on means "connects to": each edge needs egress from the client and ingress at the server.
     assert_dependency_edges(dks, dks_templates)
