@@ -225,6 +225,8 @@ def _loader(yaml) -> type:
     """
     if yaml not in _LOADERS:
         class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            yaml_implicit_resolvers: dict = {}  # YAML 1.2's, added below
+
             def construct_mapping(self, node, deep=False):
                 seen = {}
                 for key, _ in node.value:
@@ -245,8 +247,35 @@ def _loader(yaml) -> type:
                         None, None, f"cannot read {node.value!r} as {node.tag.rpartition(':')[2]}",
                         node.start_mark) from None
 
+        for tag, pattern, first in CORE_SCHEMA:
+            Loader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+        Loader.add_constructor("tag:yaml.org,2002:int", _core_int)
+        Loader.add_constructor("tag:yaml.org,2002:float", _core_float)
         _LOADERS[yaml] = Loader
     return _LOADERS[yaml]
+
+
+# Plain scalars are read by YAML 1.2's core schema, not PyYAML's YAML 1.1 one: there `on`, `yes`,
+# `12:30`, `0755`, `1_000` and `2024-01-01` are true, true, 750, 493, 1000 and a date, so an
+# environment value would change behind its author's back. Here they stay the strings they look like.
+CORE_SCHEMA = (
+    ("null", r"^(?:~|null|Null|NULL|)$", ("~", "n", "N", "")),
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     "-+0123456789."),
+    ("merge", r"^<<$", "<"),
+)
+
+
+def _core_int(loader, node) -> int:
+    text = loader.construct_scalar(node)
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
+
+
+def _core_float(loader, node) -> float:
+    return float(loader.construct_scalar(node).lower().replace(".inf", "inf").replace(".nan", "nan"))
 
 
 def parse(data: object, base_dir: Path = Path(".")) -> App:

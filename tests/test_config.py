@@ -610,6 +610,33 @@ def test_a_duplicate_key_is_refused_with_both_lines(tmp_path):
         in reason
 
 
+def test_plain_values_read_as_yaml_1_2(tmp_path):
+    # PyYAML reads YAML 1.1: `on`, `yes`, `12:30`, `1_000` became "true", "true", "750", "1000"
+    # in the container's environment, and a date was refused as "expected a string, got date".
+    lines = config.DEFAULT_CONFIG.read_text().splitlines()
+    env = lines.index("      SPRING_PROFILES_ACTIVE: dev")
+    lines[env + 1:env + 1] = ["      FLAG: on", "      ENABLED: yes", "      AT: 12:30", "      LIMIT: 1_000",
+                              "      SINCE: 2024-01-01", "      DEBUG: false", "      PORT: 8080", "      RATIO: 0.5"]
+    path = tmp_path / "app.yaml"
+    path.write_text("\n".join(lines).replace("cpu: 512", "cpu: 0x200") + "\n")
+    shutil.copy(DKS_DIR / "db-init.sh", tmp_path / "db-init.sh")
+    api = config.load(path).service("dks-api")
+    assert {key: api.environment[key] for key in ("FLAG", "ENABLED", "AT", "LIMIT", "SINCE", "DEBUG", "PORT", "RATIO")} \
+        == {"FLAG": "on", "ENABLED": "yes", "AT": "12:30", "LIMIT": "1_000", "SINCE": "2024-01-01", "DEBUG": "false",
+            "PORT": "8080", "RATIO": "0.5"}
+    assert api.cpu == 512
+
+
+@pytest.mark.parametrize("value, got", [("yes", "str 'yes'"), ("true", "bool True"), ("1_024", "str '1_024'"),
+                                        ("1024.0", "float 1024.0"), ("", "nothing")])
+def test_an_integer_field_takes_only_an_integer(tmp_path, value, got):
+    path = write_config(dks_data(), tmp_path)  # with db-init.sh beside it
+    path.write_text(config.DEFAULT_CONFIG.read_text().replace("cpu: 512", f"cpu: {value}"))
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.problems == [("services[1].cpu", f"expected an integer, got {got}")]
+
+
 def test_merge_keys_may_be_overridden(tmp_path):
     path = tmp_path / "app.yaml"
     shutil.copy(DKS_DIR / "db-init.sh", tmp_path / "db-init.sh")
