@@ -601,10 +601,14 @@ def _validate_ports(app: App, add) -> None:
                                          f"listener port {svc.public.port}")
         claims.setdefault(key, svc.name)
     outputs = dict.fromkeys(ROOT_OUTPUTS, "the root stack")
-    for svc in app.public_services:
+    for i, svc in enumerate(app.services):
+        if not svc.public:
+            continue
         name = url_output(svc)
         if name in outputs:
-            add(f"services[{app.services.index(svc)}].url_output", f"'{name}' is also used by {outputs[name]}")
+            # A default output name comes from the service name: point at what the file says.
+            add(f"services[{i}].url_output" if svc.url_output else f"services[{i}].name",
+                f"'{name}' is also used by {outputs[name]}")
         outputs.setdefault(name, f"'{svc.name}'")
 
 

@@ -248,6 +248,24 @@ def test_two_services_with_one_url_output_are_refused():
     assert only_problem(data) == ("services[2].url_output", "'ApiUrl' is also used by 'dks-api'")
 
 
+def test_a_default_url_output_taken_is_reported_at_the_service_name():
+    # dks-api's explicit url_output takes the name dks-ui's URL output gets by default. The problem
+    # was reported at services[2].url_output, a field the file does not have.
+    data = dks_data()
+    service(data, "dks-api")["url_output"] = "DksUiUrl"
+    del service(data, "dks-ui")["url_output"]
+    assert only_problem(data) == ("services[2].name", "'DksUiUrl' is also used by 'dks-api'")
+
+
+def test_a_clash_between_equal_services_names_the_later_one():
+    # Service is a dataclass: app.services.index() found the first of two equal services.
+    data = dks_data()
+    data["services"].append(copy.deepcopy(service(data, "dks-ui")))
+    problems = refused(data)
+    assert problems["services[3].url_output"] == "'AppUrl' is also used by 'dks-ui'"
+    assert "services[2].url_output" not in problems
+
+
 # --- 4. dependencies -------------------------------------------------------------------------------
 
 
