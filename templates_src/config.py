@@ -443,6 +443,8 @@ def validate(app: App) -> None:
             add(f"secrets.{key}", "secret names are lowercase letters, digits and hyphens")
         if not 20 <= secret.length <= 4096:
             add(f"secrets.{key}.length", "generated passwords are 20 to 4096 characters")
+        if len(secret.description) > 2048:
+            add(f"secrets.{key}.description", "Secrets Manager allows at most 2048 characters")
     _validate_services(app, add)
     if not problems:
         names.validate(app, add)

@@ -194,6 +194,18 @@ def test_longest_dns_namespace_is_accepted():
     assert len(app_from(data).namespace) == 253
 
 
+@pytest.mark.parametrize("length, accepted", [(2048, True), (2049, False)])
+def test_secret_description_up_to_what_secrets_manager_takes(length, accepted):
+    # Any length passed: 2100 characters rendered a secrets.yaml cfn-lint (E3033) refuses.
+    data = dks_data()
+    data["secrets"]["postgres-password"]["description"] = "d" * length
+    if accepted:
+        app_from(data)
+        return
+    assert only_problem(data) == ("secrets.postgres-password.description",
+                                  "Secrets Manager allows at most 2048 characters")
+
+
 # --- 2. service names ------------------------------------------------------------------------------
 
 
