@@ -460,12 +460,15 @@ def _validate_network(net: Network, add) -> None:
     except ValueError as err:
         add("network.cidr", f"'{net.cidr}' is not an IPv4 CIDR block: {err}")
         return
-    if not 16 <= vpc.prefixlen <= 28:
+    sized = 16 <= vpc.prefixlen <= 28
+    if not sized:
         add("network.cidr", f"a VPC block must be /16 to /28, got /{vpc.prefixlen}")
     if not any(vpc.subnet_of(block) for block in PRIVATE_RANGES):
         add("network.cidr", f"{vpc} is not a private (RFC 1918) range: use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
     if not 2 <= net.availability_zones <= 6:
         add("network.availability_zones", "an ALB needs at least 2 AZs; at most 6 are supported")
+    if not sized:  # subnets of a block refused anyway would only repeat the problem
+        return
     if not vpc.prefixlen <= net.subnet_prefix <= 27:
         add("network.subnet_prefix", f"must be between /{vpc.prefixlen} and /27 for {vpc} (an ALB needs /27 subnets)")
     elif 2 ** (net.subnet_prefix - vpc.prefixlen) < net.availability_zones:

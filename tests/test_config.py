@@ -140,6 +140,14 @@ def test_bad_vpc_cidr_is_refused(cidr, fact):
     assert fact in reason
 
 
+def test_a_vpc_block_too_small_is_reported_once():
+    # /29 also failed the subnet check ("must be between /29 and /27"), at network.subnet_prefix,
+    # which a file relying on the default does not even have.
+    data = dks_data()
+    data["network"] = {"cidr": "10.0.0.0/29"}
+    assert only_problem(data) == ("network.cidr", "a VPC block must be /16 to /28, got /29")
+
+
 @pytest.mark.parametrize("cidr", ["0.0.0.0/16", "127.0.0.0/16", "169.254.0.0/16", "198.18.0.0/16"])
 def test_special_purpose_ranges_are_refused_as_vpc_cidr(cidr):
     # 169.254.0.0/16 would also shadow the instance metadata service and the ECS task metadata endpoint.
