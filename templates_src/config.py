@@ -196,8 +196,8 @@ def load(path: Path | str) -> App:
     except OSError as err:
         raise ConfigError([("", f"cannot read config {path}: {err.strerror}")]) from None
     except UnicodeDecodeError as err:
-        raise ConfigError([("", f"{path} is not UTF-8 text: byte {err.object[err.start]:#04x} at offset {err.start}")]) \
-            from None
+        byte = err.object[err.start]
+        raise ConfigError([("", f"{path} is not UTF-8 text: byte {byte:#04x} at offset {err.start}")]) from None
     try:
         data = yaml.load(text, Loader=_loader(yaml))
     except yaml.YAMLError as err:
@@ -262,8 +262,8 @@ CORE_SCHEMA = (
     ("null", r"^(?:~|null|Null|NULL|)$", ("~", "n", "N", "")),
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-     "-+0123456789."),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
     ("merge", r"^<<$", "<"),
 )
 
