@@ -7,10 +7,14 @@ there. Templates are linted in parallel, one process per core.
 
 Usage: python scripts/lint.py [--config FILE] [--build DIR]
 Exit status: 0 when every template has no error and no warning.
+
+`findings(template)` is the same check in-process, for callers that lint many templates (the
+config fuzz test): cfn-lint's rules load once instead of once per process.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -23,6 +27,31 @@ ROOT = Path(__file__).resolve().parent.parent
 # W3002 warns that a TemplateURL is a local path that `aws cloudformation package` would upload;
 # the local variant exists only so E3043 can read the children, it is never deployed.
 LOCAL_VARIANT_IGNORES = ["W3002"]
+
+
+def findings(template: str | Path, ignore: tuple[str, ...] = ()) -> list[str]:
+    """cfn-lint's errors and warnings for one template: its text, or its file (nested-stack checks
+    such as E3043 read the children beside a file, so the local-URL variant goes in as a path)."""
+    from cfnlint.decode.decode import decode_str
+    from cfnlint.runner.template.runner import run_template_by_file_path
+
+    runner = _runner(tuple(ignore))
+    if isinstance(template, Path):
+        matches = run_template_by_file_path(str(template), runner.config, runner.rules, False)
+    else:
+        data, matches = decode_str(template)
+        if not matches:
+            matches = runner.validate_template(data)
+    return [repr(match) for match in matches]
+
+
+@functools.cache
+def _runner(ignore: tuple[str, ...]):
+    # The same configuration as the command line below: default rules and regions, no config file.
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn([], ignore_checks=list(ignore)))
 
 
 def cfn_lint(templates: list[Path], ignore: list[str] = ()) -> tuple[int, str]:

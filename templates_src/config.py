@@ -213,18 +213,90 @@ def load(path: Path | str) -> App:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError([("", f"cannot read config {path}: {err.strerror}")]) from None
+    except UnicodeDecodeError as err:
+        byte = err.object[err.start]
+        raise ConfigError([("", f"{path} is not UTF-8 text: byte {byte:#04x} at offset {err.start}")]) from None
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(text, Loader=_loader(yaml))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([("", f"{path} is not valid YAML{where}: {getattr(err, 'problem', err)}")]) from None
+    if not isinstance(data, dict):
+        what = "is empty" if data is None else f"holds {_describe(data)}"
+        raise ConfigError([("", f"{path} {what}: an app config is a mapping of name, services, ...")])
     app = parse(data, base_dir=path.parent)
     validate(app)
     return app
+
+
+_LOADERS: dict[object, type] = {}
+
+
+def _loader(yaml) -> type:
+    """PyYAML's safe loader, refusing duplicate keys and saying where a value is that it cannot construct.
+
+    PyYAML keeps the last of two equal keys, so a second `environment:` silently replaces the first;
+    YAML says keys are unique. A scalar with an explicit tag it cannot read (`!!int abc`,
+    `!!bool maybe`) makes PyYAML's own constructors raise ValueError, KeyError or AttributeError
+    without a position.
+    """
+    if yaml not in _LOADERS:
+        class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            yaml_implicit_resolvers: dict = {}  # YAML 1.2's, added below
+
+            def construct_mapping(self, node, deep=False):
+                seen = {}
+                for key, _ in node.value:
+                    # Merge keys (<<) may be overridden on purpose; only the mapping's own keys count.
+                    if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                        if (key.tag, key.value) in seen:
+                            raise yaml.constructor.ConstructorError(
+                                None, None, f"duplicate key '{key.value}' (first at line "
+                                f"{seen[key.tag, key.value].start_mark.line + 1})", key.start_mark)
+                        seen[key.tag, key.value] = key
+                return super().construct_mapping(node, deep)
+
+            def construct_object(self, node, deep=False):
+                try:
+                    return super().construct_object(node, deep)
+                except (ValueError, KeyError, AttributeError, TypeError):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"cannot read {node.value!r} as {node.tag.rpartition(':')[2]}",
+                        node.start_mark) from None
+
+        for tag, pattern, first in CORE_SCHEMA:
+            Loader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+        Loader.add_constructor("tag:yaml.org,2002:int", _core_int)
+        Loader.add_constructor("tag:yaml.org,2002:float", _core_float)
+        _LOADERS[yaml] = Loader
+    return _LOADERS[yaml]
+
+
+# Plain scalars are read by YAML 1.2's core schema, not PyYAML's YAML 1.1 one: there `on`, `yes`,
+# `12:30`, `0755`, `1_000` and `2024-01-01` are true, true, 750, 493, 1000 and a date, so an
+# environment value would change behind its author's back. Here they stay the strings they look like.
+CORE_SCHEMA = (
+    ("null", r"^(?:~|null|Null|NULL|)$", ("~", "n", "N", "")),
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+    ("merge", r"^<<$", "<"),
+)
+
+
+def _core_int(loader, node) -> int:
+    text = loader.construct_scalar(node)
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
+
+
+def _core_float(loader, node) -> float:
+    return float(loader.construct_scalar(node).lower().replace(".inf", "inf").replace(".nan", "nan"))
 
 
 def parse(data: object, base_dir: Path = Path(".")) -> App:
@@ -350,6 +422,11 @@ PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.
 # Hosts a cluster may have: the bound of the MinSize/DesiredCapacity/MaxSize parameters.
 MAX_INSTANCES = 100
 RESERVED_PORTS = (22, 2375, 2376, 51678, 51679, 51680)  # SSH, Docker, ECS agent on the host
+# main.yaml's Description, around the app's; CloudFormation allows 1024 bytes for a template's.
+ROOT_DESCRIPTION = "{} on Amazon ECS (EC2 launch type): root stack"
+TEMPLATE_DESCRIPTION_BYTES = 1024
+# Outputs main.yaml always has (main._outputs): a service's URL output cannot take their names.
+ROOT_OUTPUTS = ("ClusterName", "NamespaceName", "ServiceNames")
 
 
 def logical_id(name: str) -> str:
@@ -368,8 +445,14 @@ def validate(app: App) -> None:
                     f"{names.ENVIRONMENT_MAX} characters (it is the default EnvironmentName)")
     elif names.RESERVED_PREFIX.match(app.name):
         add("name", "must not start with 'aws', 'ecs' or 'fargate' (ECS reserves them for capacity providers)")
+    if len(ROOT_DESCRIPTION.format(app.description).encode()) > TEMPLATE_DESCRIPTION_BYTES:
+        longest = TEMPLATE_DESCRIPTION_BYTES - len(ROOT_DESCRIPTION.format("").encode())
+        add("description", f"at most {longest} bytes: it starts main.yaml's Description, which CloudFormation "
+                           f"limits to {TEMPLATE_DESCRIPTION_BYTES}")
     if app.namespace and not NAMESPACE.match(app.namespace):
         add("namespace", f"'{app.namespace}' is not a DNS domain name like dks.local")
+    elif len(app.namespace) > 253 or any(len(label) > 63 for label in app.namespace.split(".")):
+        add("namespace", "DNS allows at most 253 characters, 63 per label")
     if app.log_retention_days not in LOG_RETENTION:
         add("log_retention_days", f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION))}")
     if not 1 <= app.keep_images <= 1000:
@@ -381,6 +464,8 @@ def validate(app: App) -> None:
             add(f"secrets.{key}", "secret names are lowercase letters, digits and hyphens")
         if not 20 <= secret.length <= 4096:
             add(f"secrets.{key}.length", "generated passwords are 20 to 4096 characters")
+        if len(secret.description) > 2048:
+            add(f"secrets.{key}.description", "Secrets Manager allows at most 2048 characters")
     _validate_services(app, add)
     if not problems:
         names.validate(app, add)
@@ -396,12 +481,15 @@ def _validate_network(net: Network, add) -> None:
     except ValueError as err:
         add("network.cidr", f"'{net.cidr}' is not an IPv4 CIDR block: {err}")
         return
-    if not 16 <= vpc.prefixlen <= 28:
+    sized = 16 <= vpc.prefixlen <= 28
+    if not sized:
         add("network.cidr", f"a VPC block must be /16 to /28, got /{vpc.prefixlen}")
     if not any(vpc.subnet_of(block) for block in PRIVATE_RANGES):
         add("network.cidr", f"{vpc} is not a private (RFC 1918) range: use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
     if not 2 <= net.availability_zones <= 6:
         add("network.availability_zones", "an ALB needs at least 2 AZs; at most 6 are supported")
+    if not sized:  # subnets of a block refused anyway would only repeat the problem
+        return
     if not vpc.prefixlen <= net.subnet_prefix <= 27:
         add("network.subnet_prefix", f"must be between /{vpc.prefixlen} and /27 for {vpc} (an ALB needs /27 subnets)")
     elif 2 ** (net.subnet_prefix - vpc.prefixlen) < net.availability_zones:
@@ -432,6 +520,7 @@ def _validate_services(app: App, add) -> None:
         return
     seen: dict[str, int] = {}
     ids: dict[str, str] = {}
+    repository_ids: dict[str, str] = {}
     for i, svc in enumerate(app.services):
         at = f"services[{i}]"
         if svc.name in seen:
@@ -447,6 +536,10 @@ def _validate_services(app: App, add) -> None:
                 if not svc.image else "set image or repository, not both")
         if svc.repository and not NAME.match(svc.repository):
             add(f"{at}.repository", "repository names are lowercase letters, digits and hyphens")
+        elif svc.repository and (other := repository_ids.setdefault(logical_id(svc.repository), svc.repository)) \
+                != svc.repository:
+            add(f"{at}.repository", f"'{svc.repository}' and '{other}' give the same resource names "
+                                    f"({logical_id(svc.repository)})")
         if not 1 <= svc.port <= 65535:
             add(f"{at}.port", f"{svc.port} is not a TCP port")
         elif svc.port in RESERVED_PORTS:
@@ -525,6 +618,9 @@ def _validate_health(svc: Service, at: str, add) -> None:
         add(f"{at}.timeout", "must be 2 to 60 seconds and shorter than the interval")
     if not 1 <= h.retries <= 10:
         add(f"{at}.retries", "must be between 1 and 10")
+    elif svc.public and h.retries < 2:
+        add(f"{at}.retries", "a public service needs at least 2: the load balancer's unhealthy threshold is the same "
+                             "count, and it takes 2 to 10")
     if not 0 <= h.start_period <= 300:
         add(f"{at}.start_period", "must be between 0 and 300 seconds")
     if not 0 <= h.grace_period <= 2_147_483_647:
@@ -545,12 +641,16 @@ def _validate_ports(app: App, add) -> None:
             add(f"services[{i}].public", f"port conflict: '{claims[key]}' already takes {what} on "
                                          f"listener port {svc.public.port}")
         claims.setdefault(key, svc.name)
-    outputs = {}
-    for svc in app.public_services:
+    outputs = dict.fromkeys(ROOT_OUTPUTS, "the root stack")
+    for i, svc in enumerate(app.services):
+        if not svc.public:
+            continue
         name = url_output(svc)
         if name in outputs:
-            add(f"services[{app.services.index(svc)}].url_output", f"'{name}' is also used by '{outputs[name]}'")
-        outputs.setdefault(name, svc.name)
+            # A default output name comes from the service name: point at what the file says.
+            add(f"services[{i}].url_output" if svc.url_output else f"services[{i}].name",
+                f"'{name}' is also used by {outputs[name]}")
+        outputs.setdefault(name, f"'{svc.name}'")
 
 
 def _validate_references(app: App, known: dict[str, int], add) -> None:
@@ -596,7 +696,9 @@ def _validate_architecture(app: App, add) -> None:
         return
     arch = instance_types.TYPES[app.cluster.instance_type].architecture
     for i, svc in enumerate(app.services):
-        if svc.architectures is not None and arch not in svc.architectures:
+        if svc.architectures == ():
+            add(f"services[{i}].architectures", "name at least one of x86_64, arm64, or leave it out (any)")
+        elif svc.architectures is not None and arch not in svc.architectures:
             add(f"services[{i}].architectures",
                 f"the image exists for {', '.join(svc.architectures)} but {app.cluster.instance_type} hosts are {arch}: "
                 f"choose a {' or '.join(svc.architectures)} instance type or an image built for {arch}")

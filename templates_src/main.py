@@ -83,7 +83,7 @@ def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
 
 
 def build(app: App, stacks: list[Stack], local_urls: bool = False) -> Stack:
-    root = Stack("main", app, f"{app.description or app.name} on Amazon ECS (EC2 launch type): root stack")
+    root = Stack("main", app, config.ROOT_DESCRIPTION.format(app.description or app.name))
     if not local_urls:  # the local variant (for cfn-lint) reads children from disk, not S3
         root.template.add_parameter(Parameter(
             BUCKET, Type="String", AllowedPattern=r"^[0-9a-z][0-9a-z-]*[0-9a-z]$",

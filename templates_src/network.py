@@ -104,8 +104,9 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
     data = _data_group(stack, vpc) if app.stored_services else None
     reach = reachable(app)
     tasks: dict[str, SecurityGroup] = {}
-    # Peers first, so an inline egress rule can name the peer's group.
-    for name in sorted((s.name for s in app.services), key=lambda n: len(reach[n])):
+    # Peers first, so an inline egress rule can name the peer's group. Counting the service itself
+    # makes a client of a cycle sort after the cycle's members, which reach as much as it does.
+    for name in sorted((s.name for s in app.services), key=lambda n: len(reach[n] | {n})):
         svc = app.service(name)
         inline = [peer for peer in app.peers(svc) if name not in reach[peer]]
         tasks[name] = stack.add(SecurityGroup(

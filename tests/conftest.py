@@ -1,10 +1,11 @@
-"""Session fixtures: the default DKS app, its rendered templates, and the local AWS emulator."""
+"""Session fixtures: the default DKS app, its rendered templates, the local AWS emulator; a home for hypothesis."""
 from __future__ import annotations
 
 import os
 
 import boto3
 import pytest
+from hypothesis import configuration
 
 from emulator import Emulator, environment
 from helpers import templates
@@ -19,6 +20,15 @@ def dks() -> config.App:
 @pytest.fixture(scope="session")
 def dks_templates(dks) -> dict[str, dict]:
     return templates(dks)
+
+
+@pytest.fixture
+def hypothesis_home(tmp_path):
+    """Hypothesis caches what it learns under ./.hypothesis even without a database: keep it in tmp_path."""
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(tmp_path / ".hypothesis")
+    yield
+    configuration.set_hypothesis_home_dir(previous)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, configuration, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import app_from, dks_data, service
@@ -140,6 +140,14 @@ def test_bad_vpc_cidr_is_refused(cidr, fact):
     assert fact in reason
 
 
+def test_a_vpc_block_too_small_is_reported_once():
+    # /29 also failed the subnet check ("must be between /29 and /27"), at network.subnet_prefix,
+    # which a file relying on the default does not even have.
+    data = dks_data()
+    data["network"] = {"cidr": "10.0.0.0/29"}
+    assert only_problem(data) == ("network.cidr", "a VPC block must be /16 to /28, got /29")
+
+
 @pytest.mark.parametrize("cidr", ["0.0.0.0/16", "127.0.0.0/16", "169.254.0.0/16", "198.18.0.0/16"])
 def test_special_purpose_ranges_are_refused_as_vpc_cidr(cidr):
     # 169.254.0.0/16 would also shadow the instance metadata service and the ECS task metadata endpoint.
@@ -163,6 +171,47 @@ def test_a_single_availability_zone_is_refused():
     path, reason = only_problem(data)
     assert path == "network.availability_zones"
     assert "at least 2" in reason
+
+
+@pytest.mark.parametrize("extra, accepted", [(0, True), (1, False)])
+def test_description_up_to_what_main_yaml_can_carry(extra, accepted):
+    # 1000 characters rendered a main.yaml whose Description cfn-lint (E1003) and CloudFormation refuse.
+    longest = config.TEMPLATE_DESCRIPTION_BYTES - len(config.ROOT_DESCRIPTION.format(""))
+    data = dks_data()
+    data["description"] = "é" * (longest // 2) + "d" * (longest % 2 + extra)  # bytes count, not characters
+    if accepted:
+        app = app_from(data)
+        assert len(render.stacks(app)["main.yaml"]["Description"].encode()) == config.TEMPLATE_DESCRIPTION_BYTES
+        return
+    path, reason = only_problem(data)
+    assert path == "description" and f"at most {longest} bytes" in reason
+
+
+@pytest.mark.parametrize("namespace", ["a" * 64 + ".local", ".".join(["x" * 63] * 4) + ".local"])
+def test_namespace_longer_than_dns_allows_is_refused(namespace):
+    # 310 characters rendered a discovery.yaml cfn-lint (E3031) and Cloud Map refuse; a 64-character
+    # label passed cfn-lint but no DNS server takes it.
+    data = dks_data()
+    data["namespace"] = namespace
+    assert only_problem(data) == ("namespace", "DNS allows at most 253 characters, 63 per label")
+
+
+def test_longest_dns_namespace_is_accepted():
+    data = dks_data()
+    data["namespace"] = ".".join(["x" * 63] * 3 + ["y" * 61])  # 253 characters
+    assert len(app_from(data).namespace) == 253
+
+
+@pytest.mark.parametrize("length, accepted", [(2048, True), (2049, False)])
+def test_secret_description_up_to_what_secrets_manager_takes(length, accepted):
+    # Any length passed: 2100 characters rendered a secrets.yaml cfn-lint (E3033) refuses.
+    data = dks_data()
+    data["secrets"]["postgres-password"]["description"] = "d" * length
+    if accepted:
+        app_from(data)
+        return
+    assert only_problem(data) == ("secrets.postgres-password.description",
+                                  "Secrets Manager allows at most 2048 characters")
 
 
 # --- 2. service names ------------------------------------------------------------------------------
@@ -201,6 +250,40 @@ def test_same_port_with_different_paths_is_accepted():
     service(data, "dks-api")["public"] = {"port": 80, "path": "/api/*"}
     app = app_from(data)
     assert app.listener_ports == (80,)
+
+
+@pytest.mark.parametrize("name", config.ROOT_OUTPUTS)
+def test_url_output_taking_a_root_output_name_is_refused(name):
+    # The root would get two outputs of one name: troposphere raised ValueError mid-render.
+    data = dks_data()
+    service(data, "dks-ui")["url_output"] = name
+    path, reason = only_problem(data)
+    assert path == "services[2].url_output"
+    assert f"'{name}' is also used by the root stack" in reason
+
+
+def test_two_services_with_one_url_output_are_refused():
+    data = dks_data()
+    service(data, "dks-ui")["url_output"] = "ApiUrl"
+    assert only_problem(data) == ("services[2].url_output", "'ApiUrl' is also used by 'dks-api'")
+
+
+def test_a_default_url_output_taken_is_reported_at_the_service_name():
+    # dks-api's explicit url_output takes the name dks-ui's URL output gets by default. The problem
+    # was reported at services[2].url_output, a field the file does not have.
+    data = dks_data()
+    service(data, "dks-api")["url_output"] = "DksUiUrl"
+    del service(data, "dks-ui")["url_output"]
+    assert only_problem(data) == ("services[2].name", "'DksUiUrl' is also used by 'dks-api'")
+
+
+def test_a_clash_between_equal_services_names_the_later_one():
+    # Service is a dataclass: app.services.index() found the first of two equal services.
+    data = dks_data()
+    data["services"].append(copy.deepcopy(service(data, "dks-ui")))
+    problems = refused(data)
+    assert problems["services[3].url_output"] == "'AppUrl' is also used by 'dks-ui'"
+    assert "services[2].url_output" not in problems
 
 
 # --- 4. dependencies -------------------------------------------------------------------------------
@@ -243,6 +326,14 @@ def test_arm64_image_on_x86_hosts_is_refused():
     path, reason = only_problem(data)
     assert path == "services[0].architectures"
     assert "arm64" in reason and "t3.medium" in reason and "x86_64" in reason
+
+
+def test_an_empty_architecture_list_is_refused():
+    # It was refused with "the image exists for  but t3.medium hosts are x86_64: choose a  instance type".
+    data = dks_data()
+    service(data, "dks-db")["architectures"] = []
+    assert only_problem(data) == ("services[0].architectures",
+                                  "name at least one of x86_64, arm64, or leave it out (any)")
 
 
 def test_arm64_image_on_graviton_hosts_is_accepted():
@@ -331,6 +422,22 @@ def test_service_with_image_and_repository_is_refused():
     assert "not both" in reason
 
 
+def test_repositories_giving_one_logical_id_are_refused():
+    # r-1 and r1 both make R1Repository in registry.yaml: the render crashed on the duplicate.
+    data = dks_data()
+    service(data, "dks-api")["repository"] = "dks-api-1"
+    service(data, "dks-ui")["repository"] = "dks-api1"
+    path, reason = only_problem(data)
+    assert path == "services[2].repository"
+    assert "'dks-api1' and 'dks-api-1' give the same resource names" in reason
+
+
+def test_services_may_share_a_repository():
+    data = dks_data()
+    service(data, "dks-ui")["repository"] = "dks-api"
+    assert app_from(data).repositories == ("dks-api",)
+
+
 # --- 9. capacity ---------------------------------------------------------------------------------
 
 
@@ -412,6 +519,18 @@ def test_a_peak_beyond_the_largest_cluster_is_refused_not_crashed():
     path, reason = only_problem(data)
     assert path == "cluster"
     assert "do not fit" in reason
+
+
+def test_a_single_retry_is_refused_for_a_public_service_only():
+    # retries is also the target group's UnhealthyThresholdCount, which ELB takes from 2 to 10:
+    # one retry rendered a template cfn-lint (E3034) and CloudFormation refuse.
+    data = dks_data()
+    service(data, "dks-db")["health_check"]["retries"] = 1  # not public: only the container check
+    app_from(data)
+    service(data, "dks-api")["health_check"]["retries"] = 1
+    path, reason = only_problem(data)
+    assert path == "services[1].health_check.retries"
+    assert "at least 2" in reason
 
 
 # --- 10. cluster sizes and instance type -----------------------------------------------------------
@@ -499,6 +618,92 @@ def test_unreadable_embedded_file_is_refused_with_its_path(tmp_path):
                                       "cannot read db-init.sh: No such file or directory")]
 
 
+@pytest.mark.parametrize("text, fact", [
+    ("", "is empty"),
+    ("# nothing but a comment\n", "is empty"),
+    ("- name: dks\n", "holds a list"),
+    ("dks\n", "holds str 'dks'"),
+])
+def test_a_document_that_is_not_a_mapping_is_refused(tmp_path, text, fact):
+    path = tmp_path / "app.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    assert where == "" and f"{path} {fact}" in reason and "mapping" in reason
+
+
+def test_a_duplicate_key_is_refused_with_both_lines(tmp_path):
+    # PyYAML keeps the last of two equal keys: the first environment block vanished silently.
+    lines = config.DEFAULT_CONFIG.read_text().splitlines()
+    first = lines.index("    environment:")
+    lines.insert(first + 1, "      PGPORT: '5433'")
+    path = tmp_path / "app.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    second = next(n for n, line in enumerate(lines) if n > first + 1 and line == "      PGPORT: \"{dks-db.port}\"")
+    assert f"is not valid YAML at line {second + 1}, column 7: duplicate key 'PGPORT' (first at line {first + 2})" \
+        in reason
+
+
+def test_plain_values_read_as_yaml_1_2(tmp_path):
+    # PyYAML reads YAML 1.1: `on`, `yes`, `12:30`, `1_000` became "true", "true", "750", "1000"
+    # in the container's environment, and a date was refused as "expected a string, got date".
+    lines = config.DEFAULT_CONFIG.read_text().splitlines()
+    env = lines.index("      SPRING_PROFILES_ACTIVE: dev")
+    lines[env + 1:env + 1] = ["      FLAG: on", "      ENABLED: yes", "      AT: 12:30", "      LIMIT: 1_000",
+                              "      SINCE: 2024-01-01", "      DEBUG: false", "      PORT: 8080", "      RATIO: 0.5"]
+    path = tmp_path / "app.yaml"
+    path.write_text("\n".join(lines).replace("cpu: 512", "cpu: 0x200") + "\n")
+    shutil.copy(DKS_DIR / "db-init.sh", tmp_path / "db-init.sh")
+    api = config.load(path).service("dks-api")
+    expected = {"FLAG": "on", "ENABLED": "yes", "AT": "12:30", "LIMIT": "1_000", "SINCE": "2024-01-01",
+                "DEBUG": "false", "PORT": "8080", "RATIO": "0.5"}
+    assert {key: api.environment[key] for key in expected} == expected
+    assert api.cpu == 512
+
+
+@pytest.mark.parametrize("value, got", [("yes", "str 'yes'"), ("true", "bool True"), ("1_024", "str '1_024'"),
+                                        ("1024.0", "float 1024.0"), ("", "nothing")])
+def test_an_integer_field_takes_only_an_integer(tmp_path, value, got):
+    path = write_config(dks_data(), tmp_path)  # with db-init.sh beside it
+    path.write_text(config.DEFAULT_CONFIG.read_text().replace("cpu: 512", f"cpu: {value}"))
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.problems == [("services[1].cpu", f"expected an integer, got {got}")]
+
+
+def test_merge_keys_may_be_overridden(tmp_path):
+    path = tmp_path / "app.yaml"
+    shutil.copy(DKS_DIR / "db-init.sh", tmp_path / "db-init.sh")
+    text = config.DEFAULT_CONFIG.read_text().replace("cluster:\n", "cluster:\n  <<: {max_size: 9, min_size: 1}\n", 1)
+    path.write_text(text)
+    assert config.load(path).cluster.max_size == 3
+
+
+@pytest.mark.parametrize("value, what", [("!!int abc", "int"), ("!!bool maybe", "bool"), ("!!float x", "float"),
+                                         ("!!timestamp soon", "timestamp")])
+def test_a_tagged_value_yaml_cannot_read_reports_the_line(tmp_path, value, what):
+    # PyYAML's constructors raised ValueError, KeyError or AttributeError here: a traceback.
+    path = tmp_path / "app.yaml"
+    path.write_text(f"name: dks\nkeep_images: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    assert f"{path} is not valid YAML at line 2, column 14" in reason and f"as {what}" in reason
+
+
+def test_a_config_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "app.yaml"
+    path.write_bytes(b"name: d\xe9mo\n")  # Latin-1
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    [(where, reason)] = caught.value.problems
+    assert f"{path} is not UTF-8 text: byte 0xe9 at offset 7" in reason
+
+
 # --- 12. environment references and secrets ------------------------------------------------------
 
 
@@ -534,6 +739,35 @@ def test_cli_refuses_a_bad_config_and_leaves_out_untouched(tmp_path):
     assert "services[1].cpu" in result.stderr and "64 CPU units" in result.stderr
     assert snapshot(out) == before
     assert sorted(tmp_path.iterdir()) == around  # no staging folder left behind
+
+
+@pytest.mark.parametrize("text, expected", [
+    (b"name: dks\nservices: [\n", ["is not valid YAML at line 3, column 1"]),
+    (b"name: dks\nkeep_images: !!int ten\n", ["is not valid YAML at line 2, column 14", "as int"]),
+    (b"name: d\xe9mo\n", ["is not UTF-8 text"]),
+    (b"- dks\n", ["holds a list"]),
+    (b"", ["is empty"]),
+], ids=["syntax", "tag", "encoding", "list", "empty"])
+def test_cli_refuses_a_file_that_is_no_config_without_a_traceback(tmp_path, text, expected):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(text)
+    result = cli("build", "--config", str(bad), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"error: {bad} is not a deployable app config:" in result.stderr
+    assert str(bad) in result.stderr.splitlines()[1]
+    assert all(fact in result.stderr for fact in expected), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_names_the_field_of_a_wrong_type(tmp_path):
+    data = dks_data()
+    data["services"][0]["cpu"] = "abc"
+    data["cluster"]["max_sise"] = data["cluster"].pop("max_size")
+    result = cli("build", "--config", str(write_config(data, tmp_path)), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "  services[0].cpu: expected an integer, got str 'abc'\n" in result.stderr
+    assert "  cluster.max_sise: unknown key (did you mean 'max_size'?)\n" in result.stderr
 
 
 def test_cli_renders_a_good_config(tmp_path):
@@ -577,15 +811,6 @@ def mutated_configs(draw) -> dict:
         if "public" in svc:  # dks-api and dks-ui: equal ports are a conflict
             svc["public"] = {"port": draw(mostly(st.sampled_from([80, 8080, 8081]), st.integers(-1, 70_000)))}
     return data
-
-
-@pytest.fixture
-def hypothesis_home(tmp_path):
-    """Hypothesis caches what it learns under ./.hypothesis even without a database: keep it in tmp_path."""
-    previous = getattr(configuration, "__hypothesis_home_directory", None)
-    configuration.set_hypothesis_home_dir(tmp_path / ".hypothesis")
-    yield
-    configuration.set_hypothesis_home_dir(previous)
 
 
 def test_mutated_configs_are_accepted_only_when_they_fit(hypothesis_home):

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import BUILD, app_from, cfn_lint, dks_data, resources, service, templates, write_build
+from templates_src import config
 
 # --- helpers: reading templates ------------------------------------------------------------------
 
@@ -395,6 +396,20 @@ def test_connections_in_a_cycle_use_separate_egress_resources():
     assert separate == {(chat, presence), (presence, chat)}
     inline = props(network["Resources"][service_group(tpls, "dks-api")])["SecurityGroupEgress"]
     assert [group_ref(r["DestinationSecurityGroupId"]) for r in inline] == [service_group(tpls, "dks-db")]
+
+
+def test_a_client_of_a_cycle_listed_inside_it_renders():
+    # chat <-> presence, and lobby (listed between them) talks to both: all three reach the same two
+    # services, so ordering the groups by that count alone left presence's group uncreated when
+    # lobby's inline egress rule named it (KeyError in network.py).
+    data = paths_and_a_cycle()
+    data["services"].insert(4, {"name": "lobby", "image": "busybox:1.36", "port": 7002, "cpu": 256, "memory": 256,
+                                "environment": {"CHAT": "{chat.host}", "PRESENCE": "{presence.host}"}})
+    assert [s["name"] for s in data["services"]][3:] == ["chat", "lobby", "presence"]
+    data["cluster"]["max_size"] = 6
+    network = templates(app_from(data))["network.yaml"]
+    lobby = props(network["Resources"]["LobbySecurityGroup"])["SecurityGroupEgress"]
+    assert {group_ref(r["DestinationSecurityGroupId"]) for r in lobby} == {"ChatSecurityGroup", "PresenceSecurityGroup"}
 
 
 def test_dependency_edges_open_the_dependency_port(dks, dks_templates):
@@ -867,7 +882,8 @@ def test_nested_template_urls_follow_the_taskcat_convention(dks_templates):
 
 def test_root_outputs(dks_templates):
     outputs = dks_templates["main.yaml"]["Outputs"]
-    assert {"AppUrl", "ApiUrl", "ClusterName", "NamespaceName", "ServiceNames"} <= set(outputs)
+    # The config refuses a url_output named like one of the others: it must know them all.
+    assert set(outputs) == {"AppUrl", "ApiUrl", *config.ROOT_OUTPUTS}
     assert outputs["AppUrl"]["Value"]["Fn::Sub"][0] == "${UrlScheme}://${LoadBalancerDnsName}"
     assert outputs["ApiUrl"]["Value"]["Fn::Sub"][0] == "${UrlScheme}://${LoadBalancerDnsName}:8080"
     assert outputs["NamespaceName"]["Value"] == "dks.local"
