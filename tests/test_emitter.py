@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from helpers import ROOT, app_from, dks_data, templates
 from templates_src import emitter, render
-from test_config import hypothesis_home  # noqa: F401 (fixture)
+
 from test_templates import VARIANTS
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -112,7 +112,7 @@ DATA = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4)
                                                      st.dictionaries(KEYS, inner, max_size=4)), max_leaves=30)
 
 
-def test_any_plain_data_is_written_as_pyyaml_writes_it(hypothesis_home):  # noqa: F811
+def test_any_plain_data_is_written_as_pyyaml_writes_it(hypothesis_home):
     @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.one_of(st.dictionaries(KEYS, DATA, max_size=6), st.lists(DATA, max_size=4)))
     def check(data):
