@@ -31,8 +31,8 @@ class Assumptions:
     alb_lcus: float = 1.0
     # Container logs ingested into CloudWatch Logs a month.
     log_gb: float = 5.0
-    # Stored on EFS; counted only when the config has an EFS file system (it has none yet).
-    efs_gb: float = 0.0
+    # Stored on EFS by the services with `data` (a small database); counted when persistence is efs.
+    efs_gb: float = 1.0
     # Through the NAT gateways a month (private-subnet variant): image pulls, log shipping, API calls.
     nat_gb: float = 20.0
 
@@ -181,9 +181,9 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
         line("kms_key", "KMS key", 1, "key", 1, "secrets and log groups"),
         line("logs_ingest", "CloudWatch Logs ingestion", assumptions.log_gb, "GB", 1,
              f"assumed {assumptions.log_gb:g} GB a month (--log-gb)"),
-        # The config has no EFS yet: a priced line at zero, so it shows when it does.
-        line("efs_standard", "EFS standard storage", 0, "GB", 1,
-             f"not in this config (--efs-gb {assumptions.efs_gb:g} applies once it is)"),
+        line("efs_standard", "EFS standard storage", assumptions.efs_gb if app.stored_services else 0, "GB", 1,
+             f"assumed {assumptions.efs_gb:g} GB of data (--efs-gb)" if app.stored_services else
+             "not in this config (no service keeps data on EFS)"),
     ]
     public = Variant("public subnets, no NAT (as built)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", hosts + alb * azs, "address", hourly,

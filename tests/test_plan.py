@@ -102,8 +102,12 @@ def test_quantities_come_from_the_config(dks, dks_plan):
     assert public.line("cloud_map_namespace").quantity == 1
     keys = [r for t in templates(dks).values() for r in t["Resources"].values() if r["Type"] == "AWS::KMS::Key"]
     assert public.line("kms_key").quantity == len(keys) == 1
-    assert public.line("efs_standard").quantity == 0
-    assert public.line("efs_standard").note.startswith("not in this config")
+    assert public.line("efs_standard").quantity == plan.Assumptions().efs_gb > 0  # dks-db keeps its data on EFS
+    data = dks_data()
+    data["persistence"] = "none"
+    without = plan.make(app_from(data))
+    assert without.public.line("efs_standard").quantity == 0
+    assert without.public.line("efs_standard").note.startswith("not in this config")
     assert nat.line("nat_hour").quantity == azs
     assert nat.line("public_ipv4").quantity == azs + azs  # the ALB's and each NAT gateway's; hosts none
     assert "nat_hour" not in {line.item for line in public.lines}
