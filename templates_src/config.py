@@ -32,6 +32,12 @@ class ConfigError(Exception):
         self.problems = problems
         super().__init__("\n".join(f"{path}: {reason}" if path else reason for path, reason in problems))
 
+    def report(self, source: object) -> str:
+        """What every command prints for it: the file, then one problem a line."""
+        lines = [f"error: {source} is not a deployable app config:"]
+        lines += [f"  {path}: {reason}" if path else f"  {reason}" for path, reason in self.problems]
+        return "\n".join(lines)
+
 
 # --- the schema --------------------------------------------------------------------------------
 

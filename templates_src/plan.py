@@ -326,9 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app = config.load(path)
     except config.ConfigError as err:
-        print(f"error: {path} is not a deployable app config:", file=sys.stderr)
-        for where, reason in err.problems:
-            print(f"  {where}: {reason}" if where else f"  {reason}", file=sys.stderr)
+        print(err.report(path), file=sys.stderr)
         return 2
     try:
         plan = make(app, args.region, args.instance_type, args.hosts,

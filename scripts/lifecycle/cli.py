@@ -47,7 +47,7 @@ def main(command: str, argv: list[str] | None = None) -> int:
         where = target(stack, args.region)
         return COMMANDS[command](where, args)
     except ConfigError as error:
-        print(f"error: {args.config} is not a deployable app config:\n{error}", file=sys.stderr)
+        print(error.report(args.config), file=sys.stderr)
         return 2
     except LifecycleError as error:
         print(f"error: {error}", file=sys.stderr)
