@@ -49,9 +49,17 @@ def test_deploy_and_cleanup_complete_while_a_third_of_the_calls_are_throttled_or
 
 # --- interrupted ---------------------------------------------------------------------------------
 
+def interruptible() -> None:
+    """In the child: Ctrl-C as a terminal delivers it. A run started in the background by a
+    non-interactive shell (nohup, `&`, some CI runners) inherits SIGINT ignored, and so would make
+    and Python; the test means the user's Ctrl-C, not that inheritance."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: str, **env: str) -> subprocess.Popen:
     """`make <command>` in its own process group, as a terminal runs it (Ctrl-C reaches the group)."""
     return subprocess.Popen(["make", "--no-print-directory", command], cwd=ROOT, text=True, start_new_session=True,
+                            preexec_fn=interruptible,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
 
