@@ -204,7 +204,7 @@ def push(target: Target, app: config.App) -> str:
 
 
 def _run(command: list[str], what: str, stdin: str | None = None) -> None:
-    print("+ " + " ".join(command if "login" not in command else command[:5] + [command[-1]]), flush=True)
+    print("+ " + " ".join(command), flush=True)  # the login password goes on stdin, never in the command
     done = subprocess.run(command, input=stdin, text=True)
     if done.returncode != 0:
         raise LifecycleError(f"{what} failed: `{' '.join(command[:3])} ...` exited {done.returncode}")
