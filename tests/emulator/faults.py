@@ -283,14 +283,8 @@ def _is_s3(environ: dict[str, Any]) -> bool:
     return "/s3/" in environ.get("HTTP_AUTHORIZATION", "") or not environ.get("HTTP_AUTHORIZATION")
 
 
-_installed = False
-
-
 def install() -> None:
-    """Put the switch in front of moto's dispatcher and the CloudFormation engine (idempotent)."""
-    global _installed
-    if _installed:
-        return
+    """Put the switch in front of moto's dispatcher and the CloudFormation engine (emulator.install calls it once)."""
     from moto.cloudformation import parsing
     from moto.moto_server import werkzeug_app
 
@@ -312,4 +306,3 @@ def install() -> None:
 
     parsing.parse_and_create_resource = create_resource
 
-    _installed = True

@@ -15,13 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_installed = False
-
-
 def install() -> None:
-    global _installed
-    if _installed:
-        return
     from moto.cloudformation import models as cfn
 
     backend = cfn.CloudFormationBackend
@@ -57,4 +51,3 @@ def install() -> None:
 
     backend.create_change_set = create
     backend.execute_change_set = execute
-    _installed = True
