@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def install() -> None:
     from moto.cloudformation import models as cfn
 
