@@ -149,7 +149,7 @@ def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool
         given[links.IMAGE_TAG.name] = image_tag
     root_url = staged.url(target, "main.yaml")
     if app.repositories and not skip_images:
-        if images.needs_root_outputs(app) and not _has_urls(app, root):
+        if images.needed_outputs(app) - set(stacks.outputs(root)):
             print(f"{target.stack}: first deploy; creating it with ServicesRunning=false to learn its URLs, "
                   "which the images inline")
             stacks.apply(target, target.stack, root_url, staged.root_parameters(
@@ -158,8 +158,3 @@ def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool
         given[links.IMAGE_TAG.name] = images.push(target, app)
     applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given))
     return stacks.outputs(applied.stack)
-
-
-def _has_urls(app: config.App, root: dict | None) -> bool:
-    have = stacks.outputs(root)
-    return all(config.url_output(svc) in have for svc in app.public_services)

@@ -40,39 +40,37 @@ def source_variable(repository: str) -> str:
     return repository.upper().replace("-", "_") + "_DIR"
 
 
-def url_outputs(app: config.App, repository: str) -> dict[str, str]:
-    """Environment name -> root output holding the URL its value needs, for the services of `repository`."""
-    needed = {}
+def url_values(app: config.App, repository: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """Environment name -> (its value, {service: root output holding its URL}) for the values that
+    name a deployed URL, in the services built from `repository`."""
+    found = {}
     for svc in app.services:
         if svc.repository != repository:
             continue
         for key, value in svc.environment.items():
-            for ref in config.references(value):
-                if ref.attribute == "url":
-                    needed[key] = config.url_output(app.service(ref.service))
-    return needed
+            urls = {ref.service: config.url_output(app.service(ref.service))
+                    for ref in config.references(value) if ref.attribute == "url"}
+            if urls:
+                found[key] = (value, urls)
+    return found
 
 
-def needs_root_outputs(app: config.App) -> bool:
-    return any(url_outputs(app, repo) for repo in app.repositories)
+def needed_outputs(app: config.App) -> set[str]:
+    """Root outputs the images inline (a first deploy must create the root before building)."""
+    return {output for repo in app.repositories for _, urls in url_values(app, repo).values()
+            for output in urls.values()}
 
 
 def build_args(app: config.App, repository: str, root_outputs: dict[str, str], stack: str) -> dict[str, str]:
     args = {}
-    for svc in app.services:
-        if svc.repository != repository:
-            continue
-        for key, value in svc.environment.items():
-            refs = [ref for ref in config.references(value) if ref.attribute == "url"]
-            for ref in refs:
-                output = config.url_output(app.service(ref.service))
-                if output not in root_outputs:
-                    raise LifecycleError(
-                        f"{repository}: {key} needs the root stack's output {output}, and stack {stack} has none "
-                        f"yet; make deploy creates the root first (with no tasks), then builds the images")
-                value = value.replace(f"{{{ref.service}.url}}", root_outputs[output])
-            if refs:
-                args[key] = value
+    for key, (value, urls) in url_values(app, repository).items():
+        for service, output in urls.items():
+            if output not in root_outputs:
+                raise LifecycleError(
+                    f"{repository}: {key} needs the root stack's output {output}, and stack {stack} has none "
+                    f"yet; make deploy creates the root first (with no tasks), then builds the images")
+            value = value.replace(f"{{{service}.url}}", root_outputs[output])
+        args[key] = value
     return args
 
 
