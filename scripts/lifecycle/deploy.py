@@ -156,5 +156,4 @@ def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool
                 target, root, {**given, links.SERVICES_RUNNING.name: "false"}))
             root = stacks.describe(target, target.stack)
         given[links.IMAGE_TAG.name] = images.push(target, app)
-    applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given))
-    return stacks.outputs(applied.stack)
+    return stacks.outputs(stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given)))

@@ -86,13 +86,6 @@ def delete(target: Target, name: str) -> dict | None:
 
 
 @dataclass
-class Applied:
-    name: str
-    outcome: str  # created | updated | unchanged
-    stack: dict
-
-
-@dataclass
 class Proposal:
     """A change set made and described, not executed; None from `propose` means no changes."""
 
@@ -150,11 +143,12 @@ def withdraw(target: Target, proposal: Proposal) -> None:
                                                      WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
 
 
-def apply(target: Target, name: str, template_url: str, params: dict[str, str]) -> Applied:
-    """Create or update `name` through a change set; raises LifecycleError with the root cause."""
+def apply(target: Target, name: str, template_url: str, params: dict[str, str]) -> dict:
+    """Create or update `name` through a change set and return its description; raises
+    LifecycleError with the root cause."""
     proposal = propose(target, name, template_url, params)
     if proposal is None:
-        return Applied(name, "unchanged", describe(target, name))
+        return describe(target, name)
     for line in summarize(change_set_changes(target, name, proposal.change_set)):
         print(f"{name}: {line}")
     started = now()
@@ -164,7 +158,7 @@ def apply(target: Target, name: str, template_url: str, params: dict[str, str]) 
         final = describe(target, proposal.stack_id) or {}
         raise LifecycleError(f"{name}: {final.get('StackStatus', 'deleted')}\n"
                              + "\n".join(explain(target, proposal.stack_id, started)))
-    return Applied(name, "created" if proposal.kind == "CREATE" else "updated", describe(target, name))
+    return describe(target, name)
 
 
 def change_set_changes(target: Target, name: str | None, change_set: str) -> list[dict]:
