@@ -89,10 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     from templates_src import config
 
     path = args.config or config.DEFAULT_CONFIG
-    try:
-        app = config.load(path)
-    except config.ConfigError as err:
-        print(err.report(path), file=sys.stderr)
+    app = config.load_or_report(path)
+    if app is None:
         return 2
 
     from templates_src import render

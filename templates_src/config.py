@@ -214,6 +214,17 @@ def references(value: str) -> list[Reference]:
 # --- loading: YAML -> dataclasses, every problem with its path -----------------------------------
 
 
+def load_or_report(path: Path) -> App | None:
+    """load(path), or None after printing the refusal to stderr: what every command does."""
+    import sys
+
+    try:
+        return load(path)
+    except ConfigError as err:
+        print(err.report(path), file=sys.stderr)
+        return None
+
+
 def load(path: Path | str) -> App:
     import yaml
 
