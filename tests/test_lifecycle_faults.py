@@ -23,27 +23,25 @@ RATE = 0.3
 def test_deploy_and_cleanup_complete_while_a_third_of_the_calls_are_throttled_or_fail(aws, emulator, capsys):
     before = inventory.take(aws)
 
-    emulator.faults.arm(RATE, seed=7)
-    started = time.monotonic()
-    deployed = run("deploy", make=True, STACK=STACK, SKIP_IMAGES="1")
-    took, counts = time.monotonic() - started, emulator.faults.counts()
-    emulator.faults.disarm()
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    assert stack(aws, STACK)["StackStatus"] == stack(aws, REGISTRY)["StackStatus"] == "CREATE_COMPLETE"
-    assert counts["injected"] > 0 and {"Throttling", "InternalFailure", "ServiceUnavailable"} <= set(counts["by_code"])
-    assert any(call.startswith("s3 PUT ") for call in counts["by_call"]), "bucket setup and uploads met faults too"
-    with capsys.disabled():
-        print(f"\n  deploy: {counts['injected']} faults over {counts['requests']} requests, completed in {took:.0f} s")
+    def under_faults(seed: int, command: str, **env: str) -> dict:
+        """`make <command>` with RATE of the requests faulted; it must succeed; returns the counts."""
+        emulator.faults.arm(RATE, seed=seed)
+        started = time.monotonic()
+        done = run(command, make=True, STACK=STACK, **env)
+        took, counts = time.monotonic() - started, emulator.faults.counts()
+        emulator.faults.disarm()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert counts["injected"] > 0
+        with capsys.disabled():
+            print(f"\n  {command}: {counts['injected']} faults over {counts['requests']} requests, "
+                  f"completed in {took:.0f} s")
+        return counts
 
-    emulator.faults.arm(RATE, seed=8)
-    started = time.monotonic()
-    gone = run("cleanup", make=True, STACK=STACK, YES="1")
-    took, counts = time.monotonic() - started, emulator.faults.counts()
-    emulator.faults.disarm()
-    assert gone.returncode == 0, gone.stdout + gone.stderr
-    assert counts["injected"] > 0
-    with capsys.disabled():
-        print(f"  cleanup: {counts['injected']} faults over {counts['requests']} requests, completed in {took:.0f} s")
+    counts = under_faults(7, "deploy", SKIP_IMAGES="1")
+    assert stack(aws, STACK)["StackStatus"] == stack(aws, REGISTRY)["StackStatus"] == "CREATE_COMPLETE"
+    assert {"Throttling", "InternalFailure", "ServiceUnavailable"} <= set(counts["by_code"])
+    assert any(call.startswith("s3 PUT ") for call in counts["by_call"]), "bucket setup and uploads met faults too"
+    under_faults(8, "cleanup", YES="1")
     assert inventory.difference(before, inventory.take(aws)) == {}
 
 
