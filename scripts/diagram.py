@@ -4,8 +4,10 @@ Each stack is a box; inside are what matters at a glance: the services with thei
 names, the load balancer's listeners with their paths and target groups, the network, the hosts.
 Edges are read from the templates: internet -> listener (the load balancer's ingress rules),
 listener -> service (default actions and path rules), client -> service (security group ingress
-between services, with the port). Resources are tied to services by the generator's logical ID
-convention (`DksApi` + `Service` / `TargetGroup` / `SecurityGroup` / `Discovery`).
+between services, with the port; a bridge service's connections come from the hosts' group), and a
+bridge service -> the listener whose public URL its environment names. Resources are tied to
+services by the generator's logical ID convention (`DksApi` + `Service` / `TargetGroup` /
+`SecurityGroup` / `Discovery` / `TaskDefinition`).
 
 Usage: python scripts/diagram.py [--build build] [--out docs]   (needs Graphviz's `dot`)
 """
@@ -57,6 +59,9 @@ def dot_source(build: Path) -> str:
         for logical, props in _of_type(template, "AWS::ECS::Service").items():
             services[logical.removesuffix("Service")] = props["ServiceName"]
     node = {prefix: f"svc_{name.replace('-', '_')}" for prefix, name in services.items()}
+    bridge = [logical.removesuffix("TaskDefinition") for template in stacks.values()
+              for logical, props in _of_type(template, "AWS::ECS::TaskDefinition").items()
+              if props.get("NetworkMode") == "bridge" and logical.removesuffix("TaskDefinition") in node]
 
     lines = ["digraph architecture {", '  graph [rankdir=LR, fontname="Helvetica", fontsize=11, compound=true];',
              '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica", fontsize=10];',
@@ -76,7 +81,8 @@ def dot_source(build: Path) -> str:
         drawn = False
         for logical, props in _of_type(template, "AWS::ECS::Service").items():
             prefix = logical.removesuffix("Service")
-            label = props["ServiceName"] + (f"\\n{discovered[prefix]}" if prefix in discovered else "")
+            label = props["ServiceName"] + (f"\\n{discovered[prefix]}" if prefix in discovered else "") + \
+                ("\\n(bridge: on the hosts' network)" if prefix in bridge else "")
             lines.append(f"    {node[prefix]} [label={_quote(label)}, fillcolor=\"#e8f1fb\"];")
             drawn = True
         for logical, props in _of_type(template, "AWS::ElasticLoadBalancingV2::Listener").items():
@@ -149,9 +155,25 @@ def dot_source(build: Path) -> str:
     net = stacks.get("network", {})
     groups = {logical: logical.removesuffix("SecurityGroup") for logical in _of_type(net, "AWS::EC2::SecurityGroup")}
     for props in _of_type(net, "AWS::EC2::SecurityGroupIngress").values():
-        source, target = groups.get(_ref(props.get("SourceSecurityGroupId"))), groups.get(_ref(props.get("GroupId")))
-        if source in node and target in node:
-            lines.append(f"  {node[source]} -> {node[target]} [label=\":{props['FromPort']}\", style=dashed];")
+        source, target = _ref(props.get("SourceSecurityGroupId")), groups.get(_ref(props.get("GroupId")))
+        # A bridge container's connections come from its host: the hosts' group stands for each of them.
+        clients = bridge if source == "HostSecurityGroup" else [groups.get(source)]
+        for client in clients:
+            if client in node and target in node:
+                lines.append(f"  {node[client]} -> {node[target]} [label=\":{props['FromPort']}\", style=dashed];")
+    listeners = {props["Port"]: logical
+                 for logical, props in _of_type(lb, "AWS::ElasticLoadBalancingV2::Listener").items()}
+    for logical, props in sorted(_of_type(stacks.get("services", {}), "AWS::ECS::TaskDefinition").items()):
+        prefix = logical.removesuffix("TaskDefinition")
+        for variable in props["ContainerDefinitions"][0].get("Environment", []):
+            value = variable["Value"].get("Fn::Sub") if isinstance(variable["Value"], dict) else None
+            text = value if isinstance(value, str) else (value or [""])[0]
+            if prefix in bridge and "${LoadBalancerDnsName}" in text:
+                tail = text.split("${LoadBalancerDnsName}", 1)[1]
+                port = int(tail[1:].split("/")[0]) if tail.startswith(":") else 80
+                if port in listeners:
+                    label = _quote(variable["Name"] + " (public URL)")
+                    lines.append(f"  {node[prefix]} -> l_{listeners[port]} [label={label}, style=dotted];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

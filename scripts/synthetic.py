@@ -39,7 +39,7 @@ def app_data(count: int) -> dict:
         services.append(service)
     return {
         "name": "synth", "description": f"Generated app of {count} services",
-        "cluster": {"instance_type": "m5.4xlarge", "min_size": 1, "desired_capacity": 2, "max_size": 100},
+        "cluster": {"instance_type": "m5.4xlarge", "min_size": 1, "max_size": 100},
         "secrets": {"db-password": {"description": "Password of the app's postgres user"}},
         "services": services,
     }

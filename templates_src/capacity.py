@@ -1,8 +1,9 @@
 """Will the tasks fit on the cluster? ENIs, CPU and memory of every task, at the deployment peak.
 
-awsvpc gives every task its own network interface, so a host runs at most (its ENIs - 1) tasks:
-a t3.medium runs two, whatever its spare CPU. Tasks that do not fit wait in PROVISIONING with no
-clear reason, so the build refuses such a config and says what would fit.
+awsvpc gives every task its own network interface, so a host runs at most (its ENIs - 1) awsvpc
+tasks: a t3.medium runs two, whatever its spare CPU. A bridge task shares the host's interface and
+takes none, only CPU and memory. Tasks that do not fit wait in PROVISIONING with no clear reason,
+so the build refuses such a config and says what would fit.
 
 The peak counts every service's desired tasks plus, where the deployment settings force ECS to
 start a new task before stopping an old one (min healthy 100%), one extra task per service.
@@ -28,6 +29,7 @@ class Task:
     cpu: int
     memory: int
     surge: bool  # only runs during a rolling deployment
+    eni: bool = True  # awsvpc: takes one of the host's network interfaces
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,9 @@ def surge(svc: Service) -> int:
 def peak_tasks(app: App) -> list[Task]:
     tasks = []
     for svc in app.services:
-        tasks += [Task(svc.name, svc.cpu, svc.memory, False)] * svc.desired_count
-        tasks += [Task(svc.name, svc.cpu, svc.memory, True)] * surge(svc)
+        eni = svc.network_mode == "awsvpc"
+        tasks += [Task(svc.name, svc.cpu, svc.memory, False, eni)] * svc.desired_count
+        tasks += [Task(svc.name, svc.cpu, svc.memory, True, eni)] * surge(svc)
     return tasks
 
 
@@ -66,10 +69,10 @@ def place(tasks: list[Task], offer: Host, limit: int = MAX_INSTANCES) -> list[li
     hosts: list[list[Task]] = []
     free: list[list[int]] = []
     for task in sorted(tasks, key=lambda t: (t.memory, t.cpu, t.service), reverse=True):
-        if task.cpu > offer.cpu or task.memory > offer.memory or offer.slots < 1:
+        if task.cpu > offer.cpu or task.memory > offer.memory or (task.eni and offer.slots < 1):
             return None
         for used, room in zip(hosts, free):
-            if room[0] >= 1 and room[1] >= task.cpu and room[2] >= task.memory:
+            if room[0] >= task.eni and room[1] >= task.cpu and room[2] >= task.memory:
                 break
         else:
             if len(hosts) == limit:
@@ -78,7 +81,7 @@ def place(tasks: list[Task], offer: Host, limit: int = MAX_INSTANCES) -> list[li
             hosts.append(used)
             free.append(room)
         used.append(task)
-        room[0] -= 1
+        room[0] -= task.eni
         room[1] -= task.cpu
         room[2] -= task.memory
     return hosts
@@ -122,12 +125,12 @@ def validate(app: App, add) -> None:
     if placed is not None:
         return
     total_cpu, total_mem = sum(t.cpu for t in tasks), sum(t.memory for t in tasks)
-    extra = sum(t.surge for t in tasks)
+    extra, enis = sum(t.surge for t in tasks), sum(t.eni for t in tasks)
     needed = instances_needed(app, configured)
     advice = [f"set cluster.max_size to {needed}"] if needed else []
     advice_types = _bigger_types(app, app.cluster.max_size, configured)
     add("cluster", f"the tasks do not fit on {app.cluster.max_size} x {configured.name} (cluster.max_size): at the "
-                   f"deployment peak {len(tasks)} tasks ({extra} of them rolling-deployment surge) need {len(tasks)} "
+                   f"deployment peak {len(tasks)} tasks ({extra} of them rolling-deployment surge) need {enis} "
                    f"task ENIs, {total_cpu} CPU units and {total_mem} MiB; one {configured.name} runs "
                    f"{offer.slots} awsvpc tasks ({configured.max_enis} ENIs - 1), {offer.cpu} CPU units and "
                    f"{offer.memory} MiB. Fits: " + (" or ".join(advice) if advice else "nothing of this type")

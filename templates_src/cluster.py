@@ -7,12 +7,33 @@ the group's launch template references the cluster, so CloudFormation deletes as
 provider -> group (terminating the hosts) -> launch template -> cluster. Nothing protects hosts
 from termination (no managed termination protection, no scale-in protection), or the group
 could never empty.
+
+Managed draining (ECS drains a host's tasks before the group terminates it) works through a
+termination lifecycle hook ECS adds to the group, `ecs-managed-draining-termination-hook`, with a
+3600 s heartbeat (https://github.com/aws/containers-roadmap/issues/2467). Once the provider is
+deleted nothing completes it, so the group's hosts would wait up to an hour each in
+Terminating:Wait. The hosts function's custom resource depends on the provider, so CloudFormation
+deletes it first: its Delete removes the hook (completing what it holds), and the group empties at
+once. The same function keeps the hosts' public addresses in the load balancer's HostAddresses
+group when bridge services call the app's public URLs (network.py says why).
+
+The group has no DesiredCapacity: managed scaling chooses it, and a fixed one would be restored by
+every update that touches the group (a new AMI does). A new AMI or instance type reaches running
+hosts through an instance refresh (make deploy starts one; the README gives the command).
 """
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+from awacs import autoscaling, ec2, logs
+from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import Base64, GetAtt, Ref, Sub, Tags
+from troposphere.cloudformation import AWSCustomObject
 from troposphere.autoscaling import AutoScalingGroup, LaunchTemplateSpecification
 from troposphere.autoscaling import Tags as GroupTags
+from troposphere.awslambda import Code, Environment, Function, LoggingConfig, Permission
+from troposphere.events import Rule, Target
 from troposphere.ec2 import (
     EBSBlockDevice,
     IamInstanceProfile,
@@ -32,13 +53,30 @@ from troposphere.ecs import (
     ClusterSetting,
     ManagedScaling,
 )
-from troposphere.policies import AutoScalingScheduledAction, UpdatePolicy
+from troposphere.iam import Policy, Role
+from troposphere.logs import LogGroup
 
-from templates_src import links, names
+from templates_src import iam, links, loadbalancer, names
 from templates_src.config import App
 from templates_src.wiring import Stack, checkov_skip
 
 AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/{}recommended/image_id"
+# Read as text, never imported: the build needs no boto3.
+HOSTS_FUNCTION = Path(__file__).with_name("hosts_function.py")
+# Lambda takes at most 4096 characters of inline code (AWS::Lambda::Function Code.ZipFile).
+INLINE_CODE_MAX = 4096
+# Launches and terminations arrive as events; the schedule repairs what a lost event left behind
+# (EventBridge delivers Auto Scaling events on a best-effort basis).
+RECONCILE_SCHEDULE = "rate(5 minutes)"
+HOST_EVENTS = ["EC2 Instance Launch Successful", "EC2 Instance Terminate Successful"]
+
+
+class HostsResource(AWSCustomObject):
+    """The hosts function's custom resource: Create/Update reconcile the addresses, Delete releases the hosts."""
+
+    resource_type = "Custom::Hosts"
+    props = {"ServiceToken": (str, True), "AutoScalingGroupName": (str, True), "SecurityGroupId": (str, True),
+             "Ports": (list, True)}
 
 
 def ami_parameter(architecture: str) -> str:
@@ -53,8 +91,21 @@ def build(app: App) -> Stack:
     cluster = _cluster(stack)
     template = _launch_template(stack, cluster)
     group = _group(stack, template)
-    _capacity(stack, cluster, group)
+    provider = _capacity(stack, cluster, group)
+    _hosts_function(stack, group, provider)
     return stack
+
+
+def inline_code(source: Path) -> str:
+    """A module's source for Code.ZipFile: its docstrings and comments dropped to fit Lambda's limit."""
+    tree = ast.parse(source.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef)) and ast.get_docstring(node) is not None:
+            node.body = node.body[1:]
+    code = f"# templates_src/{source.name}, without its comments\n" + ast.unparse(tree) + "\n"
+    if len(code) > INLINE_CODE_MAX:
+        raise ValueError(f"{source.name} is {len(code)} characters inline; Lambda takes {INLINE_CODE_MAX}")
+    return code
 
 
 def user_data(app: App) -> str:
@@ -67,6 +118,10 @@ def user_data(app: App) -> str:
         "ECS_AWSVPC_BLOCK_IMDS=true",
         f"ECS_RESERVED_MEMORY={app.cluster.reserved_memory_mib}",
         "ECS_ENABLE_CONTAINER_METADATA=true",
+        # Bridge containers get their task role from the agent only with this on; otherwise the SDKs
+        # fall back to the host's (which IMDSv2's hop limit of 1 keeps out of reach anyway):
+        # https://repost.aws/knowledge-center/ecs-iam-task-roles-config-errors
+        *(["ECS_ENABLE_TASK_IAM_ROLE=true"] if app.bridge_services else []),
         "EOF",
         "",
     ])
@@ -117,15 +172,11 @@ def _group(stack: Stack, template: LaunchTemplate) -> AutoScalingGroup:
         LaunchTemplate=LaunchTemplateSpecification(LaunchTemplateId=Ref(template),
                                                    Version=GetAtt(template, "LatestVersionNumber")),
         MinSize=stack.use(links.MIN_SIZE), MaxSize=stack.use(links.MAX_SIZE),
-        DesiredCapacity=stack.use(links.DESIRED_CAPACITY),
         VPCZoneIdentifier=stack.use(links.SUBNET_IDS),
         HealthCheckType="EC2", HealthCheckGracePeriod=120,
         # Scale-in protection would keep hosts alive and block the group's deletion.
         NewInstancesProtectedFromScaleIn=False,
         Tags=GroupTags(Name=Sub("${EnvironmentName}-ecs-host")),
-        # Managed scaling owns the group's size after creation; updates must not reset it.
-        UpdatePolicy=UpdatePolicy(AutoScalingScheduledAction=AutoScalingScheduledAction(
-            IgnoreUnmodifiedGroupSizeProperties=True)),
     ))
 
 
@@ -146,3 +197,78 @@ def _capacity(stack: Stack, cluster: Cluster, group: AutoScalingGroup) -> None:
         DefaultCapacityProviderStrategy=[CapacityProviderStrategy(CapacityProvider=Ref(provider), Weight=1, Base=0)],
     ))
     stack.publish(links.CAPACITY_PROVIDER, Ref(provider))
+    return provider
+
+
+def _hosts_function(stack: Stack, group: AutoScalingGroup, provider: CapacityProvider) -> None:
+    app = stack.app
+    ports = loadbalancer.called_ports(app)
+    addresses = stack.use(links.HOST_ADDRESSES_SECURITY_GROUP) if ports else ""
+    logs_group = stack.add(LogGroup(
+        "HostsFunctionLogGroup", LogGroupName=names.hosts_function_log_group().sub(),
+        RetentionInDays=app.log_retention_days, KmsKeyId=stack.use(links.KEY_ARN)))
+    role = stack.add(Role(
+        "HostsFunctionRole", RoleName=names.hosts_function_role().sub(), AssumeRolePolicyDocument=iam.trust(
+            "lambda.amazonaws.com"), Description="The hosts function: read the hosts, keep their addresses, "
+                                                  "release the draining hook",
+        Policies=[Policy(PolicyName="hosts", PolicyDocument=PolicyDocument(
+            Version="2012-10-17", Statement=_hosts_statements(group, bool(ports))))]))
+    function = stack.add(Function(
+        "HostsFunction", FunctionName=names.hosts_function().sub(), Runtime="python3.12", Handler="index.handler",
+        Role=GetAtt(role, "Arn"), Timeout=60, MemorySize=128, Code=Code(ZipFile=inline_code(HOSTS_FUNCTION)),
+        Description="Keeps the hosts' public addresses in the load balancer's group; releases the hosts on delete",
+        Environment=Environment(Variables={"GROUP": Ref(group), "SECURITY_GROUP": addresses,
+                                           "PORTS": ",".join(map(str, ports))}),
+        LoggingConfig=LoggingConfig(LogGroup=Ref(logs_group)),
+        Metadata=checkov_skip(
+            ("CKV_AWS_115", "A reserved concurrency takes from the account's unreserved pool, which a new "
+                            "account's quota cannot spare; the function runs a few times an hour"),
+            ("CKV_AWS_116", "Nothing to retry from a queue: the schedule reconciles again within minutes, and "
+                            "CloudFormation waits for the custom resource's own answer"),
+            ("CKV_AWS_117", "It calls AWS APIs only; the VPC has no NAT gateway or endpoints to reach them from"),
+            ("CKV_AWS_173", "The environment holds a group name, a security group id and ports: no secret"),
+            ("CKV_AWS_272", "Inline code written by this template, readable in it; signing applies to packages")),
+    ))
+    stack.add(HostsResource(
+        "Hosts", ServiceToken=GetAtt(function, "Arn"), AutoScalingGroupName=Ref(group), SecurityGroupId=addresses,
+        Ports=[str(port) for port in ports],
+        # Deleted before the provider: the draining hook goes while nothing else holds the hosts.
+        DependsOn=[provider.title]))
+    if not ports:
+        return
+    rules = [stack.add(Rule("HostsEvents", Description="The hosts' launches and terminations", State="ENABLED",
+                            EventPattern={"source": ["aws.autoscaling"], "detail-type": HOST_EVENTS,
+                                          "detail": {"AutoScalingGroupName": [Ref(group)]}},
+                            Targets=[Target(Arn=GetAtt(function, "Arn"), Id="hosts")])),
+             stack.add(Rule("HostsSchedule", Description="Repairs the hosts' addresses if an event was lost",
+                            ScheduleExpression=RECONCILE_SCHEDULE, State="ENABLED",
+                            Targets=[Target(Arn=GetAtt(function, "Arn"), Id="hosts")]))]
+    for rule in rules:
+        stack.add(Permission(f"{rule.title}Permission", Action="lambda:InvokeFunction", FunctionName=Ref(function),
+                             Principal="events.amazonaws.com", SourceArn=GetAtt(rule, "Arn")))
+
+
+def _arn(service: str, rest: str) -> str:
+    """A Fn::Sub ARN of this account and region."""
+    return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{rest}"
+
+
+def _hosts_statements(group: AutoScalingGroup, addresses: bool) -> list[Statement]:
+    reads = [autoscaling.DescribeAutoScalingGroups, autoscaling.DescribeLifecycleHooks]
+    statements = [
+        Statement(Sid="WriteOwnLogs", Effect=Allow, Action=[logs.CreateLogStream, logs.PutLogEvents],
+                  Resource=[Sub(_arn("logs", f"log-group:{names.hosts_function_log_group().pattern}:*"))]),
+        # Describe actions take no resource (Service Authorization Reference, Auto Scaling and EC2).
+        Statement(Sid="ReadHosts", Effect=Allow,
+                  Action=reads + ([ec2.DescribeInstances, ec2.DescribeSecurityGroupRules] if addresses else []),
+                  Resource=["*"]),
+        Statement(Sid="ReleaseDrainingHook", Effect=Allow, Action=[autoscaling.DeleteLifecycleHook],
+                  Resource=[Sub(_arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/${Group}"),
+                                Group=Ref(group))]),
+    ]
+    if addresses:
+        statements.append(Statement(
+            Sid="KeepHostAddresses", Effect=Allow,
+            Action=[ec2.AuthorizeSecurityGroupIngress, ec2.RevokeSecurityGroupIngress],
+            Resource=[Sub(_arn("ec2", f"security-group/${{{links.HOST_ADDRESSES_SECURITY_GROUP.name}}}"))]))
+    return statements

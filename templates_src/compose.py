@@ -506,6 +506,7 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
         out_services.append(out)
     _password_secrets(ctx, out_services, secrets, chosen)
     _listeners(ctx, chosen, out_services, public, services)
+    _network_modes(ctx, chosen, out_services)
     data = {
         "name": app_name,
         "description": f"Imported from {source_name}",
@@ -518,7 +519,7 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
-                "environment", "secrets", "health_check", "public", "url_output", "depends_on", "entrypoint",
+                "network_mode", "environment", "secrets", "health_check", "public", "url_output", "depends_on", "entrypoint",
                 "command", "files", "data", "deployment")
 
 
@@ -1289,6 +1290,28 @@ def _listeners(ctx: _Context, chosen: list[str], services: list[dict], public: d
                                          "health_check.path if the app answers elsewhere")
 
 
+def _network_modes(ctx: _Context, chosen: list[str], services: list[dict]) -> None:
+    """A service whose environment names a public URL ({svc.url}: a port published on this machine)
+    calls the app through the load balancer from inside its container, as it called localhost under
+    Compose. An awsvpc task has no public IP and the VPC no NAT, so it could not: bridge networking
+    gives it the host's. Unless another service reaches it by name, which bridge would take away."""
+    named = {ref.service for svc in services for value in svc.get("environment", {}).values()
+             for ref in config.references(str(value)) if ref.attribute in ("host", "port")}
+    for key, svc in zip(chosen, services):
+        calls = sorted({ref.service for value in svc.get("environment", {}).values()
+                        for ref in config.references(str(value)) if ref.attribute == "url"})
+        if not calls:
+            continue
+        if svc["name"] in named:
+            ctx.warn(key, "environment", f"calls {', '.join(calls)} by public URL, which an awsvpc task cannot reach "
+                                         "(no public IP, no NAT); it stays awsvpc because other services reach it "
+                                         "by name: point it at their Cloud Map names ({svc.host}) instead")
+            continue
+        svc["network_mode"] = "bridge"
+        ctx.note(key, "network_mode", f"bridge: it calls {', '.join(calls)} by public URL from inside the container, "
+                                      "through the host's public IP (an awsvpc task has none, and there is no NAT)")
+
+
 def _cluster(ctx: _Context, services: list[dict]) -> dict:
     """t3.medium (the default), or t4g.medium when every image is declared arm64 only."""
     arm = all(s.get("architectures") == ["arm64"] for s in services)
@@ -1301,7 +1324,9 @@ def _cluster(ctx: _Context, services: list[dict]) -> dict:
 
 
 def size_cluster(data: dict, base_dir: Path) -> tuple[dict, Optional[str]]:
-    """The cluster sized for the tasks: max_size fits the deployment peak, desired_capacity the steady state.
+    """The cluster sized for the tasks: max_size fits the deployment peak plus one host (managed scaling keeps
+    the steady state). The extra host is headroom for ECS's own placement (spread over AZs, then binpack),
+    which packs less tightly than the fit check's, and for an instance refresh's replacement host.
 
     Returns the data unchanged (and None) when the tasks cannot be placed at all; validation says why.
     """
@@ -1321,9 +1346,10 @@ def size_cluster(data: dict, base_dir: Path) -> tuple[dict, Optional[str]]:
     if peak is None or steady is None:
         return data, None
     high, low = max(1, len(peak)), max(1, len(steady))
-    cluster = {**data["cluster"], "min_size": 1, "desired_capacity": low, "max_size": high}
+    cluster = {**data["cluster"], "min_size": 1, "max_size": min(high + 1, config.MAX_INSTANCES)}
     message = (f"{len(tasks)} tasks at the deployment peak ({sum(t.surge for t in tasks)} of them rolling-deployment "
-               f"surge) need {high} x {itype.name}; {len(tasks) - sum(t.surge for t in tasks)} run on {low}")
+               f"surge) need {high} x {itype.name}; {len(tasks) - sum(t.surge for t in tasks)} run on {low}; "
+               f"max_size {cluster['max_size']} keeps one more for ECS's placement and instance refreshes")
     return {**data, "cluster": cluster}, message
 
 

@@ -54,8 +54,9 @@ class Network:
 @dataclass(frozen=True)
 class Cluster:
     instance_type: str = "t3.medium"
+    # The fewest hosts; managed scaling adds what the tasks need, up to max_size. There is no desired
+    # capacity: the capacity provider chooses it (see RETIRED).
     min_size: int = 1
-    desired_capacity: int = 2
     # The fit check places every task (plus rolling-deployment headroom) on max_size instances.
     max_size: int = 3
     # gp3 root volume; the ECS-optimized AL2023 AMI needs at least 30 GiB.
@@ -127,6 +128,13 @@ class Service:
     # Architectures the image exists for; None: any (repository images are built for the hosts).
     architectures: Optional[tuple[Architecture, ...]] = None
     desired_count: int = 1
+    # awsvpc: each task has its own network interface (one of the host's few, see capacity.py), its
+    # own security group and a Cloud Map name other services resolve. bridge: the containers share
+    # the host's interface, public IP and security group, so they reach the internet, including the
+    # load balancer's public address (a web UI whose server calls the app's public URL), and take no
+    # interface; but nobody can resolve them (Cloud Map gives bridge tasks SRV records only, which
+    # this project does not use) and the load balancer reaches them on a dynamic host port.
+    network_mode: Literal["awsvpc", "bridge"] = "awsvpc"
     # Values may reference another service: {svc.host} (its Cloud Map name), {svc.port},
     # {svc.url} (its public URL through the load balancer).
     environment: dict[str, str] = field(default_factory=dict)
@@ -174,6 +182,22 @@ class App:
         return tuple(s for s in self.services if s.public)
 
     @property
+    def awsvpc_services(self) -> tuple[Service, ...]:
+        """Services whose tasks have their own interface, security group and Cloud Map name."""
+        return tuple(s for s in self.services if s.network_mode == "awsvpc")
+
+    @property
+    def bridge_services(self) -> tuple[Service, ...]:
+        """Services whose containers use the host's network (its interface, address and security group)."""
+        return tuple(s for s in self.services if s.network_mode == "bridge")
+
+    def called_urls(self, service: Service) -> tuple[Service, ...]:
+        """Public services whose URL `service`'s environment names: it calls them through the load balancer."""
+        named = [ref.service for value in service.environment.values() for ref in references(value)
+                 if ref.attribute == "url"]
+        return tuple(self.service(name) for name in dict.fromkeys(named))
+
+    @property
     def stored_services(self) -> tuple[Service, ...]:
         """Services whose `data` lives on the app's EFS file system."""
         return tuple(s for s in self.services if s.data) if self.persistence == "efs" else ()
@@ -190,10 +214,12 @@ class App:
         return next(s for s in self.services if s.name == name)
 
     def peers(self, service: Service) -> tuple[str, ...]:
-        """Services this one connects to: its depends_on and the ones its environment names."""
+        """Services this one connects to: its depends_on and the ones its environment names. A bridge
+        service has no address another task can reach: depending on one only orders the start."""
         named = [ref.service for value in service.environment.values() for ref in references(value)
                  if ref.attribute in ("host", "port") and ref.service != service.name]
-        return tuple(dict.fromkeys([*service.depends_on, *named]))
+        bridge = {s.name for s in self.bridge_services}
+        return tuple(name for name in dict.fromkeys([*service.depends_on, *named]) if name not in bridge)
 
 
 # --- references inside environment values -----------------------------------------------------
@@ -336,6 +362,17 @@ def parse(data: object, base_dir: Path = Path(".")) -> App:
 
 _HINTS: dict[type, dict[str, object]] = {}
 
+# Keys the schema had and dropped, with what to do instead: (class, key) -> the refusal's reason.
+RETIRED = {
+    # CloudFormation sets the group to its DesiredCapacity on every update that touches the group (a
+    # new AMI does), undoing what managed scaling chose: "If this is set to a number, every deployment
+    # will reset the amount of instances to this number. It is recommended to leave this value blank"
+    # (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_autoscaling.AutoScalingGroup.html).
+    ("Cluster", "desired_capacity"): "no longer set: the capacity provider's managed scaling chooses the number of "
+                                     "hosts between min_size and max_size (a fixed desired capacity would be "
+                                     "reset by every update that touches the hosts); remove it",
+}
+
 
 def _hints(cls: type) -> dict[str, object]:
     if cls not in _HINTS:
@@ -359,6 +396,9 @@ def _convert(value: object, kind: object, path: str, problems: list) -> object:
         kwargs = {}
         for key, item in value.items():
             sub = f"{path}.{key}" if path else str(key)
+            if (kind.__name__, key) in RETIRED:
+                problems.append((sub, RETIRED[kind.__name__, key]))
+                continue
             if key not in fields:
                 close = difflib.get_close_matches(str(key), fields, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(fields)})"
@@ -436,8 +476,11 @@ TASK_MEMORY = (6, 3_145_728)
 LOG_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                  2557, 2922, 3288, 3653)
 PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-# Hosts a cluster may have: the bound of the MinSize/DesiredCapacity/MaxSize parameters.
+# Hosts a cluster may have: the bound of the MaxSize parameter.
 MAX_INSTANCES = 100
+# The highest MinSize: main.yaml's Rules check MinSize <= MaxSize by listing, for each MinSize, the
+# MaxSize values below it (Rules have no numeric comparison), which grows with the square of this.
+MIN_SIZE_MAX = 20
 RESERVED_PORTS = (22, 2375, 2376, 51678, 51679, 51680)  # SSH, Docker, ECS agent on the host
 # main.yaml's Description, around the app's; CloudFormation allows 1024 bytes for a template's.
 ROOT_DESCRIPTION = "{} on Amazon ECS (EC2 launch type): root stack"
@@ -520,9 +563,10 @@ def _validate_cluster(cluster: Cluster, add) -> None:
         close = difflib.get_close_matches(cluster.instance_type, instance_types.TYPES, n=3)
         add("cluster.instance_type", f"unknown instance type '{cluster.instance_type}'"
             + (f" (did you mean {', '.join(close)}?)" if close else f"; known families: {instance_types.families()}"))
-    if not 0 <= cluster.min_size <= cluster.desired_capacity <= cluster.max_size:
-        add("cluster", f"need 0 <= min_size <= desired_capacity <= max_size, got "
-                       f"{cluster.min_size} / {cluster.desired_capacity} / {cluster.max_size}")
+    if not 0 <= cluster.min_size <= MIN_SIZE_MAX:
+        add("cluster.min_size", f"must be between 0 and {MIN_SIZE_MAX} (the template's MinSize bounds)")
+    elif cluster.min_size > cluster.max_size:
+        add("cluster", f"need min_size <= max_size, got {cluster.min_size} / {cluster.max_size}")
     if not 1 <= cluster.max_size <= MAX_INSTANCES:
         add("cluster.max_size", f"must be between 1 and {MAX_INSTANCES} (the template's MaxSize bounds)")
     if not 30 <= cluster.root_volume_gib <= 16384:
@@ -678,6 +722,12 @@ def _validate_references(app: App, known: dict[str, int], add) -> None:
                     add(f"services[{i}].environment.{key}", f"refers to unknown service '{ref.service}'")
                 elif ref.attribute == "url" and not app.services[known[ref.service]].public:
                     add(f"services[{i}].environment.{key}", f"'{ref.service}' has no URL: it is not public")
+                elif ref.attribute != "url" and app.services[known[ref.service]].network_mode == "bridge":
+                    target = app.services[known[ref.service]]
+                    add(f"services[{i}].environment.{key}",
+                        f"'{ref.service}' runs with network_mode bridge: it has no Cloud Map name or address of its "
+                        "own that another task could reach; make it awsvpc"
+                        + (f", or call its public URL ({{{ref.service}.url}})" if target.public else ""))
 
 
 def _validate_graph(app: App, known: dict[str, int], add) -> None:

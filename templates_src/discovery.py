@@ -2,7 +2,9 @@
 
 A task of service S registers an A record S.<namespace> with its own (awsvpc) address; that is
 the name other services use (dks-api's DB_HOST is dks-db.dks.local). A records need awsvpc:
-bridge and host networking only get SRV records, which JDBC and Node clients cannot use.
+bridge and host networking only get SRV records, which JDBC and Node clients cannot use
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-discovery.html), so a bridge
+service gets no discovery service; the config refuses a reference to its name.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def build(app: App) -> Stack:
         DnsConfig=DnsConfig(DnsRecords=[DnsRecord(Type="A", TTL=RECORD_TTL)], RoutingPolicy="MULTIVALUE"),
         # ECS reports task health to Cloud Map itself (custom health check).
         HealthCheckCustomConfig=HealthCheckCustomConfig(FailureThreshold=1),
-    )) for svc in app.services}
+    )) for svc in app.awsvpc_services}
     for link in links.grouped_all(links.DISCOVERY_SERVICE_ARNS, app):
         stack.publish_members(link, {name: GetAtt(services[name], "Arn") for name in link.members(app)})
     return stack

@@ -13,6 +13,11 @@ def _services(app: App) -> tuple[str, ...]:
     return tuple(s.name for s in app.services)
 
 
+def _awsvpc_services(app: App) -> tuple[str, ...]:
+    """Services with their own task interface: a security group and a Cloud Map name each."""
+    return tuple(s.name for s in app.awsvpc_services)
+
+
 def _public_services(app: App) -> tuple[str, ...]:
     return tuple(s.name for s in app.public_services)
 
@@ -24,8 +29,7 @@ def _secrets(app: App) -> tuple[str, ...]:
 # Root parameters: what varies per deployment.
 ENVIRONMENT_NAME = Link("EnvironmentName", "Prefix of every resource name (lowercase, at most 12 characters)")
 INSTANCE_TYPE = Link("InstanceType", "EC2 instance type of the ECS hosts")
-MIN_SIZE = Link("MinSize", "Fewest ECS hosts", "Number")
-DESIRED_CAPACITY = Link("DesiredCapacity", "ECS hosts at creation (managed scaling adjusts it)", "Number")
+MIN_SIZE = Link("MinSize", "Fewest ECS hosts (managed scaling adds what the tasks need, up to MaxSize)", "Number")
 MAX_SIZE = Link("MaxSize", "Most ECS hosts", "Number")
 IMAGE_TAG = Link("ImageTag", "Tag of the images pushed to this app's ECR repositories")
 INGRESS_CIDR = Link("AllowedIngressCidr", "Addresses that may reach the load balancer's listeners")
@@ -42,7 +46,10 @@ SUBNET_IDS = Link("SubnetIds", "Public subnets, one per availability zone", "Com
 HOST_SECURITY_GROUP = Link("HostSecurityGroupId", "Security group of the ECS hosts")
 LOAD_BALANCER_SECURITY_GROUP = Link("LoadBalancerSecurityGroupId", "Security group of the load balancer")
 DATA_SECURITY_GROUP = Link("DataSecurityGroupId", "Security group of the EFS mount targets")
-SERVICE_SECURITY_GROUPS = ListLink("ServiceSecurityGroupIds", "Security group of each service's tasks", _services)
+HOST_ADDRESSES_SECURITY_GROUP = Link("HostAddressesSecurityGroupId", "Security group of the load balancer admitting "
+                                     "the hosts' public addresses (kept current by the hosts function)")
+SERVICE_SECURITY_GROUPS = ListLink("ServiceSecurityGroupIds", "Security group of each awsvpc service's tasks",
+                                   _awsvpc_services)
 
 # iam
 INSTANCE_PROFILE_ARN = Link("InstanceProfileArn", "Instance profile of the ECS hosts")
@@ -65,7 +72,8 @@ CAPACITY_PROVIDER = Link("CapacityProviderName", "Capacity provider over the hos
 
 # discovery
 NAMESPACE_ID = Link("NamespaceId", "Cloud Map private DNS namespace")
-DISCOVERY_SERVICE_ARNS = ListLink("DiscoveryServiceArns", "Cloud Map service of each app service", _services)
+DISCOVERY_SERVICE_ARNS = ListLink("DiscoveryServiceArns", "Cloud Map service of each awsvpc service",
+                                  _awsvpc_services)
 
 # load balancer
 LOAD_BALANCER_DNS = Link("LoadBalancerDnsName", "DNS name of the internet-facing load balancer")

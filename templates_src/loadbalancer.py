@@ -56,7 +56,8 @@ def build(app: App) -> Stack:
     stack.template.add_condition(LOGS, Not(Equals(stack.use(links.ACCESS_LOGS_BUCKET), "")))
     balancer = stack.add(LoadBalancer(
         "LoadBalancer", Name=names.load_balancer().sub(), Scheme="internet-facing", Type="application",
-        Subnets=stack.use(links.SUBNET_IDS), SecurityGroups=[stack.use(links.LOAD_BALANCER_SECURITY_GROUP)],
+        Subnets=stack.use(links.SUBNET_IDS), SecurityGroups=[stack.use(links.LOAD_BALANCER_SECURITY_GROUP)]
+        + ([stack.use(links.HOST_ADDRESSES_SECURITY_GROUP)] if called_ports(app) else []),
         LoadBalancerAttributes=[
             LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
             LoadBalancerAttributes(Key="deletion_protection.enabled", Value="false"),
@@ -77,6 +78,18 @@ def build(app: App) -> Stack:
     return stack
 
 
+def called_ports(app: App) -> tuple[int, ...]:
+    """Listener ports at which bridge services call the app's public URLs (their `{svc.url}` values).
+    A port-80 URL becomes https on 443 when there is a certificate."""
+    ports = set()
+    for svc in app.bridge_services:
+        for target in app.called_urls(svc):
+            ports.add(target.public.port)
+            if target.public.port == 80 and redirects(app):
+                ports.add(HTTPS_PORT)
+    return tuple(sorted(ports))
+
+
 def url(svc: Service) -> str:
     """The service's public URL as a Fn::Sub string over ${UrlScheme} and ${LoadBalancerDnsName}
     (port 80 is 443 under https: the same URL without a port)."""
@@ -90,8 +103,10 @@ def _target_group(stack: Stack, svc: Service) -> TargetGroup:
     check = svc.health_check
     return stack.add(TargetGroup(
         f"{logical_id(svc.name)}TargetGroup", Name=names.target_group(svc).sub(),
-        # awsvpc tasks register by IP address, not by instance.
-        TargetType="ip", Protocol="HTTP", Port=svc.port, VpcId=stack.use(links.VPC_ID),
+        # awsvpc tasks register by their own IP address; bridge tasks by their host and the dynamic
+        # host port Docker gave them (the group's Port is only a default ECS overrides per target).
+        TargetType="ip" if svc.network_mode == "awsvpc" else "instance", Protocol="HTTP", Port=svc.port,
+        VpcId=stack.use(links.VPC_ID),
         HealthCheckPath=check.path, HealthCheckIntervalSeconds=check.interval, HealthCheckTimeoutSeconds=check.timeout,
         HealthyThresholdCount=2, UnhealthyThresholdCount=check.retries, Matcher=Matcher(HttpCode="200-399"),
         # Drain quickly: 30 s instead of 300 s per deployment and per delete.

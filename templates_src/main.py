@@ -54,7 +54,6 @@ def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
     """Deploy-time knobs, each with the default the build was checked against."""
     configured = instance_types.TYPES[app.cluster.instance_type]
     needed = capacity.instances_needed(app, configured)
-    sizes = dict(MinValue=0, MaxValue=config.MAX_INSTANCES)
     return {link.name: (link, props) for link, props in [
         (links.ENVIRONMENT_NAME, dict(Default=app.name, MaxLength=names.ENVIRONMENT_MAX,
                                       AllowedPattern=names.ENVIRONMENT_PATTERN,
@@ -63,8 +62,7 @@ def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
         (links.INSTANCE_TYPE, dict(Default=app.cluster.instance_type, AllowedValues=capacity.allowed_instance_types(app),
                                    ConstraintDescription=f"{configured.architecture} types on which the tasks fit "
                                                          f"within {needed} hosts (checked at build time)")),
-        (links.MIN_SIZE, dict(Default=str(app.cluster.min_size), **sizes)),
-        (links.DESIRED_CAPACITY, dict(Default=str(app.cluster.desired_capacity), **sizes)),
+        (links.MIN_SIZE, dict(Default=str(app.cluster.min_size), MinValue=0, MaxValue=config.MIN_SIZE_MAX)),
         (links.MAX_SIZE, dict(Default=str(app.cluster.max_size), MinValue=needed, MaxValue=config.MAX_INSTANCES,
                               ConstraintDescription=f"the tasks need {needed} hosts at the deployment peak")),
         (links.IMAGE_TAG, dict(Default="latest", AllowedPattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")),

@@ -54,6 +54,19 @@ def target_group(svc: Service) -> Name:
     return Name(f"${{EnvironmentName}}-{svc.name}", 32, "target group name")
 
 
+def hosts_function() -> Name:
+    return Name("${EnvironmentName}-hosts", 64, "Lambda function name")
+
+
+def hosts_function_role() -> Name:
+    return Name("${EnvironmentName}-${AWS::Region}-hosts-function", 64, "IAM role name")
+
+
+def hosts_function_log_group() -> Name:
+    # Under the app's log prefix: the app's key policy lets CloudWatch Logs encrypt only those groups.
+    return Name(f"{LOG_GROUP_PREFIX}hosts-function", 512, "log group name")
+
+
 def host_role() -> Name:
     return Name("${EnvironmentName}-${AWS::Region}-host", 64, "IAM role name")
 

@@ -1,8 +1,10 @@
 """network.yaml: one VPC, public subnets only, and every security group of the app.
 
 No NAT gateway and no private subnet: hosts get public IPs and reach ECS, ECR and the logs
-through the internet gateway; tasks (awsvpc on EC2 gets no public IP) need no egress because the
-host's agent pulls images, reads secrets and ships logs. Security groups that reference each
+through the internet gateway; awsvpc tasks (awsvpc on EC2 gets no public IP) need no egress because
+the host's agent pulls images, reads secrets and ships logs. Containers of a bridge service use the
+host's interface and group: they leave through the host's public IP, which is how a web UI's server
+reaches the app's own public URL. Security groups that reference each
 other live here together. A client's egress to a service is a rule of the client's group (one
 resource fewer per connection, so 200 services fit the 500-resource quota) unless the service can
 also reach the client, directly or not: that egress is a separate resource, so no group depends on
@@ -35,6 +37,10 @@ from templates_src.wiring import Stack
 # A security group always has an egress rule; this one matches nothing, so only the rules added
 # beside it allow traffic (the CDK's "disallow all traffic" rule).
 NFS = 2049
+# Host ports Docker gives bridge containers that name no host port: the kernel's ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 on Amazon Linux) or Docker's 49153-65535
+# without it (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PortMapping.html).
+EPHEMERAL = (32768, 65535)
 NO_EGRESS = SecurityGroupRule(IpProtocol="icmp", FromPort=252, ToPort=86, CidrIp="255.255.255.255/32",
                               Description="Disallow all traffic")
 
@@ -91,22 +97,12 @@ def _public_subnets(stack: Stack, vpc: VPC) -> list[Subnet]:
 
 def _security_groups(stack: Stack, vpc: VPC) -> None:
     app = stack.app
-    host = stack.add(SecurityGroup(
-        "HostSecurityGroup", GroupDescription=f"{app.name} ECS hosts: no inbound; HTTPS/HTTP out for ECS, ECR, SSM",
-        VpcId=Ref(vpc), SecurityGroupIngress=[],
-        SecurityGroupEgress=[SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp="0.0.0.0/0",
-                                               Description=what)
-                             for port, what in ((443, "AWS APIs, ECR, Docker Hub"), (80, "Package mirrors"))],
-        Tags=Tags(Name=f"{app.name}-hosts"),
-    ))
-    stack.publish(links.HOST_SECURITY_GROUP, Ref(host))
-
     data = _data_group(stack, vpc) if app.stored_services else None
     reach = reachable(app)
     tasks: dict[str, SecurityGroup] = {}
     # Peers first, so an inline egress rule can name the peer's group. Counting the service itself
     # makes a client of a cycle sort after the cycle's members, which reach as much as it does.
-    for name in sorted((s.name for s in app.services), key=lambda n: len(reach[n] | {n})):
+    for name in sorted((s.name for s in app.awsvpc_services), key=lambda n: len(reach[n] | {n})):
         svc = app.service(name)
         inline = [peer for peer in app.peers(svc) if name not in reach[peer]]
         tasks[name] = stack.add(SecurityGroup(
@@ -116,27 +112,76 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
             + _data_egress(svc, data) or [NO_EGRESS],
             Tags=Tags(Name=f"{app.name}-{name}"),
         ))
-    tasks = {svc.name: tasks[svc.name] for svc in app.services}
+    tasks = {svc.name: tasks[svc.name] for svc in app.awsvpc_services}
+    host = _host_group(stack, vpc, tasks, data)
     for svc in app.stored_services:
+        if svc.network_mode == "awsvpc":
+            stack.add(SecurityGroupIngress(
+                f"{logical_id(svc.name)}ToData", GroupId=Ref(data), IpProtocol="tcp", FromPort=NFS, ToPort=NFS,
+                SourceSecurityGroupId=Ref(tasks[svc.name]), Description=f"NFS from {svc.name}"))
+    if any(svc.network_mode == "bridge" for svc in app.stored_services):
         stack.add(SecurityGroupIngress(
-            f"{logical_id(svc.name)}ToData", GroupId=Ref(data), IpProtocol="tcp", FromPort=NFS, ToPort=NFS,
-            SourceSecurityGroupId=Ref(tasks[svc.name]), Description=f"NFS from {svc.name}"))
+            "HostsToData", GroupId=Ref(data), IpProtocol="tcp", FromPort=NFS, ToPort=NFS,
+            SourceSecurityGroupId=Ref(host), Description="NFS from the hosts (bridge services with data)"))
     for link in links.grouped_all(links.SERVICE_SECURITY_GROUPS, app):
         stack.publish_members(link, {name: Ref(tasks[name]) for name in link.members(app)})
 
-    for svc in app.services:
+    for svc in app.awsvpc_services:
         for peer in app.peers(svc):
             edge = f"{logical_id(svc.name)}To{logical_id(peer)}"
             _allow(stack, tasks[svc.name], tasks[peer], app.service(peer), edge,
                    separate_egress=svc.name in reach[peer])
+    for peer, clients in _bridge_peers(app).items():
+        target = app.service(peer)
+        stack.add(SecurityGroupIngress(
+            f"HostsTo{logical_id(peer)}Ingress", GroupId=Ref(tasks[peer]), IpProtocol="tcp", FromPort=target.port,
+            ToPort=target.port, SourceSecurityGroupId=Ref(host),
+            Description=f"{peer} from bridge services on the hosts: {', '.join(clients)}"))
 
     if app.public_services:
-        _load_balancer_group(stack, vpc, tasks)
+        _load_balancer_group(stack, vpc, tasks, host)
 
 
-def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]) -> None:
+def _bridge_peers(app: App) -> dict[str, list[str]]:
+    """awsvpc service -> the bridge services that connect to it (their connections leave from the hosts)."""
+    found: dict[str, list[str]] = {}
+    for svc in app.bridge_services:
+        for peer in app.peers(svc):
+            found.setdefault(peer, []).append(svc.name)
+    return dict(sorted(found.items()))
+
+
+def _host_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup], data: SecurityGroup | None) -> SecurityGroup:
+    """The hosts' group, which is also every bridge container's: their connections leave from the host."""
+    app = stack.app
+    egress = [SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp="0.0.0.0/0", Description=what)
+              for port, what in ((443, "AWS APIs, ECR, Docker Hub"), (80, "Package mirrors"))]
+    # A bridge container calling the app's public URL reaches the load balancer's public addresses,
+    # which change: only the port can be named.
+    egress += [SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp="0.0.0.0/0",
+                                 Description=f"The load balancer's listener {port} (bridge services call its URLs)")
+               for port in loadbalancer.called_ports(app) if port not in (80, 443)]
+    egress += [_egress_rule(app.service(peer), tasks[peer]) for peer in _bridge_peers(app)]
+    if any(svc.network_mode == "bridge" for svc in app.stored_services):
+        egress.append(SecurityGroupRule(IpProtocol="tcp", FromPort=NFS, ToPort=NFS,
+                                        DestinationSecurityGroupId=Ref(data), Description="Bridge services' data"))
+    inbound = "load balancer on the dynamic ports" if _bridge_public(app) else "no inbound"
+    host = stack.add(SecurityGroup(
+        "HostSecurityGroup", GroupDescription=f"{app.name} ECS hosts: {inbound}; HTTPS/HTTP out for ECS, ECR, SSM",
+        VpcId=Ref(vpc), SecurityGroupIngress=[], SecurityGroupEgress=egress, Tags=Tags(Name=f"{app.name}-hosts"),
+    ))
+    stack.publish(links.HOST_SECURITY_GROUP, Ref(host))
+    return host
+
+
+def _bridge_public(app: App) -> list[Service]:
+    return [svc for svc in app.public_services if svc.network_mode == "bridge"]
+
+
+def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup], host: SecurityGroup) -> None:
     app = stack.app
     cidr = stack.use(links.INGRESS_CIDR)
+    bridge = _bridge_public(app)
     balancer = stack.add(SecurityGroup(
         "LoadBalancerSecurityGroup", GroupDescription=f"{app.name} load balancer: listener ports from the allowed CIDR",
         VpcId=Ref(vpc),
@@ -146,7 +191,12 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
                                                DestinationSecurityGroupId=Ref(tasks[svc.name]),
                                                Description=f"To {svc.name}")
                              # Sorted: reordering the config must not change the group.
-                             for svc in sorted(app.public_services, key=lambda s: s.name)],
+                             for svc in sorted(app.public_services, key=lambda s: s.name)
+                             if svc.network_mode == "awsvpc"]
+        + ([SecurityGroupRule(IpProtocol="tcp", FromPort=EPHEMERAL[0], ToPort=EPHEMERAL[1],
+                              DestinationSecurityGroupId=Ref(host),
+                              Description=f"To {', '.join(sorted(s.name for s in bridge))} on the hosts' dynamic ports")]
+           if bridge else []),
         Tags=Tags(Name=f"{app.name}-alb"),
     ))
     stack.publish(links.LOAD_BALANCER_SECURITY_GROUP, Ref(balancer))
@@ -156,11 +206,34 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
             IpProtocol="tcp", FromPort=loadbalancer.HTTPS_PORT, ToPort=loadbalancer.HTTPS_PORT, CidrIp=cidr,
             Description=f"Listener {loadbalancer.HTTPS_PORT} (with a certificate)"))
     for svc in app.public_services:
+        if svc.network_mode == "awsvpc":
+            stack.add(SecurityGroupIngress(
+                f"LoadBalancerTo{logical_id(svc.name)}", GroupId=Ref(tasks[svc.name]), IpProtocol="tcp",
+                FromPort=svc.port, ToPort=svc.port, SourceSecurityGroupId=Ref(balancer),
+                Description=f"{svc.name} from the load balancer",
+            ))
+    if bridge:
         stack.add(SecurityGroupIngress(
-            f"LoadBalancerTo{logical_id(svc.name)}", GroupId=Ref(tasks[svc.name]), IpProtocol="tcp",
-            FromPort=svc.port, ToPort=svc.port, SourceSecurityGroupId=Ref(balancer),
-            Description=f"{svc.name} from the load balancer",
-        ))
+            "LoadBalancerToHosts", GroupId=Ref(host), IpProtocol="tcp", FromPort=EPHEMERAL[0], ToPort=EPHEMERAL[1],
+            SourceSecurityGroupId=Ref(balancer),
+            Description=f"{', '.join(sorted(s.name for s in bridge))} from the load balancer (dynamic host ports)"))
+    if loadbalancer.called_ports(app):
+        _host_addresses_group(stack, vpc)
+
+
+def _host_addresses_group(stack: Stack, vpc: VPC) -> None:
+    """The load balancer's second group: the hosts' public addresses on the listener ports their bridge
+    containers call. Those calls leave through the internet gateway and arrive from the hosts' public
+    IPs, which a reference to the hosts' group does not match (a referenced group admits "the private IP
+    addresses of the network interfaces ... and not the public IP or Elastic IP addresses",
+    https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html#security-group-referencing),
+    nor does AllowedIngressCidr once it is narrowed. The hosts come and go, so the cluster stack's hosts
+    function keeps one rule per host and port here; the template writes none."""
+    group = stack.add(SecurityGroup(
+        "HostAddressesSecurityGroup", VpcId=Ref(vpc),
+        GroupDescription=f"{stack.app.name} load balancer: public addresses of the hosts (kept by the hosts function)",
+        SecurityGroupIngress=[], SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{stack.app.name}-host-addresses")))
+    stack.publish(links.HOST_ADDRESSES_SECURITY_GROUP, Ref(group))
 
 
 def reachable(app: App) -> dict[str, set[str]]:

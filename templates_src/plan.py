@@ -154,7 +154,7 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
 
     offer = capacity.host(itype, app.cluster.reserved_memory_mib)
     placement = tuple(HostUse(tuple((t.service, t.surge) for t in tasks),
-                              Resource(len(tasks), offer.slots),
+                              Resource(sum(t.eni for t in tasks), offer.slots),  # bridge tasks take none
                               Resource(sum(t.cpu for t in tasks), offer.cpu),
                               Resource(sum(t.memory for t in tasks), offer.memory)) for tasks in peak)
 
@@ -187,7 +187,7 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
     ]
     public = Variant("public subnets, no NAT (as built)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", hosts + alb * azs, "address", hourly,
-             f"{hosts} hosts + {alb * azs} for the ALB (one per AZ)"),
+             f"{_hosts(hosts)} + {alb * azs} for the ALB (one per AZ)"),
     ] + rest))
     nat = Variant(f"private subnets, {azs} NAT gateways (one per AZ)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", alb * azs + azs, "address", hourly,
@@ -199,7 +199,7 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
     unconfirmed = tuple(item for item, data in items.items() if region in data.get("unconfirmed", ()))
     notes = []
     if len(peak) > hosts:
-        notes.append(f"a rolling deployment needs {len(peak)} hosts: managed scaling adds {len(peak) - hosts} for "
+        notes.append(f"a rolling deployment needs {_hosts(len(peak))}: managed scaling adds {len(peak) - hosts} for "
                      "its length (not in the monthly figures)")
     if len(peak) > max_size:
         notes.append(f"{name} needs MaxSize {len(peak)} at the deployment peak (the config's max_size is {max_size})")
@@ -209,6 +209,10 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
 
 
 # --- rendering ---------------------------------------------------------------------------------
+
+
+def _hosts(count: int) -> str:
+    return f"{count} host" + ("" if count == 1 else "s")
 
 
 def _money(value: float) -> str:
@@ -248,8 +252,8 @@ def text(plan: Plan) -> str:
                    f"ENIs, {first.cpu.capacity} CPU units, {first.memory.capacity} MiB")
     surge = sum(s for host in plan.placement for _, s in host.tasks)
     tasks = sum(len(host.tasks) for host in plan.placement)
-    out += [f"  deployment peak: {plan.hosts_peak} hosts for {tasks} tasks ({surge} of them rolling-deployment surge)",
-            f"  steady state: {plan.hosts_steady} hosts; billed: {plan.hosts} "
+    out += [f"  deployment peak: {_hosts(plan.hosts_peak)} for {tasks} tasks ({surge} of them rolling-deployment surge)",
+            f"  steady state: {_hosts(plan.hosts_steady)}; billed: {plan.hosts} "
             f"(MinSize {plan.min_size}, MaxSize {plan.max_size})", "",
             "Placement at the deployment peak (+ marks a surge task):"]
     rows = [["host", "tasks", "ENIs used/left", "CPU used/left", "MiB used/left"]]

@@ -127,6 +127,8 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
     stored = svc in app.stored_services
     container = ContainerDefinition(
         Name=svc.name, Image=image(stack, svc), Essential=True,
+        # bridge: no HostPort, so Docker picks one from the host's ephemeral range per task (the load
+        # balancer's instance target group learns it from ECS); awsvpc: the task's own address.
         PortMappings=[PortMapping(Name=f"{svc.name}-{svc.port}", ContainerPort=svc.port, Protocol="tcp")],
         Environment=[Environment(Name=key, Value=variables[key]) for key in sorted(variables)],
         Secrets=[Secret(Name=key, ValueFrom=stack.member(links.SECRET_ARNS, secret))
@@ -143,7 +145,7 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
     arch = instance_types.TYPES[app.cluster.instance_type].architecture
     return stack.add(TaskDefinition(
         f"{logical_id(svc.name)}TaskDefinition", Family=names.task_family(svc).sub(),
-        NetworkMode="awsvpc", RequiresCompatibilities=["EC2"], Cpu=str(svc.cpu), Memory=str(svc.memory),
+        NetworkMode=svc.network_mode, RequiresCompatibilities=["EC2"], Cpu=str(svc.cpu), Memory=str(svc.memory),
         RuntimePlatform=RuntimePlatform(CpuArchitecture=CPU_ARCHITECTURE[arch], OperatingSystemFamily="LINUX"),
         ExecutionRoleArn=stack.use(links.EXECUTION_ROLE_ARN), TaskRoleArn=_member(stack, links.TASK_ROLE_ARNS, svc.name),
         ContainerDefinitions=[container],
@@ -169,10 +171,11 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]
         DeploymentConfiguration=DeploymentConfiguration(
             MinimumHealthyPercent=svc.deployment.min_healthy_percent, MaximumPercent=svc.deployment.max_percent,
             DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True)),
-        NetworkConfiguration=NetworkConfiguration(AwsvpcConfiguration=AwsvpcConfiguration(
+        **({"NetworkConfiguration": NetworkConfiguration(AwsvpcConfiguration=AwsvpcConfiguration(
             Subnets=stack.use(links.SUBNET_IDS), AssignPublicIp="DISABLED",
             SecurityGroups=[_member(stack, links.SERVICE_SECURITY_GROUPS, svc.name)])),
-        ServiceRegistries=[ServiceRegistry(RegistryArn=_member(stack, links.DISCOVERY_SERVICE_ARNS, svc.name))],
+            "ServiceRegistries": [ServiceRegistry(RegistryArn=_member(stack, links.DISCOVERY_SERVICE_ARNS, svc.name))]}
+           if svc.network_mode == "awsvpc" else {}),
         PlacementStrategies=[PlacementStrategy(Type="spread", Field="attribute:ecs.availability-zone"),
                              PlacementStrategy(Type="binpack", Field="memory")],
         EnableECSManagedTags=True, PropagateTags="SERVICE",

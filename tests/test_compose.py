@@ -726,9 +726,10 @@ def test_arm64_images_get_graviton_hosts(tmp_path):
 def test_the_cluster_is_sized_for_the_tasks(tmp_path):
     result = imported({f"s{i}": {"image": "a"} for i in range(7)}, tmp_path)
     data, message = compose.size_cluster(result.data, tmp_path)
-    # t3.medium runs two awsvpc tasks: 7 tasks, plus one rolling-deployment surge each.
-    assert data["cluster"]["max_size"] == 7 and data["cluster"]["desired_capacity"] == 4
-    assert "14 tasks" in message
+    # t3.medium runs two awsvpc tasks: 7 tasks, plus one rolling-deployment surge each, on 7 hosts; one more
+    # for ECS's own placement. Managed scaling chooses how many run: no desired capacity.
+    assert data["cluster"]["max_size"] == 8 and "desired_capacity" not in data["cluster"]
+    assert "14 tasks" in message and "need 7 x t3.medium; 7 run on 4" in message
     validated(result, tmp_path)
 
 
@@ -845,6 +846,9 @@ def test_dks_compose_imports_as_the_hand_written_dks_config(tmp_path):
     assert shape(imported_app) == shape(written)
     assert sorted(imported_app.secrets) == sorted(written.secrets)
     assert imported_app.service("dks-ui").environment == written.service("dks-ui").environment
+    # The UI calls the API's public URL from its container: bridge, as in the hand-written config.
+    assert [s.network_mode for s in imported_app.services] == [s.network_mode for s in written.services] == [
+        "awsvpc", "awsvpc", "bridge"]
     assert imported_app.service("dks-api").environment["DB_HOST"] == "{dks-db.host}"
     assert imported_app.cluster == written.cluster
     assert list(imported_app.file_contents.values()) == list(written.file_contents.values())

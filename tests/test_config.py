@@ -337,15 +337,15 @@ def test_an_empty_architecture_list_is_refused():
 
 
 def test_arm64_image_on_graviton_hosts_is_accepted():
-    # t4g.medium has t3.medium's shape (2 vCPUs, 4 GiB, 3 ENIs = 2 awsvpc tasks), so the same
-    # max_size 3 holds the 5-task deployment peak: no max_size change is needed.
+    # t4g.medium has t3.medium's shape (2 vCPUs, 4 GiB, 3 ENIs = 2 awsvpc tasks), so the same 2 hosts
+    # hold the 5-task deployment peak: no max_size change is needed.
     t3, t4g = instance_types.TYPES["t3.medium"], instance_types.TYPES["t4g.medium"]
     assert (t4g.vcpus, t4g.memory_mib, t4g.max_enis, t4g.architecture) == (t3.vcpus, t3.memory_mib, t3.max_enis, "arm64")
     data = dks_data()
     service(data, "dks-db")["architectures"] = ["arm64"]
     data["cluster"]["instance_type"] = "t4g.medium"
     app = app_from(data)
-    assert needed(app) == 3 == app.cluster.max_size
+    assert needed(app) == 2 < app.cluster.max_size
 
 
 # --- 6. AWS name length limits ---------------------------------------------------------------------
@@ -443,12 +443,13 @@ def test_services_may_share_a_repository():
 
 def test_deployment_peak_that_does_not_fit_says_what_would():
     # t3.medium runs 2 awsvpc tasks (3 ENIs - 1); DKS peaks at 5 tasks: 3 + 1 surge each for api and ui.
+    # The bridge UI's two take no ENI: the db and two api tasks need 3 ENIs, so 2 hosts.
     data = dks_data()
-    data["cluster"]["max_size"] = 2
+    data["cluster"]["max_size"] = 1
     path, reason = only_problem(data)
     assert path == "cluster"
-    assert "5 tasks (2 of them rolling-deployment surge)" in reason
-    assert "set cluster.max_size to 3" in reason
+    assert "5 tasks (2 of them rolling-deployment surge) need 3 task ENIs" in reason
+    assert "set cluster.max_size to 2" in reason
     # The bigger types it suggests must really fit on the 2 hosts.
     types = suggested_types(reason)
     assert types, reason
@@ -473,17 +474,27 @@ def test_task_larger_than_the_instance_is_refused():
 
 def test_rolling_deployment_surge_counts_towards_capacity():
     app = app_from(dks_data())
-    assert needed(app) == 3 == app.cluster.max_size  # max_size 3 fits, with no host to spare
+    assert needed(app) == 2 < app.cluster.max_size  # the api's surge task takes a second host's ENI
     # Without surge (stop the old task first) the same tasks need one host less...
     data = dks_data()
     for name in ("dks-api", "dks-ui"):
         service(data, name)["deployment"] = {"min_healthy_percent": 0, "max_percent": 100}
     no_surge = app_from(data)
     assert [s.desired_count for s in no_surge.services] == [s.desired_count for s in app.services]
-    assert needed(no_surge) == 2
-    # ...so max_size 2 is then accepted.
-    data["cluster"]["max_size"] = 2
+    assert needed(no_surge) == 1
+    # ...so max_size 1 is then accepted.
+    data["cluster"]["max_size"] = 1
     app_from(data)
+
+
+def test_bridge_tasks_take_no_network_interface():
+    # The same three services, all awsvpc: the UI's tasks take ENIs again and the peak needs 3 hosts.
+    data = dks_data()
+    service(data, "dks-ui")["network_mode"] = "awsvpc"
+    assert needed(app_from(data)) == 3
+    placed = capacity.placement(app_from(dks_data()), instance_types.TYPES["t3.medium"])
+    assert [sorted((t.service, t.eni) for t in host) for host in placed] == [
+        [("dks-api", True), ("dks-api", True), ("dks-ui", False), ("dks-ui", False)], [("dks-db", True)]]
 
 
 @pytest.mark.parametrize("desired, min_healthy, max_percent, extra", [
@@ -536,18 +547,30 @@ def test_a_single_retry_is_refused_for_a_public_service_only():
 # --- 10. cluster sizes and instance type -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("sizes", [
-    {"min_size": 3, "desired_capacity": 2, "max_size": 3},
-    {"min_size": 1, "desired_capacity": 4, "max_size": 3},
-    {"min_size": -1, "desired_capacity": 2, "max_size": 3},
-])
-def test_cluster_sizes_out_of_order_are_refused(sizes):
+def test_cluster_sizes_out_of_order_are_refused():
     data = dks_data()
-    data["cluster"].update(sizes)
+    data["cluster"].update(min_size=4, max_size=3)
     path, reason = only_problem(data)
     assert path == "cluster"
-    assert "min_size <= desired_capacity <= max_size" in reason
-    assert f"{sizes['min_size']} / {sizes['desired_capacity']} / {sizes['max_size']}" in reason
+    assert "need min_size <= max_size, got 4 / 3" in reason
+
+
+@pytest.mark.parametrize("min_size", [-1, config.MIN_SIZE_MAX + 1])
+def test_min_size_outside_the_templates_bounds_is_refused(min_size):
+    data = dks_data()
+    data["cluster"].update(min_size=min_size, max_size=config.MAX_INSTANCES)
+    path, reason = only_problem(data)
+    assert path == "cluster.min_size"
+    assert f"between 0 and {config.MIN_SIZE_MAX}" in reason
+
+
+def test_a_desired_capacity_is_refused_with_what_to_do():
+    # Managed scaling chooses it; a fixed one would be reset by every update that touches the group.
+    data = dks_data()
+    data["cluster"]["desired_capacity"] = 2
+    path, reason = only_problem(data)
+    assert path == "cluster.desired_capacity"
+    assert reason.startswith("no longer set: the capacity provider's managed scaling") and "remove it" in reason
 
 
 def test_unknown_instance_type_suggests_a_close_name():

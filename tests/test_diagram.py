@@ -24,7 +24,8 @@ def test_every_stack_and_service_in_build_appears_in_the_drawing():
     services = [r["Properties"]["ServiceName"] for p in BUILD.glob("*.yaml")
                 for r in stacks.load(p.name)["Resources"].values() if r["Type"] == "AWS::ECS::Service"]
     assert len(services) == 3
-    wanted = [p.name for p in BUILD.glob("*.yaml")] + services + [f"{s}.dks.local" for s in services]
+    # The bridge UI has no Cloud Map name: it is drawn as running on the hosts' network.
+    wanted = [p.name for p in BUILD.glob("*.yaml")] + services + ["dks-db.dks.local", "dks-api.dks.local"]
     assert [name for name in wanted if name not in texts] == []
     assert "HTTP :80" in texts and ":5432" in texts, "listeners and security group edges are drawn"
 
@@ -44,4 +45,6 @@ def test_the_drawing_follows_the_templates(tmp_path):
     render.write(render.render(app_from(data), "variant"), tmp_path)
     source = diagram.dot_source(tmp_path)
     assert 'l_Listener80 -> svc_dks_docs [label="/docs/*"];' in source
+    # dks-docs copies the bridge UI: its connections leave from the hosts' group, as the UI's do
     assert 'svc_dks_docs -> svc_dks_api [label=":8080", style=dashed];' in source
+    assert 'svc_dks_ui -> l_Listener8080 [label="KNOWLEDGE_SHARE_API (public URL)", style=dotted];' in source

@@ -53,7 +53,8 @@ def test_per_host_use_sums_the_tasks_and_the_rest_is_left(dks, dks_plan):
     offer = capacity.host(instance_types.TYPES[dks.cluster.instance_type], dks.cluster.reserved_memory_mib)
     for host in dks_plan.placement:
         services = [dks.service(name) for name, _ in host.tasks]
-        assert host.enis.used == len(services) and host.enis.capacity == offer.slots
+        # A bridge task (the UI) shares its host's interface: only awsvpc tasks take one.
+        assert host.enis.used == sum(s.network_mode == "awsvpc" for s in services) and host.enis.capacity == offer.slots
         assert host.cpu.used == sum(s.cpu for s in services) and host.cpu.capacity == offer.cpu
         assert host.memory.used == sum(s.memory for s in services) and host.memory.capacity == offer.memory
         for kind in (host.enis, host.cpu, host.memory):
@@ -218,7 +219,7 @@ def test_command_prints_the_plan_and_json():
 @pytest.mark.parametrize("args, message", [
     (["--region", "nowhere-1"], "regions with prices"),
     (["--instance-type", "t4g.medium"], "not an InstanceType the template offers"),
-    (["--hosts", "1"], "the tasks need 2 x t3.medium"),
+    (["--hosts", "0"], "the tasks need 1 x t3.medium"),
     (["--alb-lcus", "-1"], "is negative"),
 ])
 def test_command_refusals_exit_2_without_a_traceback(args, message):
@@ -230,7 +231,7 @@ def test_command_refusals_exit_2_without_a_traceback(args, message):
 def test_config_the_fit_check_refuses_exits_2_without_a_traceback(tmp_path):
     shutil.copytree(DKS_DIR, tmp_path / "app")
     data = dks_data()
-    data["cluster"]["max_size"] = 2
+    data["cluster"]["max_size"] = 1
     (tmp_path / "app" / "app.yaml").write_text(yaml.safe_dump(data))
     result = run("plan", "--config", str(tmp_path / "app" / "app.yaml"))
     assert result.returncode == 2
