@@ -142,4 +142,4 @@ def _bigger_types(app: App, count: int, configured: InstanceType) -> str:
             if (n := instances_needed(app, t)) is not None and n <= count][:3]
     if not fits:
         return f"; no {configured.architecture} type this project knows fits on {count} instances"
-    return f"; or use instance_type {' / '.join(fits)} ({count} instances)"
+    return f"; or use instance_type {' / '.join(fits)} ({count} instance{'' if count == 1 else 's'})"

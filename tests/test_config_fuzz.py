@@ -138,6 +138,13 @@ def apps(draw) -> dict:
         if secrets and draw(st.booleans()):
             svc["secrets"] = {"SECRET_" + str(n): s for n, s in enumerate(
                 draw(st.lists(st.sampled_from(secrets), min_size=1, max_size=2)))}
+    # Bridge networking for a service nobody reaches by name (a reference to a bridge service's host or
+    # port is a mistake of its own).
+    named = {value.split(".")[0].lstrip("{") for svc in services for value in svc.get("environment", {}).values()
+             if isinstance(value, str) and value.endswith((".host}", ".port}"))}
+    for svc in services:
+        if svc["name"] not in named and draw(st.integers(0, 3)) == 0:
+            svc["network_mode"] = "bridge"
         if draw(st.integers(0, 3)) == 0:
             svc["files"] = {"/etc/app/init.sh": INIT_FILE}
             svc[draw(st.sampled_from(["entrypoint", "command"]))] = ["/bin/sh", "-c", "exec app"]
@@ -150,8 +157,7 @@ def apps(draw) -> dict:
     peak = sum(s.get("desired_count", 1) + 1 for s in services)
     maximum = min(config.MAX_INSTANCES, peak + draw(st.integers(0, 3)))
     minimum = draw(st.integers(0, min(maximum, 3)))
-    cluster = {"instance_type": itype, "max_size": maximum, "min_size": minimum,
-               "desired_capacity": draw(st.integers(minimum, maximum))}
+    cluster = {"instance_type": itype, "max_size": maximum, "min_size": minimum}
     data: dict = {"name": draw(st.sampled_from(["app", "shop", "a", "dks", "twelve-chars"])), "services": services,
                   "cluster": cluster}
     if secrets:
@@ -207,7 +213,7 @@ def at(*parts: object) -> str:
 
 INT_FIELDS = {
     (): ["log_retention_days", "keep_images"],
-    ("cluster",): ["min_size", "desired_capacity", "max_size", "root_volume_gib", "reserved_memory_mib"],
+    ("cluster",): ["min_size", "max_size", "root_volume_gib", "reserved_memory_mib"],
     ("network",): ["availability_zones", "subnet_prefix"],
     ("service",): ["port", "cpu", "memory", "desired_count"],
     ("service", "health_check"): ["interval", "timeout", "retries", "start_period", "grace_period"],
@@ -511,7 +517,7 @@ def bad_cluster(draw, data):
     cluster = data["cluster"]
     kind = draw(st.sampled_from(["order", "too many", "volume", "reserved", "type"]))
     if kind == "order":
-        cluster.update(min_size=3, desired_capacity=2, max_size=draw(st.sampled_from([1, 3])))
+        cluster.update(min_size=4, max_size=draw(st.sampled_from([1, 3])))
         return Mistake("sizes out of order", r"cluster(\.max_size)?", says="")
     if kind == "too many":
         cluster["max_size"] = draw(st.sampled_from([0, config.MAX_INSTANCES + 1, 10**12]))
@@ -534,7 +540,7 @@ def any_instance_type(draw, data):
 
 
 def small_cluster(draw, data):
-    data["cluster"].update(min_size=0, desired_capacity=1, max_size=draw(st.integers(1, 3)))
+    data["cluster"].update(min_size=0, max_size=draw(st.integers(1, 3)))
     return Mistake("smaller cluster", r"cluster", must_refuse=False)
 
 
@@ -641,6 +647,23 @@ def bad_env_name(draw, data):
     return Mistake(f"{spot} name {key!r}", at("services", i, spot, key), says="environment variable name")
 
 
+def bad_network_mode(draw, data):
+    i = draw(st.integers(0, len(data["services"]) - 1))
+    svc = data["services"][i]
+    if len(data["services"]) > 1 and draw(st.booleans()):
+        # Another service names a bridge service's host: nobody can resolve or reach it.
+        svc["network_mode"] = "bridge"
+        j = (i + 1) % len(data["services"])
+        data["services"][j].setdefault("environment", {})["BRIDGE_PEER"] = f"{{{svc['name']}.host}}"
+        name = svc["name"]
+        return Mistake("a reference to a bridge service", at("services", j, "environment", "BRIDGE_PEER"),
+                       says="network_mode bridge",
+                       holds=lambda now: any(s.get("name") == name and s.get("network_mode") == "bridge"
+                                             for s in now["services"] if isinstance(s, dict)))
+    svc["network_mode"] = draw(st.sampled_from(["host", "Bridge", "none", ""]))
+    return Mistake(f"network_mode {svc['network_mode']!r}", at("services", i, "network_mode"))
+
+
 def bad_top_level(draw, data):
     key, value = draw(st.sampled_from([("log_retention_days", 13), ("log_retention_days", 0), ("keep_images", 0),
                                        ("keep_images", 1001), ("namespace", "Not A Domain"), ("namespace", "local"),
@@ -691,7 +714,7 @@ def odd_values(draw, data):
 SEMANTIC = [bad_port, bad_task_size, huge_task, bad_service_name, long_service_name, bad_app_name, duplicate_name,
             same_logical_id, self_dependency, unknown_dependency, cycle, dangling_reference, missing_secret,
             bad_secret, bad_files, bad_deployment, bad_network, bad_cluster, bad_public, bad_health_check,
-            bad_architectures, image_and_repository, bad_repository, bad_env_name, bad_top_level]
+            bad_architectures, image_and_repository, bad_repository, bad_env_name, bad_network_mode, bad_top_level]
 # These change the shape other mistakes rely on (a mapping becomes a string, no services): last, alone.
 SHAPE = [wrong_int, wrong_str, wrong_list, wrong_mapping, null_required, missing_required, unknown_key,
          not_a_string_key, no_services]

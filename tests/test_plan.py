@@ -256,3 +256,26 @@ def test_build_does_not_import_the_plan(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("False")
+
+
+def test_the_readme_quotes_the_plan_as_it_is():
+    # The README shows `make plan` for DKS: a change to the config, the fit check or a price moves it.
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```\nPlan for dks in us-east-1") + len("```\n")
+    assert readme[start:readme.index("```", start)] == run("plan").stdout
+
+
+def test_the_readme_quotes_the_fit_checks_refusal_as_it_is(tmp_path):
+    # Its example is DKS with max_size 1, wrapped at 100 columns; the words must be the build's.
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```\nerror: my-app.yaml is not a deployable app config:") + len("```\n")
+    quoted = " ".join(readme[start:readme.index("```", start)].split())
+    shutil.copytree(DKS_DIR, tmp_path / "app")
+    data = dks_data()
+    data["cluster"]["max_size"] = 1
+    (tmp_path / "app" / "my-app.yaml").write_text(yaml.safe_dump(data))
+    result = subprocess.run([sys.executable, "-m", "templates_src", "build", "--config", "my-app.yaml",
+                             "--out", str(tmp_path / "out")], cwd=tmp_path / "app", capture_output=True, text=True,
+                            env={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2
+    assert " ".join(result.stderr.split()) == quoted
