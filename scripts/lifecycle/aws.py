@@ -30,6 +30,10 @@ class LifecycleError(Exception):
     """A failure with its explanation: printed as is (no traceback), exit code 1."""
 
 
+class InputError(LifecycleError):
+    """What the user asked for cannot be done as asked (a parameter, a value): exit code 2, nothing changed."""
+
+
 @dataclass
 class Target:
     """One deployment in one account and region."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from lifecycle.aws import LifecycleError, target
+from lifecycle.aws import InputError, LifecycleError, target
 from templates_src.config import DEFAULT_CONFIG, ConfigError
 
 
@@ -51,7 +51,7 @@ def main(command: str, argv: list[str] | None = None) -> int:
         return 2
     except LifecycleError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, InputError) else 1
     except NoCredentialsError:
         print("error: no AWS credentials: set AWS_PROFILE or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY pair",
               file=sys.stderr)

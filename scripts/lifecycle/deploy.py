@@ -21,8 +21,8 @@ from pathlib import Path
 import yaml
 from botocore.exceptions import ClientError
 
-from lifecycle import images, stacks
-from lifecycle.aws import CREATED_TAG, TAG, LifecycleError, Target, error_code
+from lifecycle import hosts, images, stacks
+from lifecycle.aws import CREATED_TAG, TAG, InputError, LifecycleError, Target, error_code
 from templates_src import config, links, main, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,12 +127,26 @@ def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict
     if unknown:
         raise LifecycleError(f"PARAMS names no parameter of main.yaml: {', '.join(sorted(unknown))} "
                              f"(it has {', '.join(sorted(declared['main.yaml']))})")
+    check_sizes(target, yaml.safe_load(files["main.yaml"]).get("Parameters") or {}, overrides)
     bucket = bucket or target.default_bucket()
     ensure_bucket(target, bucket)
     key_prefix = prefix(target, files)
     put = upload(target, bucket, key_prefix, files)
     print(f"templates: s3://{bucket}/{key_prefix} ({put} of {len(files)} uploaded, the rest were there)")
     return Staged(app, files, bucket, key_prefix, declared)
+
+
+def check_sizes(target: Target, declared: dict, overrides: dict[str, str]) -> None:
+    """MinSize <= MaxSize, as the template's Rules say, before anything is made: each value as the
+    deploy will pass it (given, else the stack's, else the template's default)."""
+    if "MinSize" not in declared or "MaxSize" not in declared:
+        return
+    kept = stacks.parameters(stacks.describe(target, target.stack))
+    value = {name: overrides.get(name) or kept.get(name) or str(declared[name].get("Default", ""))
+             for name in ("MinSize", "MaxSize")}
+    if all(v.isdigit() for v in value.values()) and int(value["MinSize"]) > int(value["MaxSize"]):
+        raise InputError(f"MinSize {value['MinSize']} is above MaxSize {value['MaxSize']}: the hosts' group needs "
+                         "MinSize <= MaxSize; give both in PARAMS")
 
 
 def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool,
@@ -156,4 +170,8 @@ def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool
                 target, root, {**given, links.SERVICES_RUNNING.name: "false"}))
             root = stacks.describe(target, target.stack)
         given[links.IMAGE_TAG.name] = images.push(target, app)
-    return stacks.outputs(stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given)))
+    applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given))
+    note = hosts.refresh(target)
+    if note:
+        print(note)
+    return stacks.outputs(applied)
