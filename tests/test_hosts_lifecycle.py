@@ -1,0 +1,16 @@
+"""The hosts over a deployment's life, on the emulator: sizes checked before anything is made, a new
+launch template reaching running hosts through an instance refresh."""
+from __future__ import annotations
+
+import inventory
+from test_lifecycle import run
+
+
+def test_min_size_above_max_size_is_refused_before_anything_is_made(aws):
+    before = inventory.take(aws)
+    refused = run("deploy", STACK="dks", SKIP_IMAGES="1", PARAMS="MinSize=5 MaxSize=3")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.strip() == ("error: MinSize 5 is above MaxSize 3: the hosts' group needs MinSize <= "
+                                      "MaxSize; give both in PARAMS")
+    assert refused.stdout == ""  # not even the templates bucket
+    assert inventory.difference(before, inventory.take(aws)) == {}
