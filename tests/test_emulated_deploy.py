@@ -287,10 +287,12 @@ def _group(d: Deployment, items: list[Resource]) -> None:
         AutoScalingGroupNames=[group.physical_id])["AutoScalingGroups"]
     assert described["LaunchTemplate"]["LaunchTemplateId"] == d.one("cluster.yaml", "HostLaunchTemplate").physical_id
     cluster = d.app.cluster
+    # No DesiredCapacity in the template: the group starts at MinSize, managed scaling does the rest.
+    assert "DesiredCapacity" not in group.properties
     assert (described["MinSize"], described["DesiredCapacity"], described["MaxSize"]) == (
-        cluster.min_size, cluster.desired_capacity, cluster.max_size)
+        cluster.min_size, cluster.min_size, cluster.max_size)
     assert set(described["VPCZoneIdentifier"].split(",")) == {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
-    assert len(described["Instances"]) == cluster.desired_capacity
+    assert len(described["Instances"]) == cluster.min_size
     instances = [i["InstanceId"] for i in described["Instances"]]
     reservations = d.client("ec2").describe_instances(InstanceIds=instances)["Reservations"]
     for instance in (i for r in reservations for i in r["Instances"]):
@@ -405,7 +407,8 @@ def _log_groups(d: Deployment, items: list[Resource]) -> None:
     groups = d.client("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{d.environment}/")["logGroups"]
     expected = {r.physical_id: r.properties["RetentionInDays"] for r in items}
     assert {g["logGroupName"]: g.get("retentionInDays") for g in groups} == expected
-    assert sorted(expected) == sorted(f"/ecs/{d.environment}/{s.name}" for s in d.app.services)
+    assert sorted(expected) == sorted([f"/ecs/{d.environment}/{s.name}" for s in d.app.services]
+                                      + [f"/ecs/{d.environment}/hosts-function"])
     key = d.output("secrets.yaml", "KmsKeyArn")
     assert {g["logGroupName"]: g.get("kmsKeyId") for g in groups} == {name: key for name in expected}
 
@@ -564,13 +567,14 @@ def _discovery(d: Deployment, items: list[Resource]) -> None:
 @check("AWS::IAM::Role")
 def _roles(d: Deployment, items: list[Resource]) -> None:
     iam = d.client("iam")
-    assert len(items) == 2 + len(d.app.services)
+    assert len(items) == 3 + len(d.app.services)  # hosts, execution, the hosts function, one per service
+    trusted = {"HostRole": "ec2.amazonaws.com", "HostsFunctionRole": "lambda.amazonaws.com"}
     for role in items:
         described = iam.get_role(RoleName=role.physical_id)["Role"]
         trust = described["AssumeRolePolicyDocument"]
         trust = json.loads(trust) if isinstance(trust, str) else trust
         service = trust["Statement"][0]["Principal"]["Service"]
-        assert service == ("ec2.amazonaws.com" if role.logical_id == "HostRole" else "ecs-tasks.amazonaws.com")
+        assert service == trusted.get(role.logical_id, "ecs-tasks.amazonaws.com")
         attached = {p["PolicyArn"].rsplit("/", 1)[-1]
                     for p in iam.list_attached_role_policies(RoleName=role.physical_id)["AttachedPolicies"]}
         declared = {arn["Fn::Sub"].rsplit("/", 1)[-1] for arn in role.properties.get("ManagedPolicyArns", [])}
@@ -602,3 +606,60 @@ def _repositories(d: Deployment, items: list[Resource]) -> None:
         assert repository["imageTagMutability"] == "IMMUTABLE"
     out = stacks.outputs(d.stacks["registry.yaml"])
     assert sorted(out.values()) == sorted(r["repositoryUri"] for r in described)
+
+
+# --- the hosts function ------------------------------------------------------------------------------
+
+@check("AWS::Lambda::Function")
+def _hosts_function(d: Deployment, items: list[Resource]) -> None:
+    (function,) = items
+    described = d.client("lambda").get_function(FunctionName=function.physical_id)["Configuration"]
+    assert (described["Runtime"], described["Handler"]) == ("python3.12", "index.handler")
+    role = d.client("iam").get_role(RoleName=d.one("cluster.yaml", "HostsFunctionRole").physical_id)["Role"]
+    assert described["Role"] == role["Arn"]
+    assert described["Environment"]["Variables"] == {
+        "GROUP": d.one("cluster.yaml", "HostGroup").physical_id,
+        "SECURITY_GROUP": d.one("network.yaml", "HostAddressesSecurityGroup").physical_id, "PORTS": "8080"}
+    assert described["LoggingConfig"]["LogGroup"] == f"/ecs/{d.environment}/hosts-function"
+
+
+@check("Custom::Hosts")
+def _hosts(d: Deployment, items: list[Resource]) -> None:
+    # The function ran when the stack made its custom resource: each host's public IP is let in on 8080.
+    (group,) = d.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[d.one("cluster.yaml", "HostGroup").physical_id])["AutoScalingGroups"]
+    reservations = d.client("ec2").describe_instances(InstanceIds=[i["InstanceId"] for i in group["Instances"]])
+    addresses = {i["PublicIpAddress"] for r in reservations["Reservations"] for i in r["Instances"]}
+    assert addresses
+    rules = d.client("ec2").describe_security_group_rules(Filters=[{
+        "Name": "group-id", "Values": [d.one("network.yaml", "HostAddressesSecurityGroup").physical_id]}])
+    assert {(r["CidrIpv4"], r["FromPort"]) for r in rules["SecurityGroupRules"] if not r["IsEgress"]} == {
+        (f"{address}/32", 8080) for address in addresses}
+
+
+@check("AWS::Events::Rule")
+def _hosts_events(d: Deployment, items: list[Resource]) -> None:
+    events = d.client("events")
+    function = d.client("lambda").get_function(
+        FunctionName=d.one("cluster.yaml", "HostsFunction").physical_id)["Configuration"]["FunctionArn"]
+    found = {}
+    for rule in items:
+        described = events.describe_rule(Name=rule.physical_id.rsplit("/", 1)[-1])
+        targets = events.list_targets_by_rule(Rule=described["Name"])["Targets"]
+        assert [t["Arn"] for t in targets] == [function]
+        found[rule.logical_id] = described
+    pattern = json.loads(found["HostsEvents"]["EventPattern"])
+    assert pattern["source"] == ["aws.autoscaling"]
+    assert pattern["detail"]["AutoScalingGroupName"] == [d.one("cluster.yaml", "HostGroup").physical_id]
+    assert found["HostsSchedule"]["ScheduleExpression"] == "rate(5 minutes)"
+
+
+@check("AWS::Lambda::Permission")
+def _hosts_permissions(d: Deployment, items: list[Resource]) -> None:
+    policy = json.loads(d.client("lambda").get_policy(
+        FunctionName=d.one("cluster.yaml", "HostsFunction").physical_id)["Policy"])
+    rules = {r.physical_id for r in d.of_type("AWS::Events::Rule")}
+    allowed = {s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in policy["Statement"]
+               if s["Principal"] == {"Service": "events.amazonaws.com"}}
+    assert len(items) == 2 and len(allowed) == 2
+    assert {arn.rsplit("/", 1)[-1] for arn in allowed} == {arn.rsplit("/", 1)[-1] for arn in rules}
