@@ -30,6 +30,10 @@ class LifecycleError(Exception):
     """A failure with its explanation: printed as is (no traceback), exit code 1."""
 
 
+class RefusedParameters(LifecycleError):
+    """Parameters the root template refuses (its Rules): the user's input, so exit code 2."""
+
+
 @dataclass
 class Target:
     """One deployment in one account and region."""

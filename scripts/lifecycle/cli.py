@@ -8,7 +8,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from lifecycle.aws import LifecycleError, target
+from lifecycle.aws import LifecycleError, RefusedParameters, target
 from templates_src.config import DEFAULT_CONFIG, ConfigError
 
 
@@ -48,6 +48,9 @@ def main(command: str, argv: list[str] | None = None) -> int:
         return COMMANDS[command](where, args)
     except ConfigError as error:
         print(error.report(args.config), file=sys.stderr)
+        return 2
+    except RefusedParameters as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except LifecycleError as error:
         print(f"error: {error}", file=sys.stderr)
