@@ -258,22 +258,39 @@ def test_each_inconsistent_combination_is_refused_at_create_time_and_nothing_is_
     assert inventory.difference(before, inventory.take(aws)) == {}
 
 
-def test_a_certificate_for_a_name_outside_the_zone_fails_the_stack_and_rolls_back(aws):
-    zone = public_zone(aws, "example.org")
+@pytest.mark.parametrize("zone_name, taken, failed, reason", [
+    ("example.org", False, "Certificate", f"(example.org.) does not hold {DOMAIN}"),
+    ("example.com", True, "DomainRecord", f"[name='{DOMAIN}.', type='A'] but it already exists"),
+], ids=["outside the zone", "already taken"])
+def test_a_name_the_zone_cannot_take_fails_the_stack_and_rolls_back(aws, zone_name, taken, failed, reason):
+    zone = public_zone(aws, zone_name)
+    route53 = aws.client("route53")
+    if taken:  # somebody's record for the name: Route 53 refuses to create it again, nothing overwrites it
+        existing = {"Name": DOMAIN, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}
+        route53.change_resource_record_sets(
+            HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": existing}]})
     before = inventory.take(aws)
     stacks.upload(aws, emulated.BUCKET, emulated.PREFIX)
     root = stacks.create(aws, emulated.ROOT, stacks.template_url(aws, emulated.BUCKET, emulated.PREFIX + "main.yaml"),
                          {"QSS3BucketName": emulated.BUCKET, "DomainName": DOMAIN, "HostedZoneId": zone})
     assert root["StackStatus"] == "ROLLBACK_COMPLETE"
     cfn = aws.client("cloudformation")
-    (reason,) = [e["ResourceStatusReason"] for s in cfn.list_stacks()["StackSummaries"]  # deleted nested ones too
-                 for e in cfn.describe_stack_events(StackName=s["StackId"])["StackEvents"]
-                 if e["LogicalResourceId"] == "Certificate" and e["ResourceStatus"] == "CREATE_FAILED"]
-    assert f"({'example.org.'}) does not hold {DOMAIN}" in reason
+    (found,) = [e["ResourceStatusReason"] for s in cfn.list_stacks()["StackSummaries"]  # deleted nested ones too
+                for e in cfn.describe_stack_events(StackName=s["StackId"])["StackEvents"]
+                if e["LogicalResourceId"] == failed and e["ResourceStatus"] == "CREATE_FAILED"]
+    assert reason in found
     stacks.delete(aws, emulated.ROOT)
     stacks.empty_bucket(aws, emulated.BUCKET)
     stacks.drop_retained(aws, before)
-    assert inventory.difference(before, inventory.take(aws)) == {}
+    assert aws.client("acm").list_certificates()["CertificateSummaryList"] == []
+    difference = inventory.difference(before, inventory.take(aws))
+    if taken:  # the certificate was made (its CNAME stays), then the record failed; the old record is intact
+        left_in_zone(difference, zone)
+        (record,) = [r for r in route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+                     if r["Type"] == "A"]
+        assert record["ResourceRecords"] == [{"Value": "192.0.2.1"}]
+    else:
+        assert difference == {}
 
 
 # --- make deploy / diff / cleanup --------------------------------------------------------------------
