@@ -90,6 +90,13 @@ def dot_source(build: Path) -> str:
             label = _quote(f"{_protocol(props)} :{props['Port']}{condition}")
             lines.append(f"    l_{logical} [label={label}, shape=cds, fillcolor=\"#fff4e0\"];")
             drawn = True
+        # The user's name: a certificate made for it, and the record that points it at the load balancer.
+        for logical in _of_type(template, "AWS::CertificateManager::Certificate"):
+            label = _quote("ACM certificate for DomainName\\n(DNS-validated in HostedZoneId)")
+            lines.append(f"    c_{logical} [label={label}, shape=note, fillcolor=\"#eef7ee\"];")
+        for logical in _of_type(template, "AWS::Route53::RecordSet"):
+            label = _quote("DomainName: alias A record\\nin HostedZoneId")
+            lines.append(f"    r_{logical} [label={label}, shape=note, fillcolor=\"#eef7ee\"];")
         if name == "network":
             vpc = next(iter(_of_type(template, "AWS::EC2::VPC").values()), {})
             subnets = len(_of_type(template, "AWS::EC2::Subnet"))
@@ -168,8 +175,8 @@ def dot_source(build: Path) -> str:
         for variable in props["ContainerDefinitions"][0].get("Environment", []):
             value = variable["Value"].get("Fn::Sub") if isinstance(variable["Value"], dict) else None
             text = value if isinstance(value, str) else (value or [""])[0]
-            if prefix in bridge and "${LoadBalancerDnsName}" in text:
-                tail = text.split("${LoadBalancerDnsName}", 1)[1]
+            if prefix in bridge and "${PublicHost}" in text:
+                tail = text.split("${PublicHost}", 1)[1]
                 port = int(tail[1:].split("/")[0]) if tail.startswith(":") else 80
                 if port in listeners:
                     label = _quote(variable["Name"] + " (public URL)")

@@ -485,8 +485,9 @@ RESERVED_PORTS = (22, 2375, 2376, 51678, 51679, 51680)  # SSH, Docker, ECS agent
 # main.yaml's Description, around the app's; CloudFormation allows 1024 bytes for a template's.
 ROOT_DESCRIPTION = "{} on Amazon ECS (EC2 launch type): root stack"
 TEMPLATE_DESCRIPTION_BYTES = 1024
-# Outputs main.yaml always has (main._outputs): a service's URL output cannot take their names.
-ROOT_OUTPUTS = ("ClusterName", "NamespaceName", "ServiceNames")
+# Outputs main.yaml has besides the URLs (main._outputs; LoadBalancerDnsName with a load balancer): a
+# service's URL output cannot take their names.
+ROOT_OUTPUTS = ("ClusterName", "NamespaceName", "ServiceNames", "LoadBalancerDnsName")
 
 
 def logical_id(name: str) -> str:

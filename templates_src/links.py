@@ -35,7 +35,12 @@ IMAGE_TAG = Link("ImageTag", "Tag of the images pushed to this app's ECR reposit
 INGRESS_CIDR = Link("AllowedIngressCidr", "Addresses that may reach the load balancer's listeners")
 SERVICES_RUNNING = Link("ServicesRunning", "false creates every ECS service with no tasks: a first deploy learns the "
                         "load balancer's URL before the images that inline it are built")
-CERTIFICATE_ARN = Link("CertificateArn", "ACM certificate for HTTPS; empty: HTTP only")
+DOMAIN_NAME = Link("DomainName", "Name the app is served at over HTTPS, e.g. dks.example.com; empty: HTTP on the load "
+                   "balancer's own name")
+HOSTED_ZONE_ID = Link("HostedZoneId", "Route 53 public hosted zone holding DomainName (Z..., without /hostedzone/): "
+                      "the certificate is validated and the alias record written there; empty: none")
+CERTIFICATE_ARN = Link("CertificateArn", "ACM certificate for DomainName made elsewhere; empty: made here when "
+                       "HostedZoneId is given")
 ACCESS_LOGS_BUCKET = Link("AccessLogsBucket", "S3 bucket (with the ELB log delivery policy) for the load "
                                               "balancer's access logs; empty: none")
 AMI_ID = Link("EcsAmiId", "ECS-optimized Amazon Linux 2023 AMI", "AWS::EC2::Image::Id")
@@ -77,6 +82,7 @@ DISCOVERY_SERVICE_ARNS = ListLink("DiscoveryServiceArns", "Cloud Map service of 
 
 # load balancer
 LOAD_BALANCER_DNS = Link("LoadBalancerDnsName", "DNS name of the internet-facing load balancer")
+PUBLIC_HOST = Link("PublicHost", "Host of every public URL: DomainName when given, else the load balancer's DNS name")
 URL_SCHEME = Link("UrlScheme", "https when the listeners have a certificate, else http")
 TARGET_GROUP_ARNS = ListLink("TargetGroupArns", "Target group of each public service", _public_services)
 

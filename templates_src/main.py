@@ -3,11 +3,13 @@
 Children are fetched by taskcat's convention,
 https://<QSS3BucketName>.s3.<region>.<url suffix>/<QSS3KeyPrefix><child>.yaml, so the same build
 deploys from `aws cloudformation deploy`, from taskcat and from `make deploy`. Every parameter
-but the bucket has a default.
+but the bucket has a default. Combinations of parameters that no single parameter's constraints
+can refuse are refused by the template's Rules, which CloudFormation evaluates before it creates
+or changes anything (`add_rule`).
 """
 from __future__ import annotations
 
-from troposphere import Join, Output, Parameter, Sub
+from troposphere import Equals, Join, Not, Or, Output, Parameter, Ref, Sub
 
 from templates_src import (
     capacity,
@@ -32,6 +34,14 @@ BUCKET = "QSS3BucketName"
 PREFIX = "QSS3KeyPrefix"
 CERTIFICATE_PATTERN = r"^(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+)?$"
 CIDR_PATTERN = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$"
+# Lowercase labels of letters, digits and inner hyphens, at least two of them; at most 64 characters,
+# ACM's limit for a certificate's first name:
+# https://docs.aws.amazon.com/acm/latest/APIReference/API_RequestCertificate.html
+DOMAIN_PATTERN = r"^(([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]([a-z0-9-]*[a-z0-9])?)?$"
+DOMAIN_MAX = 64
+# A Route 53 hosted zone ID as CloudFormation takes it: without the /hostedzone/ prefix the API lists
+# (at most 32 letters and digits).
+ZONE_PATTERN = r"^([A-Z0-9]{1,32})?$"
 
 
 def children(app: App) -> list[Stack]:
@@ -67,6 +77,12 @@ def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
                               ConstraintDescription=f"the tasks need {needed} hosts at the deployment peak")),
         (links.IMAGE_TAG, dict(Default="latest", AllowedPattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")),
         (links.SERVICES_RUNNING, dict(Default="true", AllowedValues=["true", "false"])),
+        (links.DOMAIN_NAME, dict(Default="", AllowedPattern=DOMAIN_PATTERN, MaxLength=DOMAIN_MAX,
+                                 ConstraintDescription=f"a lowercase DNS name such as dks.example.com (at most "
+                                                       f"{DOMAIN_MAX} characters), or empty")),
+        (links.HOSTED_ZONE_ID, dict(Default="", AllowedPattern=ZONE_PATTERN,
+                                    ConstraintDescription="a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ "
+                                                          "(without /hostedzone/), or empty")),
         (links.CERTIFICATE_ARN, dict(Default="", AllowedPattern=CERTIFICATE_PATTERN,
                                      ConstraintDescription="an ACM certificate ARN, or empty")),
         (links.ACCESS_LOGS_BUCKET, dict(Default="", AllowedPattern=r"^([0-9a-z][0-9a-z.-]{1,61}[0-9a-z])?$",
@@ -102,8 +118,61 @@ def build(app: App, stacks: list[Stack], local_urls: bool = False) -> Stack:
         return Sub(f"https://${{{BUCKET}}}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/${{{PREFIX}}}{child.name}.yaml")
 
     connect(root, stacks, template_url)
+    if links.DOMAIN_NAME.name in root.inputs:
+        _domain_rules(root)
+    _size_rules(root)
     _outputs(root, stacks)
     return root
+
+
+def add_rule(root: Stack, name: str, assertions: list[tuple[object, str]], when: object = None) -> None:
+    """A Rule of the root template: each (Assert, AssertDescription) must hold whenever `when` does
+    (always without one). CloudFormation evaluates Rules before it creates or changes anything and
+    refuses the operation with the first failing AssertDescription as its message, so write that as one
+    sentence naming the parameter to change. Only rule functions (Fn::Equals, Fn::Not, Fn::And,
+    Fn::Or, Fn::Contains, Fn::EachMemberEquals, Fn::EachMemberIn, Ref, ...) may appear:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    """
+    rule: dict[str, object] = {} if when is None else {"RuleCondition": when}
+    rule["Assertions"] = [{"Assert": check, "AssertDescription": description} for check, description in assertions]
+    root.template.add_rule(name, rule)
+
+
+def _given(link: links.Link) -> Not:
+    return Not(Equals(Ref(link.name), ""))
+
+
+def _domain_rules(root: Stack) -> None:
+    """HTTPS needs both a certificate and the name it covers: an ACM certificate cannot cover the load
+    balancer's own *.elb.amazonaws.com name, so a certificate without DomainName would redirect every
+    visitor to a name that fails the TLS check, and a DomainName without a certificate would serve
+    nothing on it."""
+    domain, zone, certificate = links.DOMAIN_NAME.name, links.HOSTED_ZONE_ID.name, links.CERTIFICATE_ARN.name
+    add_rule(root, "CertificateNeedsDomain", [(
+        _given(links.DOMAIN_NAME),
+        f"{certificate} needs {domain}: give the name the certificate covers, which every URL then uses (a "
+        f"certificate cannot cover the load balancer's own name)")], when=_given(links.CERTIFICATE_ARN))
+    add_rule(root, "ZoneNeedsDomain", [(
+        _given(links.DOMAIN_NAME),
+        f"{zone} needs {domain}: give the name to serve from that hosted zone")], when=_given(links.HOSTED_ZONE_ID))
+    add_rule(root, "DomainNeedsCertificate", [(
+        Or(_given(links.HOSTED_ZONE_ID), _given(links.CERTIFICATE_ARN)),
+        f"{domain} needs {zone} (a certificate is made and validated in that Route 53 zone) or {certificate} "
+        f"(a certificate made elsewhere for {domain})")], when=_given(links.DOMAIN_NAME))
+
+
+def _size_rules(root: Stack) -> None:
+    """MinSize <= MaxSize. Rules compare no numbers, only list membership, so each MinSize above the
+    lowest MaxSize gets a rule listing the MaxSize values below it (config.MIN_SIZE_MAX bounds MinSize
+    and so their number). The Auto Scaling group would refuse the pair too, but only midway through a
+    deploy, after the stacks before it were made."""
+    lowest = root.template.parameters[links.MAX_SIZE.name].properties["MinValue"]
+    for size in range(lowest + 1, config.MIN_SIZE_MAX + 1):
+        add_rule(root, f"MinSize{size}NeedsMaxSize", [(
+            # troposphere has no class for the rule function Fn::Contains: the plain mapping.
+            Not({"Fn::Contains": [[str(n) for n in range(lowest, size)], Ref(links.MAX_SIZE.name)]}),
+            f"MinSize {size} needs MaxSize of at least {size}: raise MaxSize or lower MinSize")],
+            when=Equals(Ref(links.MIN_SIZE.name), str(size)))
 
 
 def _outputs(root: Stack, stacks: list[Stack]) -> None:
@@ -112,8 +181,13 @@ def _outputs(root: Stack, stacks: list[Stack]) -> None:
     for svc in app.public_services:
         t.add_output(Output(config.url_output(svc), Description=f"Public URL of {svc.name}",
                             Value=Sub(loadbalancer.url(svc), **{
-                                link.name: output_of(stacks, link) for link in (links.LOAD_BALANCER_DNS,
+                                link.name: output_of(stacks, link) for link in (links.PUBLIC_HOST,
                                                                                 links.URL_SCHEME)})))
+    if app.public_services:
+        t.add_output(Output(links.LOAD_BALANCER_DNS.name,
+                            Description="DNS name of the load balancer: point DomainName at it (alias A record or "
+                                        "CNAME) unless HostedZoneId was given, which writes that record",
+                            Value=output_of(stacks, links.LOAD_BALANCER_DNS)))
     t.add_output(Output("ClusterName", Description="ECS cluster", Value=output_of(stacks, links.CLUSTER_NAME)))
     t.add_output(Output("NamespaceName", Description="Cloud Map namespace: services resolve as <service>.<namespace>",
                         Value=discovery.namespace(app)))

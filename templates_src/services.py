@@ -69,7 +69,7 @@ def image(stack: Stack, svc: AppService):
 
 
 def environment_value(stack: Stack, value: str):
-    """Resolve {svc.host}, {svc.port} and {svc.url}; a URL needs the load balancer's DNS name."""
+    """Resolve {svc.host}, {svc.port} and {svc.url}; a URL needs the public host and scheme."""
     app = stack.app
 
     def resolve(match: re.Match) -> str:
@@ -85,10 +85,10 @@ def environment_value(stack: Stack, value: str):
     resolved = REFERENCE.sub(resolve, value)
     if "\0" not in resolved:
         return resolved
-    # Fn::Sub: escape literal ${ in the user's text, keep the URL's ${LoadBalancerDnsName}.
+    # Fn::Sub: escape literal ${ in the user's text, keep the URL's ${PublicHost}.
     parts = resolved.split("\0")
     text = "".join(part if i % 2 else part.replace("${", "${!") for i, part in enumerate(parts))
-    stack.use(links.LOAD_BALANCER_DNS)
+    stack.use(links.PUBLIC_HOST)
     stack.use(links.URL_SCHEME)
     return Sub(text)
 

@@ -211,6 +211,18 @@ def _zones(session):
     return [z["Id"] + ":" + z["Name"] for z in pages(session.client("route53"), "list_hosted_zones", "HostedZones")]
 
 
+@kind("route53 records")
+def _records(session):
+    route53 = session.client("route53")
+    return [f"{z['Id']} {r['Name']} {r['Type']}" for z in pages(route53, "list_hosted_zones", "HostedZones")
+            for r in pages(route53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=z["Id"])]
+
+
+@kind("acm certificates")
+def _certificates(session):
+    return [c["CertificateArn"] for c in pages(session.client("acm"), "list_certificates", "CertificateSummaryList")]
+
+
 @kind("logs log groups")
 def _log_groups(session):
     return [g["logGroupName"] for g in pages(session.client("logs"), "describe_log_groups", "logGroups")]

@@ -3,7 +3,9 @@
 The deploy is the README's: build/ uploaded to a bucket, the registry stack, then the root stack
 with only QSS3BucketName and QSS3KeyPrefix. Each resource type in build/ has one check below that
 asks the service's own describe/list API whether the resource is there with what the template
-promises; the coverage line counts them. The delete must leave the account as it was.
+promises; the coverage line counts them. Types that exist only under a condition the defaults leave
+false (the certificate and record a DomainName brings) are deployed and checked by the test named in
+CONDITIONAL. The delete must leave the account as it was.
 """
 from __future__ import annotations
 
@@ -70,12 +72,23 @@ def built_types() -> set[str]:
     return {r["Type"] for path in BUILD.glob("*.yaml") for r in stacks.load(path.name)["Resources"].values()}
 
 
-def deploy(session: boto3.Session) -> Deployment:
+def conditional_types() -> set[str]:
+    """Types every resource of which has a Condition: the default parameters may create none of them."""
+    declared = [r for path in BUILD.glob("*.yaml") for r in stacks.load(path.name)["Resources"].values()]
+    return {kind for kind in built_types() if all("Condition" in r for r in declared if r["Type"] == kind)}
+
+
+# Where the types the defaults do not create are deployed and checked.
+CONDITIONAL = {"AWS::CertificateManager::Certificate": "tests/test_domain.py",
+               "AWS::Route53::RecordSet": "tests/test_domain.py"}
+
+
+def deploy(session: boto3.Session, parameters: dict[str, str] | None = None) -> Deployment:
     stacks.upload(session, BUCKET, PREFIX)
     registry = stacks.create(session, REGISTRY, stacks.template_url(session, BUCKET, PREFIX + "registry.yaml"))
     assert registry["StackStatus"] == "CREATE_COMPLETE", registry.get("StackStatusReason")
     root = stacks.create(session, ROOT, stacks.template_url(session, BUCKET, PREFIX + "main.yaml"),
-                         {"QSS3BucketName": BUCKET, "QSS3KeyPrefix": PREFIX})
+                         {"QSS3BucketName": BUCKET, "QSS3KeyPrefix": PREFIX, **(parameters or {})})
     assert root["StackStatus"] == "CREATE_COMPLETE", failure_events(session, ROOT)
     nested = stacks.nested(session, ROOT)
     everything = {**nested, "registry.yaml": registry}
@@ -95,12 +108,14 @@ def test_deploy_assert_every_resource_and_delete_leaves_nothing(aws, capsys):
 
     missing = built_types() - set(CHECKS)
     assert not missing, f"resource types in build/ with no check: {sorted(missing)}"
+    assert conditional_types() == set(CONDITIONAL), "a type only a condition creates needs a test that deploys it"
     deployed = {r.type for r in deployment.resources}
-    assert deployed == built_types(), "every type in build/ must be created"
+    assert deployed == built_types() - conditional_types(), "every type in build/ the defaults make must be created"
     for kind in sorted(deployed):
         CHECKS[kind](deployment, deployment.of_type(kind))
     with capsys.disabled():
-        print(f"\nemulated: {len(deployed)}/{len(built_types())} resource types created and asserted")
+        print(f"\nemulated: {len(deployed)}/{len(built_types())} resource types created and asserted "
+              f"(the other {len(CONDITIONAL)} with a domain: {', '.join(sorted(set(CONDITIONAL.values())))})")
 
     stacks.delete(aws, ROOT)
     stacks.delete(aws, REGISTRY)
@@ -507,6 +522,40 @@ def _load_balancer(d: Deployment, items: list[Resource]) -> None:
     assert described["SecurityGroups"] == [d.one("network.yaml", "LoadBalancerSecurityGroup").physical_id]
     assert d.output("main.yaml", "AppUrl") == f"http://{described['DNSName']}"
     assert d.output("main.yaml", "ApiUrl") == f"http://{described['DNSName']}:8080"
+
+
+@check("AWS::CertificateManager::Certificate")
+def _certificate(d: Deployment, items: list[Resource]) -> None:
+    (made,) = items
+    domain, zone = d.parameter("main.yaml", "DomainName"), d.parameter("main.yaml", "HostedZoneId")
+    described = d.client("acm").describe_certificate(CertificateArn=made.physical_id)["Certificate"]
+    assert (described["DomainName"], described["Status"], described["Type"]) == (domain, "ISSUED", "AMAZON_ISSUED")
+    (option,) = described["DomainValidationOptions"]
+    record = option["ResourceRecord"]
+    # the validation CNAME ACM asked for is in the zone (CloudFormation wrote it; the certificate is issued)
+    found = d.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    assert (record["Name"], "CNAME", [{"Value": record["Value"]}]) in [
+        (r["Name"], r["Type"], r.get("ResourceRecords")) for r in found]
+    listeners = d.client("elbv2").describe_listeners(
+        LoadBalancerArn=d.one("loadbalancer.yaml", "LoadBalancer").physical_id)["Listeners"]
+    served = {listener["Port"]: [c["CertificateArn"] for c in listener.get("Certificates", [])]
+              for listener in listeners if listener["Protocol"] == "HTTPS"}
+    assert served == {443: [made.physical_id], 8080: [made.physical_id]}
+    tags = d.client("acm").list_tags_for_certificate(CertificateArn=made.physical_id)["Tags"]
+    assert {"Key": "Name", "Value": f"{d.environment}-alb"} in tags
+
+
+@check("AWS::Route53::RecordSet")
+def _records(d: Deployment, items: list[Resource]) -> None:
+    (record,) = items
+    domain, zone = d.parameter("main.yaml", "DomainName"), d.parameter("main.yaml", "HostedZoneId")
+    (balancer,) = d.client("elbv2").describe_load_balancers(
+        LoadBalancerArns=[d.one("loadbalancer.yaml", "LoadBalancer").physical_id])["LoadBalancers"]
+    (found,) = [r for r in d.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+                if r["Name"].rstrip(".") == domain]
+    assert record.physical_id.rstrip(".") == domain and found["Type"] == "A" and "ResourceRecords" not in found
+    assert found["AliasTarget"] == {"HostedZoneId": balancer["CanonicalHostedZoneId"], "DNSName": balancer["DNSName"],
+                                    "EvaluateTargetHealth": False}
 
 
 @check("AWS::ElasticLoadBalancingV2::Listener")

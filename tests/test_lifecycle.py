@@ -336,14 +336,19 @@ def test_diff_previews_changes_and_changes_nothing(aws):
 
 def test_a_certificate_serves_https_and_redirects_http(aws):
     before = inventory.take(aws)
+    # A certificate made elsewhere covers the user's name, never the load balancer's: DomainName goes with it.
     certificate = aws.client("acm").request_certificate(DomainName="dks.example.com")["CertificateArn"]
-    done = run("deploy", STACK=STACK, SKIP_IMAGES="1", PARAMS=f"CertificateArn={certificate}")
+    done = run("deploy", STACK=STACK, SKIP_IMAGES="1",
+               PARAMS=f"CertificateArn={certificate} DomainName=dks.example.com")
     assert done.returncode == 0, done.stdout + done.stderr
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack(aws, STACK)["Outputs"]}
-    assert outputs["AppUrl"].startswith("https://") and outputs["ApiUrl"].startswith("https://")
+    assert (outputs["AppUrl"], outputs["ApiUrl"]) == ("https://dks.example.com", "https://dks.example.com:8080")
 
     elb = aws.client("elbv2")
     (balancer,) = elb.describe_load_balancers()["LoadBalancers"]
+    # no HostedZoneId: the user points the name at the load balancer, whose name an output gives
+    assert outputs["LoadBalancerDnsName"] == balancer["DNSName"]
+    assert not [z for z in aws.client("route53").list_hosted_zones()["HostedZones"] if not z["Config"]["PrivateZone"]]
     listeners = {item["Port"]: item for item in elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])[
         "Listeners"]}
     assert sorted(listeners) == [80, 443, 8080]

@@ -161,13 +161,16 @@ def listener_target(tpls: dict, port: int) -> dict:
 
 
 def url_port(tpls: dict, service_name: str, variable: str) -> int:
-    """The port of a URL value (`${UrlScheme}://${LoadBalancerDnsName}:8080`): it names the load balancer."""
+    """The port of a URL value (`${UrlScheme}://${PublicHost}:8080`). PublicHost is DomainName (an alias
+    record of the load balancer) or the load balancer's own name: either resolves to its public addresses."""
     value = environment(tpls["services.yaml"], service_name)[variable]
     text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
-    assert "${LoadBalancerDnsName}" in text
+    assert "${PublicHost}" in text
+    host = tpls["loadbalancer.yaml"]["Outputs"]["PublicHost"]["Value"]["Fn::If"]
+    assert host[0] == "Domain" and host[2] == {"Fn::GetAtt": ["LoadBalancer", "DNSName"]}
     (lb,) = resources(tpls["loadbalancer.yaml"], "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
     assert props(lb)["Scheme"] == "internet-facing"  # the name resolves to public addresses
-    tail = text.split("${LoadBalancerDnsName}", 1)[1]
+    tail = text.split("${PublicHost}", 1)[1]
     return int(tail[1:].split("/")[0]) if tail.startswith(":") else 80
 
 

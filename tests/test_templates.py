@@ -327,7 +327,8 @@ def test_world_reaches_only_the_load_balancer_on_listener_ports(dks_templates):
 
 def test_a_certificate_turns_http_into_a_redirect_and_every_listener_into_tls(dks_templates):
     lb = dks_templates["loadbalancer.yaml"]
-    assert lb["Conditions"]["Https"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]}
+    # a certificate is given (CertificateArn) or made (tests/test_domain.py): either turns HTTPS on
+    assert lb["Conditions"]["Https"] == {"Fn::Or": [{"Condition": "CertificateGiven"}, {"Condition": "CertificateMade"}]}
     listeners = {props(r)["Port"]: props(r) for r in resources(lb, "AWS::ElasticLoadBalancingV2::Listener").values()}
     (action,) = listeners[80]["DefaultActions"]
     redirect, plain = action["Fn::If"][1:]
@@ -335,7 +336,8 @@ def test_a_certificate_turns_http_into_a_redirect_and_every_listener_into_tls(dk
     assert redirect["RedirectConfig"] == {"Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}",
                                           "Query": "#{query}", "StatusCode": "HTTP_301"}
     assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13")
-    assert listeners[443]["Certificates"] == [{"CertificateArn": {"Ref": "CertificateArn"}}]
+    assert listeners[443]["Certificates"] == [{"CertificateArn": {"Fn::If": [
+        "CertificateMade", {"Ref": "Certificate"}, {"Ref": "CertificateArn"}]}}]
     assert listeners[8080]["Protocol"] == {"Fn::If": ["Https", "HTTPS", "HTTP"]}
     # the URLs the app and the outputs carry follow the scheme
     assert lb["Outputs"]["UrlScheme"]["Value"] == {"Fn::If": ["Https", "https", "http"]}
@@ -696,10 +698,12 @@ def test_api_finds_the_database_by_its_cloud_map_name(dks_templates):
 def test_ui_gets_the_public_api_url(dks_templates):
     template = dks_templates["services.yaml"]
     value = environment(template, "dks-ui")["KNOWLEDGE_SHARE_API"]
-    # The browser calls the API, so it is the load balancer's name on the API's listener port.
-    assert value == {"Fn::Sub": "${UrlScheme}://${LoadBalancerDnsName}:8080"}
-    where, dns = resolve(dks_templates, "services.yaml", {"Ref": "LoadBalancerDnsName"})
-    assert where == "loadbalancer.yaml" and dns["Fn::GetAtt"][1] == "DNSName"
+    # The browser calls the API, so it is the public host (the load balancer's name without a domain) on
+    # the API's listener port.
+    assert value == {"Fn::Sub": "${UrlScheme}://${PublicHost}:8080"}
+    where, host = resolve(dks_templates, "services.yaml", {"Ref": "PublicHost"})
+    _, domain, dns = host["Fn::If"]
+    assert where == "loadbalancer.yaml" and domain == {"Ref": "DomainName"} and dns["Fn::GetAtt"][1] == "DNSName"
 
 
 def test_database_init_script_is_written_before_postgres_starts(dks, dks_templates, tmp_path):
@@ -913,8 +917,8 @@ def test_root_outputs(dks_templates):
     outputs = dks_templates["main.yaml"]["Outputs"]
     # The config refuses a url_output named like one of the others: it must know them all.
     assert set(outputs) == {"AppUrl", "ApiUrl", *config.ROOT_OUTPUTS}
-    assert outputs["AppUrl"]["Value"]["Fn::Sub"][0] == "${UrlScheme}://${LoadBalancerDnsName}"
-    assert outputs["ApiUrl"]["Value"]["Fn::Sub"][0] == "${UrlScheme}://${LoadBalancerDnsName}:8080"
+    assert outputs["AppUrl"]["Value"]["Fn::Sub"][0] == "${UrlScheme}://${PublicHost}"
+    assert outputs["ApiUrl"]["Value"]["Fn::Sub"][0] == "${UrlScheme}://${PublicHost}:8080"
     assert outputs["NamespaceName"]["Value"] == "dks.local"
 
 

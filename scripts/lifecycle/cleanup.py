@@ -4,8 +4,10 @@ A delete that ends DELETE_FAILED is diagnosed from its events and the known trap
 retry: instances still registered in Cloud Map (a namespace or service cannot go while they are),
 images in a repository, hosts kept by scale-in protection, services or tasks left in the cluster,
 network interfaces left in a security group, subnet or VPC. The data's EFS file system, which a
-stack delete keeps, goes too unless KEEP_DATA=1. Then the Resource Groups Tagging API
-lists whatever still carries the stack's tag; anything there is reported and the exit is non-zero.
+stack delete keeps, goes too unless KEEP_DATA=1. The validation record a certificate made for
+DomainName left in the user's hosted zone is named, not deleted (see kept_validation_records).
+Then the Resource Groups Tagging API lists whatever still carries the stack's tag; anything there
+is reported and the exit is non-zero.
 Running it again after success, or on a stack that never existed, succeeds.
 """
 from __future__ import annotations
@@ -24,8 +26,11 @@ TRIES = 3
 def run(target: Target, bucket: str | None, keep_data: bool = False) -> list[str]:
     """Delete everything the deployment made (its data too, unless keep_data); returns the ARNs
     still tagged with its name."""
+    records = kept_validation_records(target)  # read while the certificate still exists
     for name in (target.stack, target.registry):  # the root uses the registry's repositories
         remove(target, name)
+    for line in records:
+        print(line)
     systems = data_file_systems(target)
     for system in systems:
         if keep_data:
@@ -37,6 +42,35 @@ def run(target: Target, bucket: str | None, keep_data: bool = False) -> list[str
     remove_templates(target, bucket or target.default_bucket())
     left = leftovers(target)
     return [arn for arn in left if not (keep_data and any(arn.endswith(system) for system in systems))]
+
+
+def kept_validation_records(target: Target) -> list[str]:
+    """What deleting the root leaves in the user's hosted zone: the CNAME each certificate the stack made
+    was validated through. CloudFormation never deletes it, and nor does cleanup: every certificate for
+    the same name in the account validates and renews through that one record, and nothing marks it
+    as this deployment's (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1603).
+    """
+    root = stacks.describe(target, target.stack)
+    if root is None:
+        return []
+    zone = stacks.parameters(root).get("HostedZoneId", "")
+    lines = []
+    for resource in _resources(target, root["StackId"]):
+        if resource["ResourceType"] != "AWS::CertificateManager::Certificate" or not resource.get("PhysicalResourceId"):
+            continue
+        try:
+            described = target.client("acm").describe_certificate(CertificateArn=resource["PhysicalResourceId"])
+        except ClientError as error:
+            if missing(error):
+                continue
+            raise
+        for option in described["Certificate"].get("DomainValidationOptions", []):
+            record = option.get("ResourceRecord")
+            if record:
+                lines.append(f"dns: the validation record {record['Name']} ({record['Type']}) of the certificate for "
+                             f"{option['DomainName']} stays in hosted zone {zone}, as CloudFormation leaves it; any "
+                             f"other certificate for that name renews through it, so delete it by hand only if none")
+    return lines
 
 
 def data_file_systems(target: Target) -> list[str]:

@@ -1,6 +1,8 @@
 """make deploy: from an app config to a running app.
 
-1. Render the config's templates (the same text `make templates` writes).
+1. Render the config's templates (the same text `make templates` writes), and check the root
+   parameters it will pass against the root template's Rules (lifecycle/rules.py): a combination
+   CloudFormation would refuse stops here, before anything is made.
 2. Ensure the templates bucket: created when missing (encrypted, public access blocked, tagged).
 3. Upload the templates under `<stack>/<digest of their contents>/`: a deploy never changes the
    templates a running stack was made from, and an unchanged build uploads nothing.
@@ -21,7 +23,7 @@ from pathlib import Path
 import yaml
 from botocore.exceptions import ClientError
 
-from lifecycle import hosts, images, stacks
+from lifecycle import hosts, images, rules, stacks
 from lifecycle.aws import CREATED_TAG, TAG, InputError, LifecycleError, Target, error_code
 from templates_src import config, links, main, render
 
@@ -119,34 +121,23 @@ class Staged:
 
 
 def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> Staged:
-    """Render, check the overrides, ensure the bucket and upload what is not there yet."""
+    """Render, check the overrides and the root's Rules, ensure the bucket and upload what is not there yet."""
     app, files = rendered(config_path)
-    declared = {name: set(yaml.safe_load(text).get("Parameters") or {}) for name, text in files.items()
-                if name in ("main.yaml", "registry.yaml")}
+    parsed = {name: yaml.safe_load(text) for name, text in files.items() if name in ("main.yaml", "registry.yaml")}
+    declared = {name: set(template.get("Parameters") or {}) for name, template in parsed.items()}
     unknown = set(overrides) - declared["main.yaml"]
     if unknown:
         raise LifecycleError(f"PARAMS names no parameter of main.yaml: {', '.join(sorted(unknown))} "
                              f"(it has {', '.join(sorted(declared['main.yaml']))})")
-    check_sizes(target, yaml.safe_load(files["main.yaml"]).get("Parameters") or {}, overrides)
-    bucket = bucket or target.default_bucket()
-    ensure_bucket(target, bucket)
-    key_prefix = prefix(target, files)
-    put = upload(target, bucket, key_prefix, files)
-    print(f"templates: s3://{bucket}/{key_prefix} ({put} of {len(files)} uploaded, the rest were there)")
-    return Staged(app, files, bucket, key_prefix, declared)
-
-
-def check_sizes(target: Target, declared: dict, overrides: dict[str, str]) -> None:
-    """MinSize <= MaxSize, as the template's Rules say, before anything is made: each value as the
-    deploy will pass it (given, else the stack's, else the template's default)."""
-    if "MinSize" not in declared or "MaxSize" not in declared:
-        return
-    kept = stacks.parameters(stacks.describe(target, target.stack))
-    value = {name: overrides.get(name) or kept.get(name) or str(declared[name].get("Default", ""))
-             for name in ("MinSize", "MaxSize")}
-    if all(v.isdigit() for v in value.values()) and int(value["MinSize"]) > int(value["MaxSize"]):
-        raise InputError(f"MinSize {value['MinSize']} is above MaxSize {value['MaxSize']}: the hosts' group needs "
-                         "MinSize <= MaxSize; give both in PARAMS")
+    staged = Staged(app, files, bucket or target.default_bucket(), prefix(target, files), declared)
+    refused = rules.refusal(parsed["main.yaml"], staged.root_parameters(
+        target, stacks.describe(target, target.stack), overrides))
+    if refused:
+        raise InputError(f"PARAMS: {refused}")
+    ensure_bucket(target, staged.bucket)
+    put = upload(target, staged.bucket, staged.prefix, files)
+    print(f"templates: s3://{staged.bucket}/{staged.prefix} ({put} of {len(files)} uploaded, the rest were there)")
+    return staged
 
 
 def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool,

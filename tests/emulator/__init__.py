@@ -27,8 +27,10 @@ def install() -> list[str]:
     from moto.cloudformation import parsing
 
     from . import faults, fixes, midway, resources  # noqa: F401  (defining the classes registers them)
+    from . import domain, rules  # noqa: F401  (ACM certificates and record checks; the Rules check)
 
     if not _installed:
+        rules.install()  # before midway, which wraps CreateChangeSet in turn
         midway.install()  # after fixes, which these wrap in turn
         faults.install()
         for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
