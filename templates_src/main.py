@@ -16,6 +16,7 @@ from templates_src import (
     discovery,
     iam,
     instance_types,
+    kept,
     links,
     loadbalancer,
     names,
@@ -94,7 +95,7 @@ def build(app: App, stacks: list[Stack], local_urls: bool = False) -> Stack:
             Description="Key prefix of the templates in the bucket, ending with /",
             ConstraintDescription="S3 key characters, ending with /"))
     wanted = {name for child in stacks for name in child.inputs}
-    for name, (link, props) in root_parameters(app).items():
+    for name, (link, props) in {**root_parameters(app), **kept.root_parameters(app)}.items():
         if name in wanted:
             root.use(link, **props)
 
@@ -104,6 +105,7 @@ def build(app: App, stacks: list[Stack], local_urls: bool = False) -> Stack:
         return Sub(f"https://${{{BUCKET}}}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/${{{PREFIX}}}{child.name}.yaml")
 
     connect(root, stacks, template_url)
+    kept.add_rules(root)
     _outputs(root, stacks)
     return root
 

@@ -105,6 +105,8 @@ def resolve(tpls: dict[str, dict], file: str, expr) -> tuple[str, object]:
             stack, attribute = source["Fn::GetAtt"]
             producer = child_files(main)[stack]
             value = tpls[producer]["Outputs"][attribute.removeprefix("Outputs.")]["Value"]
+            if isinstance(value, dict) and "Fn::If" in value:  # the new resource's, or a kept one's (kept.py)
+                value = value["Fn::If"][1]
             if index is not None:
                 delimiter, items = value["Fn::Join"]
                 assert delimiter == ",", f"{attribute} is not a comma-joined list"
@@ -784,7 +786,7 @@ def test_one_rotated_key_encrypts_the_secrets_and_the_log_groups(dks_templates):
     ((key_id, key),) = resources(template, "AWS::KMS::Key").items()
     assert props(key)["EnableKeyRotation"] is True and 7 <= props(key)["PendingWindowInDays"] <= 30
     for secret in resources(template, "AWS::SecretsManager::Secret").values():
-        assert props(secret)["KmsKeyId"] == {"Ref": key_id}
+        assert props(secret)["KmsKeyId"] == {"Fn::If": ["NewKey", {"Ref": key_id}, {"Ref": "DataKeyArn"}]}
     for group in resources(dks_templates["services.yaml"], "AWS::Logs::LogGroup").values():
         assert resolve(dks_templates, "services.yaml", props(group)["KmsKeyId"]) == (
             "secrets.yaml", {"Fn::GetAtt": [key_id, "Arn"]})
