@@ -4,7 +4,7 @@ Each fix wraps or replaces one moto function at import time; moto's files are no
 list follows ../shared/reference/emulator-notes.md:
 
 - nested stacks: `GetAtt Child.Outputs.X`, ParentId/RootId, a failed child fails its parent, the
-  root's tags;
+  root's tags, also for the replacement moto makes on update;
 - stack tags and CloudFormation's aws:cloudformation:* tags on the kept data's KMS key, secrets and
   EFS file system (moto tags only EC2 resources);
 - a failed create rolls back (ROLLBACK_COMPLETE) instead of answering 500 mid-way;
@@ -418,7 +418,8 @@ def _stack_init(original, self, *args, **kwargs):
 @replace_classmethod(cfn.Stack, "create_from_cloudformation_json")
 def _nested_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     backend = backend_of(account_id, region_name)
-    parent = backend.stacks.get(kwargs.get("StackId"))
+    # Created by its parent's create, or (no StackId) as the replacement _nested_update makes.
+    parent = backend.stacks.get(kwargs.get("StackId")) or PARENT.get()
     properties = cloudformation_json["Properties"]
     properties["Parameters"] = {k: _parameter_value(v) for k, v in properties.get("Parameters", {}).items()}
     token = PARENT.set(parent)
@@ -433,6 +434,18 @@ def _nested_create(original, cls, resource_name, cloudformation_json, account_id
         raise EmulatorError(f"Embedded stack {child.stack_id} was not successfully created: "
                             f"The following resource(s) failed to create: [{names}].")
     return child
+
+
+@replace_classmethod(cfn.Stack, "update_from_cloudformation_json")
+def _nested_update(original, cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    """moto updates a nested stack by replacing it; the replacement is still its parent's child
+    (ParentId, RootId, the root's tags on what it creates), as the stack CloudFormation updates is."""
+    parent = backend_of(account_id, region_name).stacks.get(getattr(original_resource, "parent_id", None))
+    token = PARENT.set(parent)
+    try:
+        return original(original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+    finally:
+        PARENT.reset(token)
 
 
 # A nested stack's Ref and PhysicalResourceId are its stack ARN in CloudFormation; moto gives its name.
