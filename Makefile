@@ -86,7 +86,7 @@ verify: $(VENV)/.ops ## Check STACK= is up: hosts, steady services, healthy targ
 status: $(VENV)/.ops ## STACK='s stacks, services (desired/running), targets and URLs in one table
 	$(PY) scripts/status.py
 
-cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, delete the data unless KEEP_DATA=1, list leftovers (YES=1: no prompt)
+cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, delete the data (file system, key, secrets) unless KEEP_DATA=1, list leftovers (YES=1: no prompt)
 	$(PY) scripts/cleanup.py
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)

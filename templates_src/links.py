@@ -71,6 +71,14 @@ FILE_SYSTEM_ARN = Link("FileSystemArn", "ARN of the EFS file system")
 ACCESS_POINT_IDS = ListLink("AccessPointIds", "EFS access point of each service with data",
                             lambda app: tuple(s.name for s in app.stored_services))
 
+# Root parameters naming data kept from an earlier deployment (kept.py); empty makes new ones.
+DATA_FILE_SYSTEM_ID = Link("DataFileSystemId", "EFS file system kept from an earlier deployment of this app, used "
+                                               "instead of a new one; empty: create one")
+DATA_KEY_ARN = Link("DataKeyArn", "KMS key kept from an earlier deployment (the one that encrypts the kept file "
+                                  "system and secrets), used instead of a new one; empty: create one")
+DATA_SECRET_ARNS = ListLink("DataSecretArns", "Secrets kept from an earlier deployment, comma-separated, used "
+                                              "instead of new ones; empty: generate them", _secrets, "String")
+
 # cluster
 CLUSTER_NAME = Link("ClusterName", "ECS cluster")
 CAPACITY_PROVIDER = Link("CapacityProviderName", "Capacity provider over the hosts' Auto Scaling group")

@@ -18,6 +18,7 @@ from templates_src import (
     discovery,
     iam,
     instance_types,
+    kept,
     links,
     loadbalancer,
     names,
@@ -108,7 +109,7 @@ def build(app: App, stacks: list[Stack], local_urls: bool = False) -> Stack:
             Description="Key prefix of the templates in the bucket, ending with /",
             ConstraintDescription="S3 key characters, ending with /"))
     wanted = {name for child in stacks for name in child.inputs}
-    for name, (link, props) in root_parameters(app).items():
+    for name, (link, props) in {**root_parameters(app), **kept.root_parameters(app)}.items():
         if name in wanted:
             root.use(link, **props)
 
@@ -121,6 +122,7 @@ def build(app: App, stacks: list[Stack], local_urls: bool = False) -> Stack:
     if links.DOMAIN_NAME.name in root.inputs:
         _domain_rules(root)
     _size_rules(root)
+    kept.add_rules(root)
     _outputs(root, stacks)
     return root
 

@@ -203,6 +203,11 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
                      "its length (not in the monthly figures)")
     if len(peak) > max_size:
         notes.append(f"{name} needs MaxSize {len(peak)} at the deployment peak (the config's max_size is {max_size})")
+    if app.stored_services:  # kept.py: the data outlives the stacks with its key and its secrets
+        kept = public.line("kms_key").price + len(app.secrets) * public.line("secret").price
+        secrets = f" and the {len(app.secrets)} secrets" if app.secrets else ""
+        notes.append(f"make cleanup KEEP_DATA=1 keeps the data's file system, its KMS key{secrets}: {_money(kept)} "
+                     f"a month plus ${public.line('efs_standard').price:g} per GB stored, until they are deleted")
     return Plan(app.name, region, name, itype.architecture, hosts, len(steady), len(peak), min_size, max_size,
                 placement, public, nat, assumptions, prices["as_of"], prices["currency"], hourly, unconfirmed,
                 tuple(notes))

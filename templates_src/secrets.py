@@ -7,18 +7,22 @@ secret's name stays reserved through its recovery window and would block the nex
 One customer-managed key, rotated yearly, encrypts the secrets and the log groups. Its policy
 names every action it allows (no wildcard): the account may administer and use it through IAM
 policies (the execution role decrypts secrets with it, only via Secrets Manager), and CloudWatch
-Logs may use it for this app's log groups only. Deleting the stack schedules the key's deletion
+Logs may use it for this app's log groups only.
+
+When the app keeps data on EFS, a delete keeps the key and the secrets with the data (see kept.py),
+and DataKeyArn / DataSecretArns give kept ones back instead of new ones; the outputs are whichever
+is used. Otherwise deleting the stack deletes the secrets and schedules the key's deletion
 (PendingWindowInDays); until then it can be recovered and costs its monthly fee.
 """
 from __future__ import annotations
 
 from awacs import kms
 from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement
-from troposphere import GetAtt, Ref, Sub
+from troposphere import GetAtt, If, Join, Ref, Sub
 from troposphere.kms import Key
 from troposphere.secretsmanager import GenerateSecretString, Secret
 
-from templates_src import links, names
+from templates_src import kept, links, names
 from templates_src.config import App, logical_id
 from templates_src.wiring import Stack
 
@@ -35,14 +39,23 @@ USE = [kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.Generat
 def build(app: App) -> Stack:
     stack = Stack("secrets", app, f"{app.name}: KMS key, generated secrets")
     stack.use(links.ENVIRONMENT_NAME)
-    key = _key(stack)
+    key_id = _key(stack)
+    keep = kept.keeps(app)
+    given = kept.reuse(stack, links.DATA_SECRET_ARNS, kept.NEW_SECRETS) if keep and app.secrets else None
     secrets = {name: stack.add(Secret(
-        f"{logical_id(name)}Secret", Description=spec.description or f"{app.name} {name}", KmsKeyId=Ref(key),
+        f"{logical_id(name)}Secret", Description=spec.description or f"{app.name} {name}", KmsKeyId=key_id,
         # Alphanumeric only: the values end up inside shell and SQL strings (the DB init script).
         GenerateSecretString=GenerateSecretString(PasswordLength=spec.length, ExcludePunctuation=True),
+        **({"Condition": kept.NEW_SECRETS, "Tags": kept.role_tags(kept.secret_role(name)), **kept.RETAIN}
+           if keep else {}),
     )) for name, spec in app.secrets.items()}
-    if secrets:
+    if not secrets:
+        return stack
+    if given is None:
         stack.publish_members(links.SECRET_ARNS, {name: Ref(secret) for name, secret in secrets.items()})
+    else:
+        made = Join(",", [Ref(secrets[name]) for name in links.SECRET_ARNS.members(app)])
+        stack.publish(links.SECRET_ARNS, If(kept.NEW_SECRETS, made, given))
     return stack
 
 
@@ -61,10 +74,17 @@ def key_policy() -> PolicyDocument:
     ])
 
 
-def _key(stack: Stack) -> Key:
+def _key(stack: Stack):
+    """Make the key (or, with data kept, take the kept one); returns what the secrets name it by."""
+    keep = kept.keeps(stack.app)
+    given = kept.reuse(stack, links.DATA_KEY_ARN, kept.NEW_KEY) if keep else None
     key = stack.add(Key(
         "Key", Description=Sub(f"{stack.app.name} (${{{links.ENVIRONMENT_NAME.name}}}): secrets and log groups"),
         EnableKeyRotation=True, PendingWindowInDays=PENDING_WINDOW_DAYS, KeyPolicy=key_policy(),
+        **({"Condition": kept.NEW_KEY, "Tags": kept.role_tags(kept.KEY), **kept.RETAIN} if keep else {}),
     ))
-    stack.publish(links.KEY_ARN, GetAtt(key, "Arn"))
-    return key
+    if given is None:
+        stack.publish(links.KEY_ARN, GetAtt(key, "Arn"))
+        return Ref(key)
+    stack.publish(links.KEY_ARN, If(kept.NEW_KEY, GetAtt(key, "Arn"), given))
+    return If(kept.NEW_KEY, Ref(key), given)

@@ -7,6 +7,7 @@ from pathlib import Path
 import boto3
 import yaml
 
+import inventory
 from helpers import BUILD
 
 REGISTRY = "registry.yaml"
@@ -116,14 +117,28 @@ def nested_count(build: Path = BUILD) -> int:
     return sum(r["Type"] == "AWS::CloudFormation::Stack" for r in load(ROOT_TEMPLATE, build)["Resources"].values())
 
 
-def drop_retained(session: boto3.Session, before: dict) -> list[str]:
-    """Delete the EFS file systems a stack delete kept (RetainExceptOnCreate) that were not there
-    before; returns their IDs, so a test can assert the data was kept."""
+# What deleting the DKS stacks keeps: the database's file system, the key and its two passwords.
+KEPT = {"file system": 1, "key": 1, "secret": 2}
+
+
+def drop_retained(session: boto3.Session, before: dict) -> dict[str, int]:
+    """Delete what a stack delete kept (RetainExceptOnCreate: the data's EFS file system, the KMS key
+    that encrypts it, the secrets) that was not there before; returns how many of each, so a test
+    can assert the data was kept whole."""
+    kept = {"file system": 0, "key": 0, "secret": 0}
     efs = session.client("efs")
-    kept = []
     for system in efs.describe_file_systems()["FileSystems"]:
         if system["FileSystemId"] not in before.get("efs file systems, mount targets, access points", []):
             assert not efs.describe_mount_targets(FileSystemId=system["FileSystemId"])["MountTargets"]
             efs.delete_file_system(FileSystemId=system["FileSystemId"])
-            kept.append(system["FileSystemId"])
+            kept["file system"] += 1
+    sm = session.client("secretsmanager")
+    for secret in sm.list_secrets(IncludePlannedDeletion=True)["SecretList"]:
+        if secret["ARN"] not in before.get("secretsmanager secrets", []):
+            sm.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
+            kept["secret"] += 1
+    kind = "kms keys (not pending deletion)"
+    for key in set(inventory.KINDS[kind](session)) - set(before.get(kind, [])):
+        session.client("kms").schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+        kept["key"] += 1
     return kept

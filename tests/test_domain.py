@@ -168,7 +168,8 @@ def test_the_zone_gets_an_alias_record_from_the_domain_to_the_load_balancer(dks_
 def test_the_rules_refuse_each_inconsistent_combination_in_words_naming_the_parameter(dks_templates):
     main = dks_templates["main.yaml"]
     assert list(main)[list(main).index("Parameters") + 1] == "Rules", "Rules follow Parameters"
-    written = {name: rule for name, rule in main["Rules"].items() if "Size" not in name}  # tests/test_size_rules.py
+    # the sizes' and the kept data's rules have their own tests (test_size_rules.py, test_kept_data_templates.py)
+    written = {name: rule for name, rule in main["Rules"].items() if "Size" not in name and not name.startswith("Kept")}
     assert list(written) == ["CertificateNeedsDomain", "ZoneNeedsDomain", "DomainNeedsCertificate"]
     for name, parameter in (("CertificateNeedsDomain", "CertificateArn"), ("ZoneNeedsDomain", "HostedZoneId"),
                             ("DomainNeedsCertificate", "DomainName")):
@@ -192,7 +193,7 @@ def test_an_app_without_a_load_balancer_has_no_domain_parameters_and_no_rules():
     service(data, "dks-ui")["environment"]["KNOWLEDGE_SHARE_API"] = "http://api.example.com"
     main = templates(app_from(data))["main.yaml"]
     assert not {"DomainName", "HostedZoneId", "CertificateArn"} & set(main["Parameters"])
-    assert [name for name in main["Rules"] if "Size" not in name] == []  # only MinSize <= MaxSize's
+    assert [name for name in main["Rules"] if "Domain" in name or "Certificate" in name] == []
     assert "LoadBalancerDnsName" not in main["Outputs"]
 
 

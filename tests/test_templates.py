@@ -105,6 +105,8 @@ def resolve(tpls: dict[str, dict], file: str, expr) -> tuple[str, object]:
             stack, attribute = source["Fn::GetAtt"]
             producer = child_files(main)[stack]
             value = tpls[producer]["Outputs"][attribute.removeprefix("Outputs.")]["Value"]
+            if isinstance(value, dict) and "Fn::If" in value:  # the new resource's, or a kept one's (kept.py)
+                value = value["Fn::If"][1]
             if index is not None:
                 delimiter, items = value["Fn::Join"]
                 assert delimiter == ",", f"{attribute} is not a comma-joined list"
@@ -701,9 +703,10 @@ def test_ui_gets_the_public_api_url(dks_templates):
     # The browser calls the API, so it is the public host (the load balancer's name without a domain) on
     # the API's listener port.
     assert value == {"Fn::Sub": "${UrlScheme}://${PublicHost}:8080"}
-    where, host = resolve(dks_templates, "services.yaml", {"Ref": "PublicHost"})
-    _, domain, dns = host["Fn::If"]
-    assert where == "loadbalancer.yaml" and domain == {"Ref": "DomainName"} and dns["Fn::GetAtt"][1] == "DNSName"
+    where, _ = resolve(dks_templates, "services.yaml", {"Ref": "PublicHost"})
+    assert where == "loadbalancer.yaml"
+    _, domain, dns = dks_templates[where]["Outputs"]["PublicHost"]["Value"]["Fn::If"]
+    assert domain == {"Ref": "DomainName"} and dns["Fn::GetAtt"][1] == "DNSName"
 
 
 def test_database_init_script_is_written_before_postgres_starts(dks, dks_templates, tmp_path):
@@ -814,7 +817,7 @@ def test_one_rotated_key_encrypts_the_secrets_and_the_log_groups(dks_templates):
     ((key_id, key),) = resources(template, "AWS::KMS::Key").items()
     assert props(key)["EnableKeyRotation"] is True and 7 <= props(key)["PendingWindowInDays"] <= 30
     for secret in resources(template, "AWS::SecretsManager::Secret").values():
-        assert props(secret)["KmsKeyId"] == {"Ref": key_id}
+        assert props(secret)["KmsKeyId"] == {"Fn::If": ["NewKey", {"Ref": key_id}, {"Ref": "DataKeyArn"}]}
     for group in resources(dks_templates["services.yaml"], "AWS::Logs::LogGroup").values():
         assert resolve(dks_templates, "services.yaml", props(group)["KmsKeyId"]) == (
             "secrets.yaml", {"Fn::GetAtt": [key_id, "Arn"]})

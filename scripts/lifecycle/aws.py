@@ -17,9 +17,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from templates_src import names
+from templates_src import kept, names
 
-TAG = "ecs-app:stack"
+TAG = kept.STACK_TAG
 # On a templates bucket deploy created (value: the stack): cleanup deletes only such buckets.
 CREATED_TAG = "ecs-app:bucket-created-for"
 # Throttling and transient 5xx answers are retried with backoff, at a rate AWS's answers adapt.

@@ -3,11 +3,14 @@
 A delete that ends DELETE_FAILED is diagnosed from its events and the known traps fixed before a
 retry: instances still registered in Cloud Map (a namespace or service cannot go while they are),
 images in a repository, hosts kept by scale-in protection, services or tasks left in the cluster,
-network interfaces left in a security group, subnet or VPC. The data's EFS file system, which a
-stack delete keeps, goes too unless KEEP_DATA=1. The validation record a certificate made for
-DomainName left in the user's hosted zone is named, not deleted (see kept_validation_records).
-Then the Resource Groups Tagging API lists whatever still carries the stack's tag; anything there
-is reported and the exit is non-zero.
+network interfaces left in a security group, subnet or VPC. The data a stack delete keeps (the
+EFS file system, its KMS key, the secrets; see data.py) goes too unless KEEP_DATA=1, whether the
+stack made it or took it back from an earlier deployment: it is known from the root stack while
+that exists and from the deployment's tags once it is gone, so a later cleanup finds what a
+KEEP_DATA one left. Then the Resource Groups Tagging API lists whatever still carries the stack's
+tag; anything there but the data kept (or being deleted) is reported and the exit is non-zero.
+The validation record a certificate made for DomainName left in the user's hosted zone is named,
+not deleted (see kept_validation_records).
 Running it again after success, or on a stack that never existed, succeeds.
 """
 from __future__ import annotations
@@ -17,31 +20,33 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from lifecycle import stacks
+from lifecycle import data, stacks
 from lifecycle.aws import CREATED_TAG, TAG, LifecycleError, Target, missing
 
 TRIES = 3
 
 
-def run(target: Target, bucket: str | None, keep_data: bool = False) -> list[str]:
+def run(target: Target, bucket: str | None, keep_data: bool = False,
+        known: list[data.Item] | None = None) -> list[str]:
     """Delete everything the deployment made (its data too, unless keep_data); returns the ARNs
-    still tagged with its name."""
+    still tagged with its name. `known`: the data found before (for the prompt), else found here."""
+    if known is None:
+        known, strangers = data.in_stack(target)
+        for line in strangers:
+            print(line)
     records = kept_validation_records(target)  # read while the certificate still exists
     for name in (target.stack, target.registry):  # the root uses the registry's repositories
         remove(target, name)
     for line in records:
         print(line)
-    systems = data_file_systems(target)
-    for system in systems:
-        if keep_data:
-            print(f"data: EFS file system {system} kept (KEEP_DATA=1); delete it with "
-                  f"aws efs delete-file-system --file-system-id {system}")
-        else:
-            target.client("efs").delete_file_system(FileSystemId=system)
-            print(f"data: EFS file system {system} deleted")
+    # Once the stacks are gone, what they kept is described again (and found by its tags too).
+    found = data.merge(data.find(target), data.again(target, known))
+    if keep_data:
+        data.keep(target, found)
+    else:
+        data.delete(target, found)
     remove_templates(target, bucket or target.default_bucket())
-    left = leftovers(target)
-    return [arn for arn in left if not (keep_data and any(arn.endswith(system) for system in systems))]
+    return [arn for arn in leftovers(target) if not data.accounts_for(found, arn)]
 
 
 def kept_validation_records(target: Target) -> list[str]:
@@ -71,14 +76,6 @@ def kept_validation_records(target: Target) -> list[str]:
                              f"{option['DomainName']} stays in hosted zone {zone}, as CloudFormation leaves it; any "
                              f"other certificate for that name renews through it, so delete it by hand only if none")
     return lines
-
-
-def data_file_systems(target: Target) -> list[str]:
-    """The deployment's EFS file systems (storage.yaml names them <stack>-data); a stack delete keeps
-    them, so they are found by name, even after the stack is gone."""
-    efs = target.client("efs")
-    return [system["FileSystemId"] for page in efs.get_paginator("describe_file_systems").paginate()
-            for system in page["FileSystems"] if system.get("Name") == f"{target.stack}-data"]
 
 
 def remove(target: Target, name: str) -> None:
@@ -115,28 +112,10 @@ def remove(target: Target, name: str) -> None:
 
 def unprotect_hosts(target: Target, stack_id: str) -> None:
     """Hosts protected from scale-in keep an Auto Scaling group (and so the stack) from being deleted."""
-    for resource in _resources(target, stack_id):
+    for resource in stacks.resources(target, stack_id):
         if resource["ResourceType"] == "AWS::AutoScaling::AutoScalingGroup":
             for line in _release_hosts(target, resource.get("PhysicalResourceId", "")):
                 print(f"  {line}")
-
-
-def _resources(target: Target, stack_id: str) -> list[dict]:
-    """Every resource of a live stack and its nested stacks."""
-    found = []
-    paginator = target.client("cloudformation").get_paginator("list_stack_resources")
-    try:
-        for page in paginator.paginate(StackName=stack_id):
-            for item in page["StackResourceSummaries"]:
-                found.append(item)
-                if item["ResourceType"] == "AWS::CloudFormation::Stack" and \
-                        item.get("PhysicalResourceId", "").startswith("arn:") and \
-                        not item["ResourceStatus"].startswith("DELETE_COMPLETE"):
-                    found += _resources(target, item["PhysicalResourceId"])
-    except ClientError as error:
-        if not missing(error):
-            raise
-    return found
 
 
 # --- the traps, by the type of the resource that did not delete ----------------------------------
@@ -292,6 +271,11 @@ def remove_templates(target: Target, bucket: str) -> None:
 
 
 def leftovers(target: Target) -> list[str]:
+    """ARNs still tagged with the stack, but for KMS keys pending deletion: KMS deletes a key only
+    after its waiting period, so such a key is as deleted as it can be made."""
     tagging = target.client("resourcegroupstaggingapi")
-    return [item["ResourceARN"] for page in tagging.get_paginator("get_resources").paginate(
+    found = [item["ResourceARN"] for page in tagging.get_paginator("get_resources").paginate(
         TagFilters=[{"Key": TAG, "Values": [target.stack]}]) for item in page["ResourceTagMappingList"]]
+    scheduled = {item.arn for item in data.keys(target, {data.key_id(arn) for arn in found if ":kms:" in arn})
+                 if item.state == "PendingDeletion"}
+    return [arn for arn in found if arn not in scheduled]

@@ -31,7 +31,7 @@ def _arguments(command: str, argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument("--yes", action="store_true", default=os.environ.get("YES") == "1",
                             help="do not ask for confirmation")
         parser.add_argument("--keep-data", action="store_true", default=os.environ.get("KEEP_DATA") == "1",
-                            help="keep the EFS file system holding the services' data")
+                            help="keep the services' data: the EFS file system, its KMS key and the secrets")
     if command == "verify":
         parser.add_argument("--wait", type=int, default=int(os.environ.get("VERIFY_WAIT", "600")),
                             help="seconds to wait for services to be steady")
@@ -120,27 +120,30 @@ def _status(where, args) -> int:
 
 
 def _cleanup(where, args) -> int:
-    from lifecycle import cleanup
+    from lifecycle import cleanup, data
 
+    known, strangers = data.in_stack(where)  # before anything is deleted, to say what happens to it
+    known = data.merge(known, data.find(where))
+    fate = data.summary(known, args.keep_data)
     if not args.yes:
         if not sys.stdin.isatty():
             raise LifecycleError("cleanup deletes everything of the deployment; not on a terminal, so say YES=1")
-        data = ("the data is kept (KEEP_DATA=1)" if args.keep_data else
-                "THE DATA IS DELETED TOO (the database's EFS file system; KEEP_DATA=1 keeps it)")
         answer = input(f"Delete stacks {where.stack} and {where.registry} in {where.region} and their images; "
-                       f"{data}. Type the stack name to confirm: ")
+                       f"{fate}. Type the stack name to confirm: ")
         if answer.strip() != where.stack:
             print("cleanup: not confirmed, nothing deleted")
             return 1
-    if not args.keep_data:
-        print("cleanup: the services' data (EFS) will be deleted; KEEP_DATA=1 keeps it")
-    remaining = cleanup.run(where, args.bucket, keep_data=args.keep_data)
+    print(f"cleanup: {fate}")
+    for line in strangers:
+        print(line)
+    remaining = cleanup.run(where, args.bucket, keep_data=args.keep_data, known=known)
     if remaining:
         print(f"cleanup: {len(remaining)} resource(s) still carry the tag of {where.stack}:")
         for arn in remaining:
             print(f"  {arn}")
         return 1
-    print(f"cleanup: nothing tagged {where.stack} remains in {where.region}")
+    print(f"cleanup: nothing tagged {where.stack} remains in {where.region}" +
+          (" but the data kept" if args.keep_data and known else ""))
     return 0
 
 

@@ -12,7 +12,10 @@
    (services with no tasks) to get them.
 6. Create or update the root stack with ServicesRunning=true and the image tag.
 Each stack step is a change set; "no changes" is success. Parameters not given keep the value the
-stack has (as `aws cloudformation deploy` does), else the template's default.
+stack has (as `aws cloudformation deploy` does), else the template's default. A deploy that creates
+the root first takes back the data an earlier deployment of the same stack kept (file system, key,
+secrets; found by their tags, see data.py) through the Data* parameters, which the root then
+keeps; PARAMS win.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from pathlib import Path
 import yaml
 from botocore.exceptions import ClientError
 
-from lifecycle import hosts, images, rules, stacks
+from lifecycle import data, hosts, images, rules, stacks
 from lifecycle.aws import CREATED_TAG, TAG, InputError, LifecycleError, Target, error_code
 from templates_src import config, links, main, render
 
@@ -145,11 +148,13 @@ def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool
     """The whole deploy; returns the root stack's outputs."""
     staged = stage(target, config_path, bucket, overrides)
     app = staged.app
+    root = stacks.describe(target, target.stack)
+    given = dict(overrides)
+    if root is None or root["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):  # no root to update
+        given.update(data.reattach(target, app, given))
     if "registry.yaml" in staged.files:
         stacks.apply(target, target.registry, staged.url(target, "registry.yaml"), staged.registry_parameters(target))
 
-    root = stacks.describe(target, target.stack)
-    given = dict(overrides)
     if image_tag:
         given[links.IMAGE_TAG.name] = image_tag
     root_url = staged.url(target, "main.yaml")

@@ -44,6 +44,24 @@ def describe(target: Target, name: str) -> dict | None:
     return None if found["StackStatus"] == "DELETE_COMPLETE" else found
 
 
+def resources(target: Target, stack_id: str) -> list[dict]:
+    """Every resource of a live stack and its nested stacks (a stack that is gone has none)."""
+    found = []
+    paginator = target.client("cloudformation").get_paginator("list_stack_resources")
+    try:
+        for page in paginator.paginate(StackName=stack_id):
+            for item in page["StackResourceSummaries"]:
+                found.append(item)
+                if item["ResourceType"] == "AWS::CloudFormation::Stack" and \
+                        item.get("PhysicalResourceId", "").startswith("arn:") and \
+                        not item["ResourceStatus"].startswith("DELETE_COMPLETE"):
+                    found += resources(target, item["PhysicalResourceId"])
+    except ClientError as error:
+        if not missing(error):
+            raise
+    return found
+
+
 def outputs(stack: dict | None) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
 

@@ -3,7 +3,10 @@
 Each fix wraps or replaces one moto function at import time; moto's files are not edited. The
 list follows ../shared/reference/emulator-notes.md:
 
-- nested stacks: `GetAtt Child.Outputs.X`, ParentId/RootId, a failed child fails its parent;
+- nested stacks: `GetAtt Child.Outputs.X`, ParentId/RootId, a failed child fails its parent, the
+  root's tags, also for the replacement moto makes on update;
+- stack tags and CloudFormation's aws:cloudformation:* tags on the kept data's KMS key, secrets and
+  EFS file system (moto tags only EC2 resources);
 - a failed create rolls back (ROLLBACK_COMPLETE) instead of answering 500 mid-way;
 - a failed delete leaves the stack DELETE_FAILED instead of dropping it with its resources;
 - per-resource stack events, as CloudFormation writes them;
@@ -125,7 +128,8 @@ def _create_resource(original, logical_id, resource_json, resources_map, account
     resource_type = resource_json["Type"]
     resource_event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")
     try:
-        resource = original(logical_id, resource_json, resources_map, account_id, region_name)
+        resource = original(logical_id, with_stack_tags(stack, logical_id, resource_json), resources_map, account_id,
+                            region_name)
     except ResourceFailed as failure:
         if failure.logical_id != logical_id:  # a resource this one refers to failed first
             resource_event(stack, logical_id, resource_type, "CREATE_FAILED",
@@ -147,6 +151,27 @@ def _create_resource(original, logical_id, resource_json, resources_map, account
     resource_event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=str(physical),
                    properties=properties)
     return resource
+
+
+# CloudFormation copies the stack's tags, and its own aws:cloudformation:stack-name, stack-id and
+# logical-id, onto the resources it creates; moto does so for EC2 resources only. Done here for the
+# types whose tags the lifecycle reads to prove what a deployment made.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-resource-tags.html
+TAG_PROPERTY = {"AWS::KMS::Key": "Tags", "AWS::SecretsManager::Secret": "Tags",
+                "AWS::EFS::FileSystem": "FileSystemTags"}
+
+
+def with_stack_tags(stack: cfn.Stack | None, logical_id: str, resource_json: dict) -> dict:
+    prop = TAG_PROPERTY.get(resource_json.get("Type", ""))
+    if stack is None or prop is None:
+        return resource_json
+    properties = resource_json.get("Properties") or {}
+    own = list(properties.get(prop) or [])
+    written = {tag["Key"] for tag in own if isinstance(tag, dict)}
+    added = {**stack.tags, "aws:cloudformation:stack-name": stack.name, "aws:cloudformation:stack-id": stack.stack_id,
+             "aws:cloudformation:logical-id": logical_id}
+    own += [{"Key": key, "Value": value} for key, value in added.items() if key not in written]
+    return {**resource_json, "Properties": {**properties, prop: own}}
 
 
 @replace(parsing.ResourceMap, "_delete_resource")
@@ -382,6 +407,8 @@ def _stack_init(original, self, *args, **kwargs):
     original(self, *args, **kwargs)
     self.resource_map.owner = self
     parent = PARENT.get()
+    if parent is not None:  # a nested stack carries its root's tags, and passes them to its resources
+        self.tags = {**parent.tags, **self.tags}
     self.parent_id = parent.stack_id if parent else None
     self.root_id = (parent.root_id or parent.stack_id) if parent else None
     # A nested stack fails as its root was told to; a change set's stack rolls back.
@@ -391,7 +418,8 @@ def _stack_init(original, self, *args, **kwargs):
 @replace_classmethod(cfn.Stack, "create_from_cloudformation_json")
 def _nested_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     backend = backend_of(account_id, region_name)
-    parent = backend.stacks.get(kwargs.get("StackId"))
+    # Created by its parent's create, or (no StackId) as the replacement _nested_update makes.
+    parent = backend.stacks.get(kwargs.get("StackId")) or PARENT.get()
     properties = cloudformation_json["Properties"]
     properties["Parameters"] = {k: _parameter_value(v) for k, v in properties.get("Parameters", {}).items()}
     token = PARENT.set(parent)
@@ -399,8 +427,6 @@ def _nested_create(original, cls, resource_name, cloudformation_json, account_id
         child = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
     finally:
         PARENT.reset(token)
-    if parent is not None:
-        child.tags = {**parent.tags, **child.tags}
     if child.status != "CREATE_COMPLETE":
         names = ", ".join(failed_resources(child))
         if child.status == "ROLLBACK_COMPLETE":
@@ -408,6 +434,18 @@ def _nested_create(original, cls, resource_name, cloudformation_json, account_id
         raise EmulatorError(f"Embedded stack {child.stack_id} was not successfully created: "
                             f"The following resource(s) failed to create: [{names}].")
     return child
+
+
+@replace_classmethod(cfn.Stack, "update_from_cloudformation_json")
+def _nested_update(original, cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    """moto updates a nested stack by replacing it; the replacement is still its parent's child
+    (ParentId, RootId, the root's tags on what it creates), as the stack CloudFormation updates is."""
+    parent = backend_of(account_id, region_name).stacks.get(getattr(original_resource, "parent_id", None))
+    token = PARENT.set(parent)
+    try:
+        return original(original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+    finally:
+        PARENT.reset(token)
 
 
 # A nested stack's Ref and PhysicalResourceId are its stack ARN in CloudFormation; moto gives its name.
@@ -677,6 +715,11 @@ def _describe_capacity_providers(original, self, names):
 
 @replace_classmethod(iam.Role, "create_from_cloudformation_json")
 def _role_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    # IAM keeps an inline policy as JSON text; moto stores the template's object, and GetRolePolicy
+    # then answers with its Python repr.
+    for policy in cloudformation_json["Properties"].get("Policies", []):
+        if isinstance(policy.get("PolicyDocument"), dict):
+            policy["PolicyDocument"] = json.dumps(policy["PolicyDocument"])
     role = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
     backend = iam.iam_backends[account_id][get_partition(region_name)]
     for arn in cloudformation_json["Properties"].get("ManagedPolicyArns", []):
@@ -893,10 +936,12 @@ def _repository_delete(original, self, account_id, region_name):
 
 @replace_classmethod(kms.Key, "create_from_cloudformation_json")
 def _key_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-    """CloudFormation takes KeyPolicy as an object; moto stores it as given and then fails to read it."""
+    """CloudFormation takes KeyPolicy as an object, and Tags as Key/Value pairs; moto stores the policy
+    as given and then fails to read it, and hands the tags to an API that reads TagKey/TagValue."""
     properties = cloudformation_json["Properties"]
     if isinstance(properties.get("KeyPolicy"), dict):
         properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+    properties["Tags"] = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in properties.get("Tags", [])]
     key = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
     key.pending_window_days = int(properties.get("PendingWindowInDays", 30))
     return key
