@@ -16,12 +16,13 @@ from botocore.exceptions import ClientError
 FEW = Config(retries={"mode": "standard", "max_attempts": 2})
 
 # One call per protocol: query (CloudFormation), EC2's query dialect, JSON 1.1 (ECS), S3's REST-XML,
-# with what each answers when it throttles.
+# REST-JSON (EFS), with what each answers when it throttles.
 CALLS = [
     ("cloudformation", "describe_stacks", {}, "Throttling", 400),
     ("ec2", "describe_vpcs", {}, "RequestLimitExceeded", 503),
     ("ecs", "list_clusters", {}, "ThrottlingException", 400),
     ("s3", "list_buckets", {}, "SlowDown", 503),
+    ("efs", "describe_file_systems", {}, "ThrottlingException", 400),
 ]
 
 

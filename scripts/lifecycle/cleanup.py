@@ -56,9 +56,9 @@ def kept_validation_records(target: Target) -> list[str]:
     as this deployment's (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1603).
     """
     root = stacks.describe(target, target.stack)
-    if root is None:
-        return []
     zone = stacks.parameters(root).get("HostedZoneId", "")
+    if not zone:  # the stack makes a certificate only in a hosted zone it was given
+        return []
     lines = []
     for resource in _resources(target, root["StackId"]):
         if resource["ResourceType"] != "AWS::CertificateManager::Certificate" or not resource.get("PhysicalResourceId"):

@@ -34,6 +34,9 @@ HOLD_TIMEOUT = 120  # seconds: a hold never outlives a test that forgot to relea
 
 # The code each service answers with when it throttles (EC2's query dialect says RequestLimitExceeded).
 THROTTLE_CODES = {"ec2": "RequestLimitExceeded", "s3": "SlowDown"}
+# REST APIs with JSON bodies and no X-Amz-Target (by signing name): their errors are JSON too. An XML
+# error there leaves botocore with the bare status as the code, which it does not retry.
+REST_JSON = {"elasticfilesystem", "lambda"}
 
 
 @dataclass
@@ -229,7 +232,7 @@ def describe(environ: dict[str, Any], body: bytes) -> Request:
     params = dict(parse_qsl(environ.get("QUERY_STRING", "")))
     if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         params.update(parse_qsl(body.decode("utf-8", "replace")))
-    return Request(service, params.get("Action", environ.get("REQUEST_METHOD", "")), params, False)
+    return Request(service, params.get("Action", environ.get("REQUEST_METHOD", "")), params, service in REST_JSON)
 
 
 def _respond(start_response: Callable, status: int, headers: dict[str, str], body: bytes) -> list[bytes]:
