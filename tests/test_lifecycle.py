@@ -117,7 +117,7 @@ def test_a_deploy_that_fails_midway_names_the_root_cause_and_cleanup_leaves_noth
     assert stack(aws, STACK)["StackStatus"] == "CREATE_COMPLETE"
 
     failed_again = run("deploy", STACK=STACK, SKIP_IMAGES="1", PARAMS="NoSuchParameter=1")
-    assert failed_again.returncode == 1 and "PARAMS names no parameter of main.yaml: NoSuchParameter" in \
+    assert failed_again.returncode == 2 and "PARAMS names no parameter of main.yaml: NoSuchParameter" in \
         failed_again.stderr
 
     gone = run("cleanup", STACK=STACK, YES="1")

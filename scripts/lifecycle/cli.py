@@ -78,7 +78,7 @@ def _overrides(args) -> dict[str, str]:
     for item in args.parameter:
         key, sep, value = item.partition("=")
         if not sep:
-            raise LifecycleError(f"PARAMS: {item!r} is not KEY=VALUE")
+            raise InputError(f"PARAMS: {item!r} is not KEY=VALUE")
         overrides[key] = value
     return overrides
 

@@ -130,8 +130,8 @@ def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict
     declared = {name: set(template.get("Parameters") or {}) for name, template in parsed.items()}
     unknown = set(overrides) - declared["main.yaml"]
     if unknown:
-        raise LifecycleError(f"PARAMS names no parameter of main.yaml: {', '.join(sorted(unknown))} "
-                             f"(it has {', '.join(sorted(declared['main.yaml']))})")
+        raise InputError(f"PARAMS names no parameter of main.yaml: {', '.join(sorted(unknown))} "
+                         f"(it has {', '.join(sorted(declared['main.yaml']))})")
     staged = Staged(app, files, bucket or target.default_bucket(), prefix(target, files), declared)
     refused = rules.refusal(parsed["main.yaml"], staged.root_parameters(
         target, stacks.describe(target, target.stack), overrides))
