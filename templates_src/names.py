@@ -110,3 +110,4 @@ def validate(app: App, add) -> None:
                                             f"{name.longest} characters (AWS limit {name.limit}, with an "
                                             f"EnvironmentName of up to {ENVIRONMENT_MAX}); use a shorter image name "
                                             "or tag")
+                break  # the image name holds the repository's: one problem, said once
