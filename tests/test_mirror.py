@@ -38,7 +38,8 @@ if argv[0] == "push":
     repository, _, tag = argv[1].partition("/")[2].rpartition(":")
     digest = "sha256:" + hashlib.sha256(argv[1].encode()).hexdigest()
     manifest = {{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {{"digest": digest, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"}},
+                "config": {{"digest": digest, "size": 1,
+                           "mediaType": "application/vnd.docker.container.image.v1+json"}},
                 "layers": []}}
     boto3.client("ecr").put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
 with open(os.environ["DOCKER_LOG"], "a") as log:
