@@ -31,8 +31,9 @@ if argv[0] == "login":
     assert sys.stdin.read(), "the password comes on stdin"
 if argv[0] == "push":
     try:
-        entry["root"] = boto3.client("cloudformation").describe_stacks(
-            StackName=os.environ["STACK"])["Stacks"][0]["StackStatus"]
+        root = boto3.client("cloudformation").describe_stacks(StackName=os.environ["STACK"])["Stacks"][0]
+        entry["root"] = root["StackStatus"]
+        entry["running"] = {{p["ParameterKey"]: p["ParameterValue"] for p in root["Parameters"]}}["ServicesRunning"]
     except ClientError:
         entry["root"] = None
     repository, _, tag = argv[1].partition("/")[2].rpartition(":")
@@ -160,6 +161,24 @@ def test_deploy_copies_postgres_before_the_root_exists_and_rebuilds_only_when_a_
 
     assert run("cleanup", STACK=STACK, YES="1").returncode == 0
     aws.client("acm").delete_certificate(CertificateArn=certificate)
+    assert inventory.difference(before, inventory.take(aws)) == {}
+
+
+def test_a_deploy_after_a_first_one_that_failed_building_keeps_the_services_stopped_until_the_images_exist(
+        aws, docker):
+    before = inventory.take(aws)
+    failed = run("deploy", STACK=STACK, **{**docker, "DKS_UI_DIR": docker["DKS_UI_DIR"] + "-gone"})
+    assert failed.returncode == 1 and "is not a directory" in failed.stderr
+    assert parameters(describe(aws, STACK))["ServicesRunning"] == "false"  # the root made to learn the URLs
+    calls(docker)
+
+    resumed = run("deploy", STACK=STACK, **docker)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    built = [c for c in calls(docker) if c["argv"][0] == "push"]
+    assert len(built) == 2 and {c["running"] for c in built} == {"false"}, "no task started before its image"
+    assert parameters(describe(aws, STACK))["ServicesRunning"] == "true"
+
+    assert run("cleanup", STACK=STACK, YES="1").returncode == 0
     assert inventory.difference(before, inventory.take(aws)) == {}
 
 
