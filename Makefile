@@ -77,7 +77,7 @@ deploy: $(VENV)/.ops ## Deploy STACK= (default: app name) [REGION= BUCKET= CONFI
 diff: $(VENV)/.ops ## What deploy would change in STACK=, per nested stack, replacements called out; changes nothing
 	$(PY) scripts/diff.py
 
-images: $(VENV)/.ops ## Build and push the app's images to STACK's ECR repositories (DKS_API_DIR=, DKS_UI_DIR= or pinned clones)
+images: $(VENV)/.ops ## Copy Docker Hub images into STACK's ECR, build and push the app's own (DKS_API_DIR=, DKS_UI_DIR= or pinned clones)
 	$(PY) scripts/images.py
 
 verify: $(VENV)/.ops ## Check STACK= is up: hosts, steady services, healthy targets, Cloud Map, HTTP 200 (exit 3: not observable)

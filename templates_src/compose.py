@@ -118,7 +118,7 @@ UNSUPPORTED = {
     "devices": "host devices are not part of the config",
     "gpus": "GPUs are not part of the config",
     "volumes_from": "volumes are not shared between tasks",
-    "pull_policy": "the ECS agent pulls the image",
+    "pull_policy": "the ECS agent pulls the image at each task start (a Docker Hub image from its copy in ECR)",
     "extends": "not resolved: import the output of `docker compose config` instead",
     "mem_reservation": "the task's memory is both its reservation and its limit",
     "develop": "development-only (watch) settings",

@@ -122,7 +122,8 @@ class Service:
     cpu: int
     memory: int
     # Exactly one of: a public image reference, or the name of an ECR repository this project
-    # creates (registry.yaml) and `make images` pushes to.
+    # creates (registry.yaml) and `make images` pushes to. A Docker Hub image runs from a copy in
+    # the app's ECR (mirror.py).
     image: Optional[str] = None
     repository: Optional[str] = None
     # Architectures the image exists for; None: any (repository images are built for the hosts).
@@ -577,6 +578,8 @@ def _validate_cluster(cluster: Cluster, add) -> None:
 
 
 def _validate_services(app: App, add) -> None:
+    from templates_src import mirror
+
     if not app.services:
         add("services", "an app needs at least one service")
         return
@@ -641,6 +644,7 @@ def _validate_services(app: App, add) -> None:
                 add(f"{at}.public.port", f"{svc.public.port} is not a TCP port")
             if svc.public.path is not None and (not LISTENER_PATH.match(svc.public.path) or len(svc.public.path) > 128):
                 add(f"{at}.public.path", "must start with / and use only characters ALB path patterns allow (max 128)")
+    mirror.validate(app, add)
     _validate_ports(app, add)
     _validate_references(app, seen, add)
     _validate_graph(app, seen, add)

@@ -11,7 +11,7 @@ from awacs.aws import Allow, ArnLike, Bool, Condition, PolicyDocument, Principal
 from troposphere import GetAtt, Ref, Sub
 from troposphere.iam import InstanceProfile, Policy, Role
 
-from templates_src import links, names
+from templates_src import links, names, registry
 from templates_src.config import App, logical_id
 from templates_src.wiring import Stack
 
@@ -68,7 +68,7 @@ def _execution_role(stack: Stack) -> None:
         Sid="WriteOwnLogs", Effect=Allow, Action=[logs.CreateLogStream, logs.PutLogEvents],
         Resource=[Sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{names.LOG_GROUP_PREFIX}*")],
     )]
-    if app.repositories:
+    if registry.repositories(app):  # its own images and the copies of Docker Hub ones, all under the prefix
         statements += [
             # The registry token is account-wide by design: this action takes no resource.
             Statement(Sid="RegistryLogin", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"]),

@@ -16,11 +16,15 @@ from templates_src.config import App, Service
 ENVIRONMENT_MAX = 12
 # Longest region name today (us-isof-south-1).
 REGION_MAX = 15
+ACCOUNT_ID = 12
+# Longest AWS::URLSuffix (amazonaws.com.cn).
+URL_SUFFIX_MAX = 16
 ENVIRONMENT_PATTERN = r"^(?!aws|ecs|fargate)[a-z]([a-z0-9-]*[a-z0-9])?$"
 RESERVED_PREFIX = re.compile(r"^(aws|ecs|fargate)")
 # The execution role's policy grants these prefixes, so every log group and repository uses them.
 LOG_GROUP_PREFIX = "/ecs/${EnvironmentName}/"
 REPOSITORY_PREFIX = "${EnvironmentName}/"
+REGISTRY = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,8 @@ class Name:
     @property
     def longest(self) -> int:
         return len(self.pattern.replace("${EnvironmentName}", "e" * ENVIRONMENT_MAX)
-                   .replace("${AWS::Region}", "r" * REGION_MAX))
+                   .replace("${AWS::Region}", "r" * REGION_MAX).replace("${AWS::AccountId}", "0" * ACCOUNT_ID)
+                   .replace("${AWS::URLSuffix}", "u" * URL_SUFFIX_MAX))
 
 
 def cluster() -> Name:
@@ -91,8 +96,17 @@ def repository(repo: str) -> Name:
     return Name(f"{REPOSITORY_PREFIX}{repo}", 256, "ECR repository name")
 
 
+def image(repo: str, tag: str) -> Name:
+    """An image in one of the app's repositories; `tag` may be a ${Parameter}."""
+    # ECS takes at most 255 characters for an image named by tag
+    # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html).
+    return Name(f"{REGISTRY}/{REPOSITORY_PREFIX}{repo}:{tag}", 255, "image name")
+
+
 def validate(app: App, add) -> None:
     """Refuse names a deployment could push past an AWS limit."""
+    from templates_src import mirror
+
     for i, svc in enumerate(app.services):
         candidates = [task_role(svc), task_family(svc), log_group(svc)]
         if svc.public:
@@ -102,3 +116,11 @@ def validate(app: App, add) -> None:
                 add(f"services[{i}].name", f"'{svc.name}' makes the {name.what} up to {name.longest} characters "
                                            f"(AWS limit {name.limit}, with an EnvironmentName of up to "
                                            f"{ENVIRONMENT_MAX}); shorten it by {name.longest - name.limit}")
+        copy = mirror.copy_of(app, svc.image)
+        for name in [repository(copy.repository), image(copy.repository, copy.tag)] if copy else []:
+            if name.longest > name.limit:
+                add(f"services[{i}].image", f"'{svc.image}' runs from a copy in ECR whose {name.what} is up to "
+                                            f"{name.longest} characters (AWS limit {name.limit}, with an "
+                                            f"EnvironmentName of up to {ENVIRONMENT_MAX}); use a shorter image name "
+                                            "or tag")
+                break  # the image name holds the repository's: one problem, said once

@@ -35,6 +35,9 @@ class Assumptions:
     efs_gb: float = 1.0
     # Through the NAT gateways a month (private-subnet variant): image pulls, log shipping, API calls.
     nat_gb: float = 20.0
+    # Stored per ECR repository: the images kept (keep_images) share most layers, and ECR stores a
+    # layer once; a built image, or a copied Docker Hub one, is some hundred MB compressed.
+    ecr_gb: float = 1.0
 
 
 class PlanError(Exception):
@@ -120,7 +123,7 @@ def load_prices(path: Path = PRICES) -> dict:
 
 def make(app, region: str = REGION, instance_type: str | None = None, hosts: int | None = None,
          assumptions: Assumptions = Assumptions(), prices: dict | None = None) -> Plan:
-    from templates_src import capacity, config, instance_types
+    from templates_src import capacity, config, instance_types, mirror
 
     prices = prices if prices is not None else load_prices()
     items = prices["items"]
@@ -165,6 +168,7 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
 
     azs = app.network.availability_zones
     alb = 1 if app.public_services else 0
+    repositories = len(app.repositories) + len(mirror.repositories(app))  # registry.yaml's
     disk = app.cluster.root_volume_gib
     common = [
         line("ec2", f"EC2 {name}", hosts, "instance", hourly),
@@ -184,6 +188,9 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
         line("efs_standard", "EFS standard storage", assumptions.efs_gb if app.stored_services else 0, "GB", 1,
              f"assumed {assumptions.efs_gb:g} GB of data (--efs-gb)" if app.stored_services else
              "not in this config (no service keeps data on EFS)"),
+        line("ecr_storage", "ECR storage", repositories * assumptions.ecr_gb, "GB", 1,
+             f"{repositories} repositories x {assumptions.ecr_gb:g} GB assumed (--ecr-gb)" if repositories else
+             "no repository in this config (no image built or copied from Docker Hub)"),
     ]
     public = Variant("public subnets, no NAT (as built)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", hosts + alb * azs, "address", hourly,
@@ -327,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"GB stored on EFS, when the config has EFS (default: {defaults.efs_gb:g})")
     parser.add_argument("--nat-gb", type=_amount, default=defaults.nat_gb,
                         help=f"GB a month through NAT gateways, NAT variant (default: {defaults.nat_gb:g})")
+    parser.add_argument("--ecr-gb", type=_amount, default=defaults.ecr_gb,
+                        help=f"GB stored per ECR repository (default: {defaults.ecr_gb:g})")
     args = parser.parse_args(argv)
 
     from templates_src import config
@@ -337,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         plan = make(app, args.region, args.instance_type, args.hosts,
-                    Assumptions(args.alb_lcus, args.log_gb, args.efs_gb, args.nat_gb))
+                    Assumptions(alb_lcus=args.alb_lcus, log_gb=args.log_gb, efs_gb=args.efs_gb, nat_gb=args.nat_gb,
+                                ecr_gb=args.ecr_gb))
     except PlanError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

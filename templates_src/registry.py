@@ -1,10 +1,13 @@
 """registry.yaml: the app's ECR repositories, a top-level stack deployed before the root.
 
 Images must be pushed before the services start, so the repositories cannot live in the stack
-that runs them. EmptyOnDelete lets the stack delete repositories that still hold images. Tags are
-immutable by default (a tag names one image for good: `make images` tags by source commit and
-skips what is already pushed); ImageTagMutability=MUTABLE allows re-pushing a tag such as latest.
-Images are encrypted with ECR's AWS-managed KMS key.
+that runs them. There is one repository per image the app builds, and one per Docker Hub image
+name its services run (`mirror/<Docker Hub path>`, see mirror.py), which `make images` copies the
+image into; both kinds are scanned, encrypted, expired and protected alike. EmptyOnDelete lets
+the stack delete repositories that still hold images. Tags are immutable by default (a tag names
+one image for good: `make images` tags by what went into an image and skips what is already
+pushed); ImageTagMutability=MUTABLE allows re-pushing a tag such as latest. Images are encrypted
+with ECR's AWS-managed KMS key.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import json
 from troposphere import GetAtt, Output, Parameter, Ref
 from troposphere.ecr import EncryptionConfiguration, ImageScanningConfiguration, LifecyclePolicy, Repository
 
-from templates_src import links, names
+from templates_src import links, mirror, names
 from templates_src.config import App, logical_id
 from templates_src.wiring import Stack
 
@@ -34,6 +37,11 @@ def repository_output(repo: str) -> str:
     return f"{logical_id(repo)}RepositoryUri"
 
 
+def repositories(app: App) -> tuple[str, ...]:
+    """Names (under the app's prefix) of every repository: the built images', then the copies'."""
+    return app.repositories + mirror.repositories(app)
+
+
 def build(app: App) -> Stack:
     stack = Stack("registry", app, f"{app.name}: ECR repositories (deploy before main.yaml)")
     stack.template.add_parameter(Parameter(
@@ -44,7 +52,8 @@ def build(app: App) -> Stack:
     stack.template.add_parameter(Parameter(
         MUTABILITY, Type="String", Default="IMMUTABLE", AllowedValues=["IMMUTABLE", "MUTABLE"],
         Description="IMMUTABLE: a pushed tag can never point at another image; MUTABLE allows re-pushing a tag"))
-    for repo in app.repositories:
+    copied = set(mirror.repositories(app))
+    for repo in repositories(app):
         repository = stack.add(Repository(
             f"{logical_id(repo)}Repository", RepositoryName=names.repository(repo).sub(),
             ImageScanningConfiguration=ImageScanningConfiguration(ScanOnPush=True),
@@ -52,6 +61,8 @@ def build(app: App) -> Stack:
             EncryptionConfiguration=EncryptionConfiguration(EncryptionType="KMS"),
             LifecyclePolicy=LifecyclePolicy(LifecyclePolicyText=lifecycle(app.keep_images)),
         ))
-        stack.template.add_output(Output(repository_output(repo), Description=f"Push {repo} images here",
+        what = (f"Copies of Docker Hub's {repo.removeprefix(mirror.PREFIX)}" if repo in copied else
+                f"Push {repo} images here")
+        stack.template.add_output(Output(repository_output(repo), Description=what,
                                          Value=GetAtt(repository, "RepositoryUri")))
     return stack

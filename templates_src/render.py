@@ -29,7 +29,7 @@ def stacks(app: App, local_urls: bool = False) -> dict[str, dict]:
     children = main.children(app)
     out = {"main.yaml": main.build(app, children, local_urls).template}
     out.update({f"{child.name}.yaml": child.template for child in children})
-    if app.repositories:
+    if registry.repositories(app):
         out["registry.yaml"] = registry.build(app).template
     return {name: _ordered(template.to_dict()) for name, template in out.items()}
 

@@ -61,11 +61,15 @@ def _log_group(stack: Stack, svc: AppService) -> LogGroup:
 
 
 def image(stack: Stack, svc: AppService):
+    """The image the hosts pull: always from the app's ECR when it is built or on Docker Hub."""
+    from templates_src import mirror
+
+    if copy := mirror.copy_of(stack.app, svc.image):
+        return names.image(copy.repository, copy.tag).sub()
     if svc.image:
         return svc.image
     stack.use(links.IMAGE_TAG)
-    repository = names.repository(svc.repository).pattern
-    return Sub(f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{repository}:${{{links.IMAGE_TAG.name}}}")
+    return names.image(svc.repository, f"${{{links.IMAGE_TAG.name}}}").sub()
 
 
 def environment_value(stack: Stack, value: str):

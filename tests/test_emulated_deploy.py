@@ -20,7 +20,7 @@ import inventory
 import stacks
 from helpers import BUILD
 from stacks import Resource
-from templates_src import config
+from templates_src import config, mirror, registry
 
 BUCKET = "dks-templates"
 PREFIX = "dks/"
@@ -374,9 +374,13 @@ def _task_definitions(d: Deployment, items: list[Resource]) -> None:
         logs = container["logConfiguration"]
         assert logs["logDriver"] == "awslogs"
         assert logs["options"]["awslogs-group"] == f"/ecs/{d.environment}/{service.name}"
+        copy = mirror.copy_of(d.app, service.image)
         if service.repository:  # the image pushed to the registry stack's repository, at ImageTag
             uri = stacks.outputs(d.stacks["registry.yaml"])[f"{config.logical_id(service.repository)}RepositoryUri"]
             assert container["image"] == f"{uri}:{d.parameter('services.yaml', 'ImageTag')}"
+        elif copy:  # a Docker Hub image: its copy in the registry stack's repository for it
+            uri = stacks.outputs(d.stacks["registry.yaml"])[f"{config.logical_id(copy.repository)}RepositoryUri"]
+            assert container["image"] == f"{uri}:{copy.tag}"
         else:
             assert container["image"] == service.image
         environment = {e["name"]: e["value"] for e in container.get("environment", [])}
@@ -646,7 +650,7 @@ def _profile(d: Deployment, items: list[Resource]) -> None:
 @check("AWS::ECR::Repository")
 def _repositories(d: Deployment, items: list[Resource]) -> None:
     ecr = d.client("ecr")
-    built = sorted(s.repository for s in d.app.services if s.repository)
+    built = sorted(registry.repositories(d.app))  # the images built, then the Docker Hub copies
     described = ecr.describe_repositories(repositoryNames=[r.physical_id for r in items])["repositories"]
     assert sorted(r["repositoryName"] for r in described) == [f"{d.environment}/{name}" for name in built]
     for repository in described:

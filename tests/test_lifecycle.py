@@ -226,9 +226,13 @@ def test_first_deploy_learns_the_api_url_then_builds_and_pushes_the_images(aws, 
     tag = parameters(root)["ImageTag"]
     registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
     api, ui = f"{registry}/{STACK}/dks-api:{tag}", f"{registry}/{STACK}/dks-ui:{tag}"
+    db = f"{registry}/{STACK}/mirror/library/postgres:16.4-alpine-amd64"
     assert calls(docker) == [
         ["info", "--format", "{{.ServerVersion}}"],
         ["login", "--username", "AWS", "--password-stdin", registry],
+        ["pull", "--platform", "linux/amd64", "postgres:16.4-alpine"],  # Docker Hub's image, copied first
+        ["tag", "postgres:16.4-alpine", db],
+        ["push", db],
         ["build", "--platform", "linux/amd64", "--tag", api, docker["DKS_API_DIR"]],
         ["build", "--platform", "linux/amd64", "--tag", ui, "--build-arg", f"KNOWLEDGE_SHARE_API={api_url}",
          docker["DKS_UI_DIR"]],
@@ -242,17 +246,20 @@ def test_first_deploy_learns_the_api_url_then_builds_and_pushes_the_images(aws, 
         assert svc["desiredCount"] == 1, svc["serviceName"]
         definition = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
         images[svc["serviceName"]] = definition["containerDefinitions"][0]["image"]
-    assert images == {"dks-db": "postgres:16.4-alpine", "dks-api": api, "dks-ui": ui}
+    assert images == {"dks-db": db, "dks-api": api, "dks-ui": ui}
 
-    # Tags are immutable: an image already in ECR under the tag is not built or pushed again.
+    # Tags are immutable: an image already in ECR under the tag is not built, copied or pushed again.
     ecr = aws.client("ecr")
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                            "config": {"digest": "sha256:" + "0" * 64, "size": 1, "mediaType": "x"}, "layers": []})
     ecr.put_image(repositoryName=f"{STACK}/dks-api", imageManifest=manifest, imageTag=tag)
+    ecr.put_image(repositoryName=f"{STACK}/mirror/library/postgres", imageManifest=manifest,
+                  imageTag="16.4-alpine-amd64")
     Path(docker["DOCKER_LOG"]).unlink()
     again = run("images", STACK=STACK, **docker)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"images: dks-api already in ECR as {tag}, not built again" in again.stdout
+    assert f"images: postgres:16.4-alpine already in ECR as {db}, not copied again" in again.stdout
     assert [c[0] for c in calls(docker)] == ["info", "login", "build", "push"]
     assert calls(docker)[2][-1] == docker["DKS_UI_DIR"]
 
@@ -315,7 +322,7 @@ def test_diff_previews_changes_and_changes_nothing(aws):
 
     new = run("diff", make=True, STACK=STACK)
     assert new.returncode == 0, new.stdout + new.stderr
-    assert f"{REGISTRY} (new stack): 2 change(s)" in new.stdout
+    assert f"{REGISTRY} (new stack): 3 change(s)" in new.stdout  # dks-api, dks-ui and the postgres copy
     assert f"{STACK} (new stack): {stacks.nested_count()} change(s)" in new.stdout
     assert "  Add    ServicesStack AWS::CloudFormation::Stack" in new.stdout
     assert live_stacks() == [], "the change sets and their empty stacks are gone"

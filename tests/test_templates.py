@@ -877,8 +877,9 @@ def test_one_task_role_per_service(dks, dks_templates):
 
 def test_repositories_scan_and_expire_old_images(dks, dks_templates):
     repositories = resources(dks_templates["registry.yaml"], "AWS::ECR::Repository")
-    names = sorted(props(r)["RepositoryName"]["Fn::Sub"].rsplit("/", 1)[1] for r in repositories.values())
-    assert names == ["dks-api", "dks-ui"]
+    names = sorted(props(r)["RepositoryName"]["Fn::Sub"].removeprefix("${EnvironmentName}/")
+                   for r in repositories.values())
+    assert names == ["dks-api", "dks-ui", "mirror/library/postgres"]  # the images built, the one copied
     for repository in repositories.values():
         p = props(repository)
         assert p["ImageScanningConfiguration"]["ScanOnPush"] is True
@@ -1031,6 +1032,8 @@ def no_repositories():
     for svc in data["services"]:
         if svc.pop("repository", None):
             svc["image"] = f"ghcr.io/liatrio/{svc['name']}:1.0"
+    # A Docker Hub image would be copied into a repository of the app's own.
+    service(data, "dks-db")["image"] = "public.ecr.aws/docker/library/postgres:16.4-alpine"
     return data
 
 

@@ -7,9 +7,12 @@
 3. Upload the templates under `<stack>/<digest of their contents>/`: a deploy never changes the
    templates a running stack was made from, and an unchanged build uploads nothing.
 4. Create or update the registry stack (the ECR repositories).
-5. Build and push the images (unless SKIP_IMAGES=1). An image that inlines a deployed URL needs
-   the root stack's outputs: on the first deploy, the root is created with ServicesRunning=false
-   (services with no tasks) to get them.
+5. Copy the Docker Hub images into ECR, then build and push the app's images (unless
+   SKIP_IMAGES=1). The copies need no URL, so they are made before the root changes. An image
+   that inlines a deployed URL needs the root stack's outputs as this deploy leaves them: on the
+   first deploy, the root is created with ServicesRunning=false (services with no tasks) to get
+   them; later, the root is first updated with everything but the new image tag, so a URL this
+   deploy changes (a certificate turns http into https) is the one built in.
 6. Create or update the root stack with ServicesRunning=true and the image tag.
 Each stack step is a change set; "no changes" is success. Parameters not given keep the value the
 stack has (as `aws cloudformation deploy` does), else the template's default. A deploy that creates
@@ -158,14 +161,27 @@ def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool
     if image_tag:
         given[links.IMAGE_TAG.name] = image_tag
     root_url = staged.url(target, "main.yaml")
-    if app.repositories and not skip_images:
-        if images.needed_outputs(app) - set(stacks.outputs(root)):
+    if not skip_images:
+        docker = images.Docker(target)
+        images.copy(target, app, docker)
+        inlined = images.needed_outputs(app)
+        if inlined - set(stacks.outputs(root)):
             print(f"{target.stack}: first deploy; creating it with ServicesRunning=false to learn its URLs, "
                   "which the images inline")
             stacks.apply(target, target.stack, root_url, staged.root_parameters(
                 target, root, {**given, links.SERVICES_RUNNING.name: "false"}))
             root = stacks.describe(target, target.stack)
-        given[links.IMAGE_TAG.name] = images.push(target, app)
+        elif inlined:
+            print(f"{target.stack}: updating it first with its current image tag, so the images inline the URLs "
+                  "this deploy gives it")
+            # Tasks keep running what they run (a root a failed first deploy left with no tasks keeps none).
+            current = {**{k: v for k, v in given.items() if k != links.IMAGE_TAG.name},
+                       links.SERVICES_RUNNING.name: stacks.parameters(root).get(links.SERVICES_RUNNING.name, "true")}
+            stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, current))
+            root = stacks.describe(target, target.stack)
+        tag = images.build(target, app, docker)
+        if tag:
+            given[links.IMAGE_TAG.name] = tag
     applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given))
     note = hosts.refresh(target)
     if note:

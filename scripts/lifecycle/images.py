@@ -1,16 +1,23 @@
-"""make images: build the app's own images for the hosts' architecture and push them to ECR.
+"""make images: copy the app's Docker Hub images into its ECR, build its own images, push them.
 
-Each repository's source is `<REPOSITORY>_DIR` (dks-api -> DKS_API_DIR) when set, else a clone of
-the git URL and commit in the app's `sources.yaml` (beside its config). Environment values that
-name a deployed URL (`{dks-api.url}`) are passed as build arguments, read from the root stack's
-outputs: Next.js inlines KNOWLEDGE_SHARE_API when the image is built. Every image is built before
-any is pushed, so a failed build pushes nothing; the tag is derived from the sources' commits.
+Copies (templates_src/mirror.py): every Docker Hub image a service runs is pulled for the hosts'
+platform (the exact reference the config gives), tagged with the name its task definition gives
+the copy and pushed to the registry stack's repository for it; a copy ECR already holds is not
+made again. A copy needs no deployed URL, so deploy makes it before it changes the root stack.
+
+Builds: each repository's source is `<REPOSITORY>_DIR` (dks-api -> DKS_API_DIR) when set, else a
+clone of the git URL and commit in the app's `sources.yaml` (beside its config). Environment
+values that name a deployed URL (`{dks-api.url}`) are passed as build arguments, read from the
+root stack's outputs: Next.js inlines KNOWLEDGE_SHARE_API when the image is built. Every image is
+built before any is pushed, so a failed build pushes nothing. The tag is a digest of everything
+that goes into the images: the sources' commits, the build arguments and the platform.
 """
 from __future__ import annotations
 
 import base64
 import datetime
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -21,7 +28,7 @@ import yaml
 
 from lifecycle import stacks
 from lifecycle.aws import LifecycleError, Target
-from templates_src import config, instance_types, registry
+from templates_src import config, instance_types, mirror, registry
 
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 SOURCES = "sources.yaml"
@@ -96,20 +103,24 @@ def source(app: config.App, repository: str) -> Path:
     return directory
 
 
-def tag_for(directories: dict[str, Path]) -> str:
-    """One tag for the set: a digest of each source's commit; a tree with local changes gets a time too."""
-    digest = hashlib.sha256()
-    changed = False
+def tag_for(directories: dict[str, Path], build_args: dict[str, dict[str, str]], platform: str) -> str:
+    """One tag for the set: a digest of each source's commit, each build argument's value and the
+    target platform, so that an image inlining another URL, or built for other hosts, gets a new
+    tag (a tag ECR holds is never built again); a source tree with local changes gets a time too."""
+    sources, changed = {}, False
     for repository, directory in sorted(directories.items()):
         head = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True)
         if head.returncode != 0:
             changed = True
-            digest.update(f"{repository}:{directory.resolve()}\n".encode())
+            sources[repository] = {"path": str(directory.resolve())}
             continue
-        digest.update(f"{repository}:{head.stdout.strip()}\n".encode())
+        sources[repository] = {"commit": head.stdout.strip()}
         status = subprocess.run(["git", "-C", str(directory), "status", "--porcelain"], capture_output=True, text=True)
         changed = changed or bool(status.stdout.strip())
-    tag = digest.hexdigest()[:12]
+    for repository in sources:
+        sources[repository]["build_args"] = build_args.get(repository, {})
+    everything = json.dumps({"platform": platform, "sources": sources}, sort_keys=True)
+    tag = hashlib.sha256(everything.encode()).hexdigest()[:12]
     if changed:  # not a commit: the same digest could name different contents
         tag += datetime.datetime.now(datetime.timezone.utc).strftime("-local-%Y%m%d%H%M%S")
     return tag
@@ -121,24 +132,52 @@ def architecture(app: config.App, root: dict | None) -> str:
     return known.architecture
 
 
-def plan(target: Target, app: config.App) -> tuple[list[Image], str]:
-    """What to build and push, checked before anything runs."""
-    if not app.repositories:
-        return [], ""
+def repository_uris(target: Target, repositories: tuple[str, ...]) -> dict[str, str]:
+    """Each repository's URI, from the registry stack's outputs."""
     reg = stacks.describe(target, target.registry)
     if reg is None:
         raise LifecycleError(f"no registry stack {target.registry}: run make deploy STACK={target.stack} first")
     uris = stacks.outputs(reg)
-    root = stacks.describe(target, target.stack)
-    root_outputs = stacks.outputs(root)
-    images, directories = [], {}
-    for repo in app.repositories:
+    found = {}
+    for repo in repositories:
         output = registry.repository_output(repo)
         if output not in uris:
             raise LifecycleError(f"{target.registry} has no output {output}: deploy the registry of this config first")
+        found[repo] = uris[output]
+    return found
+
+
+@dataclass(frozen=True)
+class Copying:
+    copy: mirror.Copy
+    uri: str  # of the repository the copy goes to
+
+    @property
+    def destination(self) -> str:
+        return f"{self.uri}:{self.copy.tag}"
+
+
+def copy_plan(target: Target, app: config.App) -> list[Copying]:
+    """The Docker Hub images to copy, each with the repository it goes to."""
+    copies = mirror.copies(app)
+    uris = repository_uris(target, tuple(dict.fromkeys(c.repository for c in copies))) if copies else {}
+    return [Copying(copy, uris[copy.repository]) for copy in copies]
+
+
+def plan(target: Target, app: config.App) -> tuple[list[Image], str, str]:
+    """What to build and push, its tag and platform, checked before anything runs."""
+    if not app.repositories:
+        return [], "", ""
+    uris = repository_uris(target, app.repositories)
+    root = stacks.describe(target, target.stack)
+    root_outputs = stacks.outputs(root)
+    platform = PLATFORMS[architecture(app, root)]
+    images, directories, args = [], {}, {}
+    for repo in app.repositories:
         directories[repo] = source(app, repo)
-        images.append(Image(repo, uris[output], directories[repo], build_args(app, repo, root_outputs, target.stack)))
-    return images, os.environ.get("IMAGE_TAG") or tag_for(directories)
+        args[repo] = build_args(app, repo, root_outputs, target.stack)
+        images.append(Image(repo, uris[repo], directories[repo], args[repo]))
+    return images, os.environ.get("IMAGE_TAG") or tag_for(directories, args, platform), platform
 
 
 def docker_ready() -> None:
@@ -159,46 +198,85 @@ def login(target: Target) -> None:
     _run(["docker", "login", "--username", user, "--password-stdin", registry_host], "ECR login", stdin=password)
 
 
-def already_pushed(target: Target, image: Image, tag: str) -> bool:
+class Docker:
+    """The docker client, checked and logged in to ECR once, when the first command needs it."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.ready = False
+
+    def run(self, *arguments: str, what: str) -> None:
+        if not self.ready:
+            docker_ready()
+            login(self.target)
+            self.ready = True
+        _run(["docker", *arguments], what)
+
+
+def already_pushed(target: Target, uri: str, tag: str) -> bool:
     """Whether the repository already holds this tag (tags are immutable by default: never re-push)."""
     ecr = target.client("ecr")
-    name = image.uri.split("/", 1)[1]
+    name = uri.split("/", 1)[1]
     try:
         return bool(ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])["imageDetails"])
     except ecr.exceptions.ImageNotFoundException:
         return False
 
 
-def push(target: Target, app: config.App) -> str:
-    """Build every image not pushed yet, then push them all; returns the tag."""
-    images, tag = plan(target, app)
+def copy(target: Target, app: config.App, docker: Docker, planned: list[Copying] | None = None) -> None:
+    """Copy every Docker Hub image the app runs into its ECR, unless the copy is there already."""
+    planned = copy_plan(target, app) if planned is None else planned
+    done = [c for c in planned if already_pushed(target, c.uri, c.copy.tag)]
+    for c in done:
+        print(f"images: {c.copy.source} already in ECR as {c.destination}, not copied again")
+    platform = PLATFORMS[mirror.architecture(app)]  # the platform the copy's tag names
+    for c in planned:
+        if c in done:
+            continue
+        docker.run("pull", "--platform", platform, c.copy.source, what=f"pulling {c.copy.source} from Docker Hub")
+        docker.run("tag", c.copy.local, c.destination, what=f"tagging {c.copy.source}")
+        docker.run("push", c.destination, what=f"pushing the copy of {c.copy.source}")
+        print(f"images: copied {c.copy.source} to {c.destination} ({platform})")
+
+
+def build(target: Target, app: config.App, docker: Docker,
+          planned: tuple[list[Image], str, str] | None = None) -> str:
+    """Build every image not pushed yet, then push them all; returns the tag ("" when the app
+    builds none)."""
+    images, tag, platform = plan(target, app) if planned is None else planned
     if not images:
-        print("images: the app builds no image")
         return ""
-    done = [image.repository for image in images if already_pushed(target, image, tag)]
+    done = [image.repository for image in images if already_pushed(target, image.uri, tag)]
     if done:
         print(f"images: {', '.join(done)} already in ECR as {tag}, not built again")
     images = [image for image in images if image.repository not in done]
-    if not images:
-        return tag
-    docker_ready()
-    platform = PLATFORMS[architecture(app, stacks.describe(target, target.stack))]
-    login(target)
     for image in images:
-        command = ["docker", "build", "--platform", platform, "--tag", f"{image.uri}:{tag}"]
+        command = ["build", "--platform", platform, "--tag", f"{image.uri}:{tag}"]
         for key, value in sorted(image.build_args.items()):
             command += ["--build-arg", f"{key}={value}"]
-        _run(command + [str(image.directory)], f"building {image.repository} (nothing pushed yet)")
+        docker.run(*command, str(image.directory), what=f"building {image.repository} (nothing pushed yet)")
     pushed = []
     for image in images:
         try:
-            _run(["docker", "push", f"{image.uri}:{tag}"], f"pushing {image.repository}")
+            docker.run("push", f"{image.uri}:{tag}", what=f"pushing {image.repository}")
         except LifecycleError as error:
             raise LifecycleError(f"{error}\n  pushed before the failure: {', '.join(pushed) or 'none'}; "
                                  "the services still run the previous tag; run make images again") from None
         pushed.append(image.repository)
-    print(f"images: pushed {', '.join(pushed)} as {tag} ({platform})")
+    if pushed:
+        print(f"images: pushed {', '.join(pushed)} as {tag} ({platform})")
     return tag
+
+
+def push(target: Target, app: config.App) -> str:
+    """make images: the copies, then the builds, all checked before anything runs; returns the tag."""
+    copies, builds = copy_plan(target, app), plan(target, app)
+    if not copies and not builds[0]:
+        print("images: the app builds and copies no image")
+        return ""
+    docker = Docker(target)
+    copy(target, app, docker, copies)
+    return build(target, app, docker, builds)
 
 
 def _run(command: list[str], what: str, stdin: str | None = None) -> None:
