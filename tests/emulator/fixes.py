@@ -6,11 +6,12 @@ list follows ../shared/reference/emulator-notes.md:
 - nested stacks: `GetAtt Child.Outputs.X`, ParentId/RootId, a failed child fails its parent;
 - a failed create rolls back (ROLLBACK_COMPLETE) instead of answering 500 mid-way;
 - a failed delete leaves the stack DELETE_FAILED instead of dropping it with its resources;
+- a stack's resources are deleted dependents first (deletion.py), not in moto's changing order;
 - per-resource stack events, as CloudFormation writes them;
 - listing a stack's resources never re-creates deleted ones;
 - ECS cluster, task definition and service keep the properties the templates set;
 - IAM roles get their ManagedPolicyArns; security groups get their egress rules;
-- the deletes moto leaves out (gateway, routes, ECS, target groups, listeners, ingress rules);
+- the deletes moto leaves out (gateway, routes, ECS, target groups, listeners and their rules, ingress rules);
 - ListClusters/ListServices leave out INACTIVE records; DescribeCapacityProviders without names.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ from moto.iam import access_control
 from moto.iam import models as iam
 from moto.utilities.utils import get_partition
 
+from . import deletion
 from .resources import EmulatorError, InvalidParameter, ResourceInUse, camel, ecs_tags, egress_rule, ingress_rule
 
 FIXES: list[str] = []
@@ -300,7 +302,7 @@ def _delete_all(original, self):
     if stack is not None and not rolling_back:
         stack.status = "DELETE_IN_PROGRESS"
     try:
-        original(self)
+        deletion.delete_in_order(self)  # instead of moto's loop, whose order changes from run to run
     finally:
         for resource in chosen.values():
             resource["DeletionPolicy"] = "RetainExceptOnCreate"
@@ -834,6 +836,13 @@ def _association_delete(self, account_id, region_name):
 @add(elbv2.FakeListener, "delete")
 def _listener_delete(self, account_id, region_name):
     elbv2.elbv2_backends[account_id][region_name].delete_listener(self.arn)
+
+
+@add(elbv2.FakeListenerRule, "delete")
+def _listener_rule_delete(self, account_id, region_name):
+    # moto had none: a rule outlived its stack and kept its target group in use, until moto's delete
+    # happened to remove the listener first.
+    elbv2.elbv2_backends[account_id][region_name].delete_rule(self.arn)
 
 
 @add(elbv2.FakeTargetGroup, "delete")
