@@ -63,3 +63,18 @@ def aws(emulator) -> boto3.Session:
     """A boto3 session on an emptied emulator (every resource of earlier tests forgotten)."""
     emulator.reset()
     return boto3.Session()
+
+
+@pytest.fixture
+def draining_hook_unmodelled(emulator):
+    """ECS's managed-draining termination hook left out of the emulator's model, for this test only.
+
+    build/cluster.yaml deletes its capacity provider before its Auto Scaling group; with the hook
+    modelled, nothing then completes it, the group's hosts would wait an hour and the stack delete
+    fails (test_emulator_hosts.py, the xfail on today's build/). Tests whose point is elsewhere
+    (a deploy, a cleanup, faults) and that delete such a stack turn it off until the templates
+    release the hosts before the group goes.
+    """
+    emulator.model_draining_hook = False
+    yield
+    emulator.model_draining_hook = True

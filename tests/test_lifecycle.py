@@ -125,6 +125,9 @@ def test_a_deploy_that_fails_midway_names_the_root_cause_and_cleanup_leaves_noth
     assert inventory.difference(before, inventory.take(aws)) == {}
 
 
+# Deletes today's build/ with DeleteStack: with ECS's managed-draining hook modelled that delete fails
+# (build/cluster.yaml deletes its capacity provider before its group; see test_emulator_hosts.py).
+@pytest.mark.usefixtures("draining_hook_unmodelled")
 def test_cleanup_recovers_a_stack_left_delete_failed(aws):
     before = inventory.take(aws)
     assert run("deploy", STACK=STACK, SKIP_IMAGES="1").returncode == 0
@@ -215,6 +218,9 @@ def calls(env: dict[str, str]) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
+# The emulator replaces a nested stack on update, so this deploy deletes today's cluster stack, whose
+# group then waits on ECS's managed-draining hook (see test_emulator_hosts.py): the hook is left out here.
+@pytest.mark.usefixtures("draining_hook_unmodelled")
 def test_first_deploy_learns_the_api_url_then_builds_and_pushes_the_images(aws, docker):
     before = inventory.take(aws)
     done = run("deploy", STACK=STACK, **docker)

@@ -10,8 +10,10 @@ What runs rather than only records: `lambdas` runs a python3.x function's code i
 (`lambda_runtime` is its runtime), for Invoke and every other caller; `custom_resources` sends
 custom resources CloudFormation's Create/Update/Delete requests and serves their response URLs;
 `eventbridge` delivers matching events to Lambda targets and fires schedules on demand
-(`Emulator.fire_schedule`). `python -m emulator` (with tests/ on the path; `make emulator`) runs it
-standalone.
+(`Emulator.fire_schedule`); `hosts` gives Auto Scaling groups their launch/terminate events,
+lifecycle hooks and ECS managed draining's hook (`Emulator.model_draining_hook` turns that hook
+off), and fails a CloudFormation delete of a group whose hosts would wait; `refresh` is instance
+refresh. `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations
 
@@ -33,8 +35,8 @@ def install() -> list[str]:
     from moto.cloudformation import parsing
 
     # Importing a module registers what it defines (moto types) and what it replaces.
-    from . import custom_resources, deletion, eventbridge, faults, fixes, lambdas, midway  # noqa: F401
-    from . import resources  # noqa: F401
+    from . import custom_resources, deletion, eventbridge, faults, fixes, hosts, lambdas, midway  # noqa: F401
+    from . import refresh, resources  # noqa: F401
 
     if not _installed:
         midway.install()  # after fixes, which these wrap in turn
@@ -94,6 +96,23 @@ class Emulator:
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=30) as answer:
             answer.read()
+
+    @property
+    def model_draining_hook(self) -> bool:
+        """Whether ECS adds its managed-draining termination hook to a capacity provider's group (hosts.py).
+
+        On by default, as in AWS. Off, no hook is added, and a stack that deletes its capacity
+        provider before its Auto Scaling group deletes as it did before the hook was modelled.
+        """
+        from .hosts import SETTINGS
+
+        return SETTINGS.model_draining_hook
+
+    @model_draining_hook.setter
+    def model_draining_hook(self, on: bool) -> None:
+        from .hosts import SETTINGS
+
+        SETTINGS.model_draining_hook = on
 
     def fire_schedule(self, rule: str, event_bus: str = "default") -> bool:
         """Deliver a schedule rule's Scheduled Event to its targets now (no clock runs schedules here);
