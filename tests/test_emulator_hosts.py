@@ -158,6 +158,7 @@ def test_ecs_adds_its_draining_hook_and_completes_it_only_while_a_draining_provi
     (hook,) = asg.describe_lifecycle_hooks(AutoScalingGroupName="hosts")["LifecycleHooks"]
     assert [hook[k] for k in ("LifecycleHookName", "LifecycleTransition", "HeartbeatTimeout", "DefaultResult")] == [
         DRAINING_HOOK, TERMINATING, 3600, "CONTINUE"]
+    assert "NotificationTargetARN" not in hook, "not moto's example queue of another account"
 
     first, second = (h["InstanceId"] for h in instances(aws, "hosts"))
     asg.set_desired_capacity(AutoScalingGroupName="hosts", DesiredCapacity=1)

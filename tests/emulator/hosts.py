@@ -370,7 +370,11 @@ def _create_capacity_provider(original, self, name, asg_details, tags):
     provider = original(self, name, asg_details, tags)
     group = _group_of(self.account_id, self.region_name, asg_details.get("autoScalingGroupArn", ""))
     if group is not None and asg_details["managedDraining"] == "ENABLED" and SETTINGS.model_draining_hook:
-        _backend(group).create_lifecycle_hook(DRAINING_HOOK, group.name, TERMINATING, DRAINING_TIMEOUT, "CONTINUE")
+        hook = _backend(group).create_lifecycle_hook(DRAINING_HOOK, group.name, TERMINATING, DRAINING_TIMEOUT,
+                                                     "CONTINUE")
+        # moto gives every hook an example role and SQS queue of another account; the emulated ECS
+        # needs neither (it completes the hook itself).
+        hook.role_arn = hook.notification_target_arn = None
     return provider
 
 
