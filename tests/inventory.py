@@ -259,3 +259,15 @@ def _file_systems(session):
         found += [a["AccessPointId"] for a in efs.describe_access_points(FileSystemId=system["FileSystemId"])[
             "AccessPoints"]]
     return found
+
+
+@kind("lambda functions")
+def _functions(session):
+    return [f["FunctionName"] for f in pages(session.client("lambda"), "list_functions", "Functions")]
+
+
+@kind("eventbridge rules")
+def _rules(session):
+    events = session.client("events")
+    return [f"{bus['Name']}/{rule['Name']}" for bus in pages(events, "list_event_buses", "EventBuses")
+            for rule in pages(events, "list_rules", "Rules", EventBusName=bus["Name"])]

@@ -15,6 +15,7 @@ import json
 from typing import Callable
 
 import boto3
+import pytest
 
 import inventory
 import stacks
@@ -72,12 +73,6 @@ def built_types() -> set[str]:
     return {r["Type"] for path in BUILD.glob("*.yaml") for r in stacks.load(path.name)["Resources"].values()}
 
 
-def conditional_types() -> set[str]:
-    """Types every resource of which has a Condition: the default parameters may create none of them."""
-    declared = [r for path in BUILD.glob("*.yaml") for r in stacks.load(path.name)["Resources"].values()]
-    return {kind for kind in built_types() if all("Condition" in r for r in declared if r["Type"] == kind)}
-
-
 # Where the types the defaults do not create are deployed and checked.
 CONDITIONAL = {"AWS::CertificateManager::Certificate": "tests/test_domain.py",
                "AWS::Route53::RecordSet": "tests/test_domain.py"}
@@ -108,9 +103,12 @@ def test_deploy_assert_every_resource_and_delete_leaves_nothing(aws, capsys):
 
     missing = built_types() - set(CHECKS)
     assert not missing, f"resource types in build/ with no check: {sorted(missing)}"
-    assert conditional_types() == set(CONDITIONAL), "a type only a condition creates needs a test that deploys it"
     deployed = {r.type for r in deployment.resources}
-    assert deployed == built_types() - conditional_types(), "every type in build/ the defaults make must be created"
+    # Every type the default parameters create is created; the others, made only under a condition the
+    # defaults leave false, are deployed and checked where CONDITIONAL says.
+    assert built_types() - deployed == set(CONDITIONAL), "a type the defaults do not create needs a test"
+    assert all("Condition" in r for path in BUILD.glob("*.yaml") for r in stacks.load(path.name)["Resources"].values()
+               if r["Type"] in CONDITIONAL)
     for kind in sorted(deployed):
         CHECKS[kind](deployment, deployment.of_type(kind))
     with capsys.disabled():
@@ -242,14 +240,23 @@ def _security_groups(d: Deployment, items: list[Resource]) -> None:
     described = d.client("ec2").describe_security_groups(GroupIds=list(group.values()))["SecurityGroups"]
     assert {g["VpcId"] for g in described} == {vpc}
     cidr = d.parameter("network.yaml", "AllowedIngressCidr")
-    assert rules(d, group["HostSecurityGroup"], "in") == set(), "hosts: no inbound, no SSH"
-    assert rules(d, group["HostSecurityGroup"], "out") == {("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 80, 80, "0.0.0.0/0")}
+    bridge = [s for s in d.app.services if s.network_mode == "bridge"]
+    # Hosts: inbound only the load balancer on the bridge UI's dynamic ports, no SSH; out the AWS APIs and
+    # (the bridge UI's calls) the API's listener and task.
+    assert rules(d, group["HostSecurityGroup"], "in") == {("tcp", 32768, 65535, "LoadBalancerSecurityGroup")}
+    assert rules(d, group["HostSecurityGroup"], "out") == {
+        ("tcp", 443, 443, "0.0.0.0/0"), ("tcp", 80, 80, "0.0.0.0/0"), ("tcp", 8080, 8080, "0.0.0.0/0"),
+        ("tcp", 8080, 8080, "DksApiSecurityGroup")}
     assert rules(d, group["LoadBalancerSecurityGroup"], "in") == {
         ("tcp", s.public.port, s.public.port, cidr) for s in d.app.services if s.public}
     assert rules(d, group["LoadBalancerSecurityGroup"], "out") == {
-        ("tcp", s.port, s.port, f"{config.logical_id(s.name)}SecurityGroup") for s in d.app.services if s.public}
+        ("tcp", s.port, s.port, f"{config.logical_id(s.name)}SecurityGroup") for s in d.app.services
+        if s.public and s not in bridge} | {("tcp", 32768, 65535, "HostSecurityGroup")}
     assert rules(d, group["DksDbSecurityGroup"], "in") == {("tcp", 5432, 5432, "DksApiSecurityGroup")}
     for service in d.app.services:  # tasks reach nothing but the services they depend on (and their data)
+        if service in bridge:
+            assert f"{config.logical_id(service.name)}SecurityGroup" not in group  # it uses the hosts' group
+            continue
         allowed = {("tcp", dep.port, dep.port, f"{config.logical_id(dep.name)}SecurityGroup")
                    for dep in d.app.services if dep.name in service.depends_on}
         if service in d.app.stored_services:
@@ -265,8 +272,8 @@ def _separate_rules(d: Deployment, items: list[Resource]) -> None:
         group = d.one("network.yaml", rule.properties["GroupId"]["Ref"]).physical_id
         inbound = rule.type.endswith("Ingress")
         peer = rule.properties["SourceSecurityGroupId" if inbound else "DestinationSecurityGroupId"]["Ref"]
-        port = rule.properties["FromPort"]
-        assert ("tcp", port, port, peer) in rules(d, group, "in" if inbound else "out"), rule.logical_id
+        ports = rule.properties["FromPort"], rule.properties["ToPort"]
+        assert ("tcp", *ports, peer) in rules(d, group, "in" if inbound else "out"), rule.logical_id
 
 
 # --- Cluster ---------------------------------------------------------------------------------------
@@ -361,7 +368,9 @@ def _task_definitions(d: Deployment, items: list[Resource]) -> None:
     for service in d.app.services:
         task = task_definition_of(d, service.name)
         assert task["family"] == f"{d.environment}-{service.name}"
-        assert task["networkMode"] == "awsvpc"
+        assert task["networkMode"] == service.network_mode
+        if service.network_mode == "bridge":  # Docker picks each task's host port
+            assert container_port_mappings(task) == [{"containerPort": service.port, "hostPort": 0}]
         assert task["requiresCompatibilities"] == ["EC2"]
         assert (int(task["cpu"]), int(task["memory"])) == (service.cpu, service.memory)
         assert task["executionRoleArn"] == execution
@@ -388,6 +397,11 @@ def _task_definitions(d: Deployment, items: list[Resource]) -> None:
             assert environment["DB_HOST"] == f"dks-db.{d.app.namespace}"
 
 
+def container_port_mappings(task: dict) -> list[dict]:
+    (container,) = task["containerDefinitions"]
+    return [{"containerPort": m["containerPort"], "hostPort": m.get("hostPort", 0)} for m in container["portMappings"]]
+
+
 @check("AWS::ECS::Service")
 def _services(d: Deployment, items: list[Resource]) -> None:
     ecs = d.client("ecs")
@@ -406,12 +420,15 @@ def _services(d: Deployment, items: list[Resource]) -> None:
         assert live["taskDefinition"] == task_definition_of(d, service.name)["taskDefinitionArn"]
         assert live["capacityProviderStrategy"] == [{"capacityProvider": provider, "weight": 1, "base": 0}]
         assert "launchType" not in live, "capacity provider, not a launch type"
-        network = live["networkConfiguration"]["awsvpcConfiguration"]
-        assert set(network["subnets"]) == subnets
-        assert network["securityGroups"] == [groups[f"{name}SecurityGroup"]]
-        assert network["assignPublicIp"] == "DISABLED"
-        (registry,) = live["serviceRegistries"]
-        assert registry["registryArn"] == sd.get_service(Id=discovery[f"{name}Discovery"])["Service"]["Arn"]
+        if service.network_mode == "bridge":  # the host's interface: nothing to configure, no A record
+            assert not live.get("networkConfiguration") and not live.get("serviceRegistries")
+        else:
+            network = live["networkConfiguration"]["awsvpcConfiguration"]
+            assert set(network["subnets"]) == subnets
+            assert network["securityGroups"] == [groups[f"{name}SecurityGroup"]]
+            assert network["assignPublicIp"] == "DISABLED"
+            (registry,) = live["serviceRegistries"]
+            assert registry["registryArn"] == sd.get_service(Id=discovery[f"{name}Discovery"])["Service"]["Arn"]
         if service.public:
             (balancer,) = live["loadBalancers"]
             group = d.one("loadbalancer.yaml", f"{name}TargetGroup").physical_id
@@ -523,7 +540,9 @@ def _load_balancer(d: Deployment, items: list[Resource]) -> None:
     assert described["LoadBalancerName"] == f"{d.environment}-alb"
     subnets = {r.physical_id for r in d.of_type("AWS::EC2::Subnet")}
     assert {z["SubnetId"] for z in described["AvailabilityZones"]} == subnets
-    assert described["SecurityGroups"] == [d.one("network.yaml", "LoadBalancerSecurityGroup").physical_id]
+    # its own group, and the group the hosts function keeps the hosts' public addresses in
+    assert described["SecurityGroups"] == [d.one("network.yaml", "LoadBalancerSecurityGroup").physical_id,
+                                           d.one("network.yaml", "HostAddressesSecurityGroup").physical_id]
     assert d.output("main.yaml", "AppUrl") == f"http://{described['DNSName']}"
     assert d.output("main.yaml", "ApiUrl") == f"http://{described['DNSName']}:8080"
 
@@ -585,8 +604,10 @@ def _target_groups(d: Deployment, items: list[Resource]) -> None:
     for group in items:
         (described,) = elb.describe_target_groups(TargetGroupArns=[group.physical_id])["TargetGroups"]
         service = public[described["TargetGroupName"].removeprefix(f"{d.environment}-")]
+        # awsvpc tasks register by IP; a bridge service's by their host and dynamic port
+        kind = "ip" if service.network_mode == "awsvpc" else "instance"
         assert (described["TargetType"], described["Protocol"], described["Port"], described["VpcId"]) == (
-            "ip", "HTTP", service.port, vpc)
+            kind, "HTTP", service.port, vpc)
         assert described["HealthCheckPath"] == service.health_check.path
         assert described["LoadBalancerArns"] == [d.one("loadbalancer.yaml", "LoadBalancer").physical_id]
 
@@ -607,7 +628,8 @@ def _discovery(d: Deployment, items: list[Resource]) -> None:
     sd = d.client("servicediscovery")
     namespace = d.one("discovery.yaml", "Namespace").physical_id
     listed = sd.list_services(Filters=[{"Name": "NAMESPACE_ID", "Values": [namespace]}])["Services"]
-    assert sorted(s["Name"] for s in listed) == sorted(s.name for s in d.app.services), "one per app service"
+    # one per awsvpc service: a bridge service has no address of its own for an A record
+    assert sorted(s["Name"] for s in listed) == sorted(s.name for s in d.app.awsvpc_services), "one per awsvpc service"
     for item in items:
         service = sd.get_service(Id=item.physical_id)["Service"]
         assert service["NamespaceId"] == namespace

@@ -112,15 +112,17 @@ class Network:
         return None
 
 
-def network(tpls: dict, cidr: str, with_host_addresses: bool = True) -> tuple[Network, dict[str, Interface]]:
+HOSTS = (("10.20.0.10", "198.51.100.10"), ("10.20.1.11", "198.51.100.11"))  # (private, public) of two hosts
+
+
+def network(tpls: dict, cidr: str, with_host_addresses: bool = True,
+            hosts: tuple[tuple[str, str], ...] = HOSTS) -> tuple[Network, dict[str, Interface]]:
     net = Network(tpls, {"AllowedIngressCidr": cidr})
     subnets = sorted(resources(tpls["network.yaml"], "AWS::EC2::Subnet"))
     host = host_group(tpls)
-    places = {
-        "host-a": Interface({host}, "10.20.0.10", subnets[0], "198.51.100.10"),
-        "host-b": Interface({host}, "10.20.1.11", subnets[1], "198.51.100.11"),
-        "alb": Interface(set(load_balancer_groups(tpls)), "10.20.0.100", subnets[0], ALB_PUBLIC),
-    }
+    places = {f"host-{n}": Interface({host}, private, subnets[n % len(subnets)], public)
+              for n, (private, public) in enumerate(hosts)}
+    places["alb"] = Interface(set(load_balancer_groups(tpls)), "10.20.0.100", subnets[0], ALB_PUBLIC)
     for number, (name, task) in enumerate(sorted(task_definitions(tpls["services.yaml"]).items()), start=20):
         if task["NetworkMode"] == "awsvpc":
             _, svc = next((lid, r) for lid, r in resources(tpls["services.yaml"], "AWS::ECS::Service").items()
@@ -130,9 +132,9 @@ def network(tpls: dict, cidr: str, with_host_addresses: bool = True) -> tuple[Ne
             (group,) = vpc["SecurityGroups"]
             places[name] = Interface({ref_target(tpls, "services.yaml", group)[1]}, f"10.20.1.{number}", subnets[1])
         else:  # a bridge container uses its host's interface
-            places[name] = places["host-a"]
+            places[name] = places["host-0"]
     if with_host_addresses:
-        net.runtime = host_address_rules(tpls, [places["host-a"], places["host-b"]])
+        net.runtime = host_address_rules(tpls, [places[f"host-{n}"] for n in range(len(hosts))])
     return net, places
 
 
@@ -229,7 +231,7 @@ def test_a_narrowed_cidr_needs_the_hosts_addresses(dks_tpls):
     assert blocked_hops(net, places, "dks-ui", 8080, "dks-api") == [
         "load balancer: nothing admits 198.51.100.10 on 8080"]
     # the hosts function keeps both hosts in, on the port the UI calls
-    net.runtime = host_address_rules(dks_tpls, [places["host-a"], places["host-b"]])
+    net.runtime = host_address_rules(dks_tpls, [places["host-0"], places["host-1"]])
     assert {r["CidrIp"] for r in net.runtime} == {"198.51.100.10/32", "198.51.100.11/32"}
     assert {r["FromPort"] for r in net.runtime} == {8080}
     assert blocked_hops(net, places, "dks-ui", 8080, "dks-api") == []

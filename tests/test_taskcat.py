@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 import inventory
 import stacks
 from helpers import ROOT

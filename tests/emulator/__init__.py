@@ -2,10 +2,18 @@
 
 `Emulator` runs it in-process on 127.0.0.1 (port 0 by default) and gives the environment that
 points boto3, the AWS CLI and taskcat at it. `resources` adds the CloudFormation types moto skips;
-`fixes` makes moto's own types and CloudFormation engine behave as AWS does, `midway` also for
-stacks a client left midway; `faults` throttles, fails or holds requests on demand
-(`Emulator.faults`). `python -m emulator` (with tests/ on the path; `make emulator`) runs it
-standalone.
+`fixes` makes moto's own types and CloudFormation engine behave as AWS does (`deletion`: a stack's
+resources deleted dependents first), `midway` also for stacks a client left midway; `faults`
+throttles, fails or holds requests on demand (`Emulator.faults`).
+
+What runs rather than only records: `lambdas` runs a python3.x function's code in a subprocess
+(`lambda_runtime` is its runtime), for Invoke and every other caller; `custom_resources` sends
+custom resources CloudFormation's Create/Update/Delete requests and serves their response URLs;
+`eventbridge` delivers matching events to Lambda targets and fires schedules on demand
+(`Emulator.fire_schedule`); `hosts` gives Auto Scaling groups their launch/terminate events,
+lifecycle hooks and ECS managed draining's hook (`Emulator.model_draining_hook` turns that hook
+off), and fails a CloudFormation delete of a group whose hosts would wait; `refresh` is instance
+refresh. `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations
 
@@ -26,12 +34,15 @@ def install() -> list[str]:
     global _installed
     from moto.cloudformation import parsing
 
-    from . import faults, fixes, midway, resources  # noqa: F401  (defining the classes registers them)
+    # Importing a module registers what it defines (moto types) and what it replaces.
+    from . import custom_resources, deletion, eventbridge, faults, fixes, hosts, lambdas, midway  # noqa: F401
+    from . import refresh, resources  # noqa: F401
     from . import domain, rules  # noqa: F401  (ACM certificates and record checks; the Rules check)
 
     if not _installed:
         rules.install()  # before midway, which wraps CreateChangeSet in turn
         midway.install()  # after fixes, which these wrap in turn
+        custom_resources.install()
         faults.install()
         for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
             cached.cache_clear()
@@ -72,6 +83,9 @@ class Emulator:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        from . import lambdas
+
+        lambdas.ENDPOINT = self.endpoint  # what a function's boto3 calls back into
         return self
 
     def stop(self) -> None:
@@ -84,6 +98,32 @@ class Emulator:
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=30) as answer:
             answer.read()
+
+    @property
+    def model_draining_hook(self) -> bool:
+        """Whether ECS adds its managed-draining termination hook to a capacity provider's group (hosts.py).
+
+        On by default, as in AWS. Off, no hook is added, and a stack that deletes its capacity
+        provider before its Auto Scaling group deletes as it did before the hook was modelled.
+        """
+        from .hosts import SETTINGS
+
+        return SETTINGS.model_draining_hook
+
+    @model_draining_hook.setter
+    def model_draining_hook(self, on: bool) -> None:
+        from .hosts import SETTINGS
+
+        SETTINGS.model_draining_hook = on
+
+    def fire_schedule(self, rule: str, event_bus: str = "default") -> bool:
+        """Deliver a schedule rule's Scheduled Event to its targets now (no clock runs schedules here);
+        False when the rule is disabled."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        from .eventbridge import fire
+
+        return fire(rule, DEFAULT_ACCOUNT_ID, REGION, event_bus)
 
     @property
     def faults(self):

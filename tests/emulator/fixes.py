@@ -9,11 +9,12 @@ list follows ../shared/reference/emulator-notes.md:
   EFS file system (moto tags only EC2 resources);
 - a failed create rolls back (ROLLBACK_COMPLETE) instead of answering 500 mid-way;
 - a failed delete leaves the stack DELETE_FAILED instead of dropping it with its resources;
+- a stack's resources are deleted dependents first (deletion.py), not in moto's changing order;
 - per-resource stack events, as CloudFormation writes them;
 - listing a stack's resources never re-creates deleted ones;
 - ECS cluster, task definition and service keep the properties the templates set;
 - IAM roles get their ManagedPolicyArns; security groups get their egress rules;
-- the deletes moto leaves out (gateway, routes, ECS, target groups, listeners, ingress rules);
+- the deletes moto leaves out (gateway, routes, ECS, target groups, listeners and their rules, ingress rules);
 - ListClusters/ListServices leave out INACTIVE records; DescribeCapacityProviders without names.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ from moto.iam import access_control
 from moto.iam import models as iam
 from moto.utilities.utils import get_partition
 
+from . import deletion
 from .resources import EmulatorError, InvalidParameter, ResourceInUse, camel, ecs_tags, egress_rule, ingress_rule
 
 FIXES: list[str] = []
@@ -325,7 +327,7 @@ def _delete_all(original, self):
     if stack is not None and not rolling_back:
         stack.status = "DELETE_IN_PROGRESS"
     try:
-        original(self)
+        deletion.delete_in_order(self)  # instead of moto's loop, whose order changes from run to run
     finally:
         for resource in chosen.values():
             resource["DeletionPolicy"] = "RetainExceptOnCreate"
@@ -879,6 +881,13 @@ def _listener_delete(self, account_id, region_name):
     elbv2.elbv2_backends[account_id][region_name].delete_listener(self.arn)
 
 
+@add(elbv2.FakeListenerRule, "delete")
+def _listener_rule_delete(self, account_id, region_name):
+    # moto had none: a rule outlived its stack and kept its target group in use, until moto's delete
+    # happened to remove the listener first.
+    elbv2.elbv2_backends[account_id][region_name].delete_rule(self.arn)
+
+
 @add(elbv2.FakeTargetGroup, "delete")
 def _target_group_delete(self, account_id, region_name):
     elbv2.elbv2_backends[account_id][region_name].delete_target_group(self.arn)
@@ -900,6 +909,22 @@ def _group_create(original, self, name, availability_zones, desired_capacity, ma
 def _group_delete(original, self, account_id, region_name):
     if self.name in autoscaling.autoscaling_backends[account_id][region_name].autoscaling_groups:
         original(self, account_id, region_name)
+
+
+@replace(instances.InstanceBackend, "run_instances")
+def _run_instances(original, self, image_id, count, user_data, security_group_names, **kwargs):
+    """An instance launched from a launch template gets what the template's primary interface asks for: a
+    public IP (AssociatePublicIpAddress) and its security groups (Groups). moto reads neither, so an Auto
+    Scaling group's hosts had no public IP and the default group."""
+    if kwargs.get("launch_template"):
+        data = self._get_template_from_args(kwargs["launch_template"]).data
+        primary = next((nic for nic in data.get("NetworkInterfaces") or [] if int(nic.get("DeviceIndex", 0)) == 0),
+                       {})
+        if kwargs.get("associate_public_ip") is None and "AssociatePublicIpAddress" in primary:
+            kwargs["associate_public_ip"] = _flag(primary["AssociatePublicIpAddress"])
+        if not kwargs.get("security_group_ids") and primary.get("Groups"):
+            kwargs["security_group_ids"] = list(primary["Groups"])
+    return original(self, image_id, count, user_data, security_group_names, **kwargs)
 
 
 @replace(instances.Instance, "terminate")

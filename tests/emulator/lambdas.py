@@ -1,0 +1,237 @@
+"""Lambda functions run for real: a python3.x function's code in a subprocess of the emulator.
+
+Stock moto runs a function in a Docker container, which this machine does not have. Here a function
+whose runtime is python3.x and whose code is a zip (inline `Code.ZipFile` from a template, which moto
+zips as index.py beside cfnresponse.py as Lambda does, or a zip given to CreateFunction) runs in
+`sys.executable` (this interpreter, not the runtime's exact minor version), its code unpacked in a
+temporary directory, through lambda_runtime.py:
+
+- the environment is the function's `Environment.Variables`, then Lambda's reserved variables, then
+  the emulator's (loopback endpoint, dummy credentials, region), so boto3 inside the function reaches
+  the emulator and nothing else;
+- the handler gets Lambda's context object and the function's `Timeout` (counted from the end of
+  the init phase, which has Lambda's 10 s);
+- the result is the handler's return value as JSON; an exception, a timeout, a module that does not
+  import or a process that exits are reported as Lambda reports them (`FunctionError: Unhandled`,
+  a payload with errorMessage / errorType);
+- what the function prints goes to its log group `/aws/lambda/<name>` when that group exists (Lambda
+  would create it; the emulator does not, so nothing is left behind that a stack did not make).
+
+Every way moto invokes a function goes through `LambdaFunction.invoke`: the Invoke API, custom
+resources, EventBridge, SNS, S3 notifications. Other runtimes keep moto's behaviour.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moto.awslambda import models as awslambda
+from moto.logs import models as logs
+
+from .fixes import replace, replace_classmethod
+
+RUNTIME = Path(__file__).with_name("lambda_runtime.py")
+INIT_TIMEOUT = 10.0  # seconds Lambda gives the init phase
+LOG_TAIL = 4096  # bytes of log Invoke returns with LogType=Tail
+ENDPOINT = ""  # the emulator's URL, set when it starts; functions run here only when it is known
+
+
+@dataclass
+class Invocation:
+    request_id: str
+    payload: bytes  # what Invoke answers: the return value, or the error, as JSON
+    error: bool  # True when Lambda would set X-Amz-Function-Error: Unhandled
+    log: str  # what the function printed
+
+
+def runs_here(function: awslambda.LambdaFunction) -> bool:
+    return bool(ENDPOINT) and str(function.run_time or "").startswith("python3") \
+        and function.package_type == "Zip" and bool(getattr(function, "code_bytes", b""))
+
+
+def invoke(function: awslambda.LambdaFunction, event: Any) -> Invocation:
+    """Run the function once on event, synchronously, as Lambda would."""
+    request_id = str(uuid.uuid4())
+    started = datetime.datetime.now(datetime.timezone.utc)
+    stream = f"{started:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+    timeout = float(function.timeout or 3)
+    with tempfile.TemporaryDirectory(prefix="lambda-") as root:
+        task = Path(root, "task")
+        zipfile.ZipFile(io.BytesIO(function.code_bytes)).extractall(task)
+        spec = {
+            "function_name": function.function_name,
+            "function_version": "$LATEST",
+            "invoked_function_arn": function.function_arn,
+            "memory_limit_in_mb": str(function.memory_size),
+            "aws_request_id": request_id,
+            "log_group_name": function.logs_group_name,
+            "log_stream_name": stream,
+            "timeout": timeout,
+        }
+        log_path = Path(root, "log")
+        outcome_read, outcome_write = os.pipe()
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-u", str(RUNTIME), str(task), function.handler or "", str(outcome_write),
+                 json.dumps(spec)],
+                stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT, cwd=task,
+                env=_environment(function, task, stream), pass_fds=(outcome_write,))
+        os.close(outcome_write)
+        clock = time.monotonic()
+        try:
+            process.stdin.write(json.dumps(event).encode())
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # the runtime died before reading: reported below as an exit
+        state, outcome = _collect(outcome_read, process, timeout)
+        duration = (time.monotonic() - clock) * 1000
+        log = log_path.read_text(errors="replace")
+    payload, failed = _payload(state, outcome, request_id, timeout, process.returncode)
+    _write_log(function, stream, request_id, log, duration)
+    return Invocation(request_id, payload, failed, log)
+
+
+def _environment(function: awslambda.LambdaFunction, task: Path, stream: str) -> dict[str, str]:
+    from . import environment
+
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+    reserved = {
+        "_HANDLER": function.handler or "",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time}",
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": function.logs_group_name,
+        "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+        "LAMBDA_TASK_ROOT": str(task),
+        "TZ": ":UTC",
+    }
+    kept = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
+    variables = {str(k): str(v) for k, v in (function.environment_vars or {}).items()}
+    emulator = environment(ENDPOINT)
+    emulator["AWS_REGION"] = emulator["AWS_DEFAULT_REGION"] = function.region
+    return {**kept, **variables, **reserved, **emulator}
+
+
+def _collect(outcome_fd: int, process: subprocess.Popen, timeout: float) -> tuple[str, bytes]:
+    """("done" | "timeout" | "init timeout", what the runtime wrote after "started")."""
+    buffer, started = b"", False
+    deadline = time.monotonic() + INIT_TIMEOUT
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                process.kill()
+                process.wait()
+                return ("timeout" if started else "init timeout"), b""
+            if not select.select([outcome_fd], [], [], left)[0]:
+                continue
+            chunk = os.read(outcome_fd, 65536)
+            if not chunk:
+                break
+            buffer += chunk
+            if not started and b"\n" in buffer:
+                buffer = buffer.split(b"\n", 1)[1]
+                started, deadline = True, time.monotonic() + timeout
+    finally:
+        os.close(outcome_fd)
+    process.wait()
+    return "done", buffer
+
+
+def _payload(state: str, outcome: bytes, request_id: str, timeout: float, code: int | None) -> tuple[bytes, bool]:
+    if state == "done" and outcome[:1] == b"R":
+        return outcome[1:], False
+    if state == "done" and outcome[:1] == b"E":
+        return outcome[1:], True
+    if state == "timeout":
+        error = {"errorType": "Sandbox.Timedout",
+                 "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"}
+    elif state == "init timeout":
+        error = {"errorType": "Sandbox.Timedout",
+                 "errorMessage": f"RequestId: {request_id} Error: Init timed out after {INIT_TIMEOUT:.2f} seconds"}
+    else:
+        error = {"errorType": "Runtime.ExitError",
+                 "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"}
+    return json.dumps(error).encode(), True
+
+
+def _write_log(function: awslambda.LambdaFunction, stream: str, request_id: str, log: str, duration: float) -> None:
+    backend = logs.logs_backends[function.account_id][function.region]
+    if function.logs_group_name not in backend.groups:
+        return
+    lines = [f"START RequestId: {request_id} Version: $LATEST", *log.splitlines(),
+             f"END RequestId: {request_id}",
+             f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tMemory Size: {function.memory_size} MB"]
+    now = int(time.time() * 1000)
+    backend.create_log_stream(function.logs_group_name, stream)
+    backend.put_log_events(function.logs_group_name, stream, [{"timestamp": now, "message": line} for line in lines])
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+@replace(awslambda.LambdaFunction, "invoke")
+def _invoke(original, self, body, request_headers, response_headers):
+    if not runs_here(self):
+        return original(self, body, request_headers, response_headers)
+    event = json.loads(body) if body else {}
+    kind = _header(request_headers, "X-Amz-Invocation-Type") or "RequestResponse"
+    if kind == "DryRun":
+        return b""
+    if kind == "Event":  # asynchronous: Lambda answers 202 at once and runs the function later
+        threading.Thread(target=invoke, args=(self, event), daemon=True).start()
+        return b""
+    invocation = invoke(self, event)
+    response_headers["x-amz-executed-version"] = "$LATEST"
+    response_headers["x-amz-log-result"] = base64.b64encode(invocation.log.encode()[-LOG_TAIL:]).decode()
+    if invocation.error:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return invocation.payload
+
+
+def _log_to(function: awslambda.LambdaFunction, chosen: dict | None) -> None:
+    """LoggingConfig: Lambda writes to the function's chosen log group (default /aws/lambda/<name>) and
+    reports it (https://docs.aws.amazon.com/lambda/latest/api/API_LoggingConfig.html); moto keeps neither."""
+    chosen = chosen or {}
+    function.logs_group_name = chosen.get("LogGroup") or function.logs_group_name
+    function.logging_config = {"LogFormat": chosen.get("LogFormat", "Text"), "LogGroup": function.logs_group_name}
+
+
+@replace(awslambda.LambdaFunction, "__init__")
+def _function_init(original, self, account_id, spec, region, version=1):
+    original(self, account_id, spec, region, version)
+    _log_to(self, spec.get("LoggingConfig"))
+
+
+@replace_classmethod(awslambda.LambdaFunction, "create_from_cloudformation_json")
+def _function_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    function = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    _log_to(function, cloudformation_json["Properties"].get("LoggingConfig"))  # moto's spec leaves it out
+    return function
+
+
+@replace(awslambda.LambdaFunction, "get_configuration")
+def _function_configuration(original, self, on_create=False):
+    return {**original(self, on_create), "LoggingConfig": getattr(self, "logging_config", {
+        "LogFormat": "Text", "LogGroup": self.logs_group_name})}
