@@ -38,7 +38,7 @@ def hosts(aws):
                                                  "image_id")["Parameter"]["Value"]
     template = ec2.create_launch_template(LaunchTemplateName="hosts", LaunchTemplateData={
         "ImageId": image, "InstanceType": "t3.medium"})["LaunchTemplate"]["LaunchTemplateId"]
-    scaling.create_auto_scaling_group(AutoScalingGroupName="hosts", MinSize=2, MaxSize=3, DesiredCapacity=2,
+    scaling.create_auto_scaling_group(AutoScalingGroupName="hosts", MinSize=1, MaxSize=3, DesiredCapacity=2,
                                       LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
                                       VPCZoneIdentifier=subnet["SubnetId"])
     return {"group": "hosts", "sg": group, "ec2": ec2, "scaling": scaling, "function": load_function()}

@@ -4,10 +4,12 @@ emulator, each command run as a user runs it. What the deployment did not make i
 """
 from __future__ import annotations
 
+import os
 import re
 
 import inventory
 from helpers import ROOT
+from test_aws_cli import DOCKER
 from test_aws_cli import run as shell
 from test_lifecycle import STACK, parameters, run, stack
 
@@ -111,7 +113,7 @@ def test_kept_data_comes_back_on_the_next_deploy_and_goes_with_the_last_cleanup(
     assert len(efs.describe_access_points(FileSystemId=used["file system"])["AccessPoints"]) == 1
 
     # Parameters not given keep their values: an update remembers the kept data.
-    changed = run("deploy", STACK=STACK, SKIP_IMAGES="1", PARAMS="DesiredCapacity=1")
+    changed = run("deploy", STACK=STACK, SKIP_IMAGES="1", PARAMS="MaxSize=4")
     assert changed.returncode == 0, changed.stdout + changed.stderr
     assert "data:" not in changed.stdout, "only a deploy that creates the root looks for kept data"
     assert {k: v for k, v in parameters(stack(aws, STACK)).items() if k.startswith("Data")} == \
@@ -222,12 +224,15 @@ def test_data_the_deployment_did_not_make_is_never_touched(aws):
     assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
 
 
-def test_the_readme_s_by_hand_commands_take_kept_data_back(aws):
+def test_the_readme_s_by_hand_commands_take_kept_data_back(aws, tmp_path, monkeypatch):
     section = (ROOT / "README.md").read_text().split("\n### By hand, with the AWS CLI\n", 1)[1]
     deploy, reattach = re.findall(r"```sh\n(.*?)```", section, re.S)[:2]
     bucket = re.search(r"^BUCKET=(\S+)$", deploy, re.M).group(1)
+    (tmp_path / "docker").write_text(DOCKER)  # the block copies postgres with docker: a stand-in records it
+    (tmp_path / "docker").chmod(0o755)
+    monkeypatch.setenv("DOCKER_LOG", str(tmp_path / "docker.log"))
     before = inventory.take(aws)
-    deployed = shell(deploy)
+    deployed = shell(deploy, path=f"{tmp_path}{os.pathsep}")
     assert deployed.returncode == 0, deployed.stderr
     used = in_use(aws)
 

@@ -102,13 +102,14 @@ def test_deploy_again_status_verify_cleanup_twice(aws):
 
 def test_a_deploy_that_fails_midway_names_the_root_cause_and_cleanup_leaves_nothing(aws):
     before = inventory.take(aws)
-    # Each value is within the root's limits; together the Auto Scaling group refuses them.
-    failed = run("deploy", STACK=STACK, SKIP_IMAGES="1", PARAMS="DesiredCapacity=5 MaxSize=3")
+    # A valid bucket name, but no such bucket: ELB refuses to enable access logs to it, midway through.
+    failed = run("deploy", STACK=STACK, SKIP_IMAGES="1", PARAMS="AccessLogsBucket=no-such-logs-bucket")
     assert failed.returncode == 1
     assert "error: dks: ROLLBACK_COMPLETE" in failed.stderr
     (cause,) = [line for line in failed.stderr.splitlines() if line.startswith("root cause:")]
-    assert "ClusterStack" in cause and "/ HostGroup (AWS::AutoScaling::AutoScalingGroup) CREATE_FAILED" in cause
-    assert "Desired capacity:5 must be between the specified min size:1 and max size:3" in cause
+    assert "LoadbalancerStack" in cause and "/ LoadBalancer (AWS::ElasticLoadBalancingV2::LoadBalancer) CREATE_FAILED" \
+        in cause
+    assert "Access Denied for bucket: no-such-logs-bucket. Please check S3bucket permission" in cause
 
     # deploy again resumes: the empty failed stack is replaced
     resumed = run("deploy", STACK=STACK, SKIP_IMAGES="1")
@@ -332,11 +333,11 @@ def test_diff_previews_changes_and_changes_nothing(aws):
     same = run("diff", STACK=STACK)
     assert same.returncode == 0 and "diff: no changes" in same.stdout
 
-    bigger = run("diff", STACK=STACK, PARAMS="DesiredCapacity=3")
+    bigger = run("diff", STACK=STACK, PARAMS="MaxSize=4")
     assert bigger.returncode == 0, bigger.stdout + bigger.stderr
     assert f"{STACK} (update): 1 change(s)" in bigger.stdout
     assert "  Modify ClusterStack AWS::CloudFormation::Stack" in bigger.stdout
-    assert live_stacks() == deployed and parameters(stack(aws, STACK))["DesiredCapacity"] == "2", "not executed"
+    assert live_stacks() == deployed and parameters(stack(aws, STACK))["MaxSize"] == "3", "not executed"
     assert not [c for c in cfn.list_change_sets(StackName=STACK)["Summaries"] if c["ChangeSetName"].startswith("diff-")]
     assert run("cleanup", STACK=STACK, YES="1").returncode == 0
 
@@ -364,8 +365,10 @@ def test_a_certificate_serves_https_and_redirects_http(aws):
     for port in (443, 8080):
         assert listeners[port]["Protocol"] == "HTTPS"
         assert listeners[port]["Certificates"][0]["CertificateArn"] == certificate
-    (group,) = aws.client("ec2").describe_security_groups(
-        Filters=[{"Name": "group-id", "Values": balancer["SecurityGroups"]}])["SecurityGroups"]
+    # its own group (the other holds the hosts' addresses, for the bridge UI's calls)
+    (group,) = aws.client("ec2").describe_security_groups(Filters=[
+        {"Name": "group-id", "Values": balancer["SecurityGroups"]}, {"Name": "tag:Name", "Values": ["dks-alb"]}])[
+        "SecurityGroups"]
     assert sorted(p["FromPort"] for p in group["IpPermissions"]) == [80, 443, 8080]
 
     ecs = aws.client("ecs")

@@ -147,11 +147,11 @@ def test_deploy_copies_postgres_before_the_root_exists_and_rebuilds_only_when_a_
     # A certificate turns the API's URL into https: the UI inlines it, so the set gets a new tag, built
     # with the URL this deploy gives the root; the copy stays.
     certificate = aws.client("acm").request_certificate(DomainName="dks.example.com")["CertificateArn"]
-    https = run("deploy", STACK=STACK, PARAMS=f"CertificateArn={certificate}", **docker)
+    https = run("deploy", STACK=STACK, PARAMS=f"CertificateArn={certificate} DomainName=dks.example.com", **docker)
     assert https.returncode == 0, https.stdout + https.stderr
     root = describe(aws, STACK)
     api_url, new_tag = outputs(root)["ApiUrl"], parameters(root)["ImageTag"]
-    assert api_url.startswith("https://") and new_tag != tag
+    assert api_url == "https://dks.example.com:8080" and new_tag != tag
     ui = f"{REGISTRY_HOST}/{STACK}/dks-ui:{new_tag}"
     built = [c["argv"] for c in calls(docker) if c["argv"][0] in ("pull", "build")]
     assert [c[0] for c in built] == ["build", "build"], "the copy is not made again"

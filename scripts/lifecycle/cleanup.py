@@ -60,7 +60,7 @@ def kept_validation_records(target: Target) -> list[str]:
     if not zone:  # the stack makes a certificate only in a hosted zone it was given
         return []
     lines = []
-    for resource in _resources(target, root["StackId"]):
+    for resource in stacks.resources(target, root["StackId"]):
         if resource["ResourceType"] != "AWS::CertificateManager::Certificate" or not resource.get("PhysicalResourceId"):
             continue
         try:

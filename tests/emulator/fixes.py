@@ -876,6 +876,53 @@ def _association_delete(self, account_id, region_name):
 
 # --- Load balancing, Auto Scaling, ECR -----------------------------------------------------------
 
+# Regions' Elastic Load Balancing accounts that deliver access logs to a bucket whose policy names them,
+# for regions before August 2022; later ones deliver as the logdelivery service principal:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+ELB_LOG_ACCOUNTS = {"us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+                    "us-west-2": "797873946194", "eu-west-1": "156460612806", "eu-central-1": "054676820928"}
+ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
+
+
+@replace_classmethod(elbv2.FakeLoadBalancer, "create_from_cloudformation_json")
+def _load_balancer_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    """moto makes the load balancer and drops LoadBalancerAttributes; ELB applies them, and enabling access
+    logs fails the resource unless the bucket exists and its policy lets ELB's log delivery write to it
+    ("Access Denied for bucket: <name>. Please check S3bucket permission", InvalidConfigurationRequest)."""
+    attributes = {}
+    for item in cloudformation_json["Properties"].get("LoadBalancerAttributes") or []:
+        if isinstance(item, dict) and "Key" in item:
+            attributes[item["Key"]] = str(item["Value"]).lower() if isinstance(item["Value"], bool) else item["Value"]
+    if attributes.get("access_logs.s3.enabled") == "true":
+        bucket = attributes.get("access_logs.s3.bucket", "")
+        if not _log_delivery_allowed(account_id, region_name, bucket):
+            raise InvalidParameter(f"Access Denied for bucket: {bucket}. Please check S3bucket permission")
+    balancer = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    if attributes:
+        elbv2.elbv2_backends[account_id][region_name].modify_load_balancer_attributes(balancer.arn, attributes)
+    return balancer
+
+
+def _log_delivery_allowed(account_id: str, region_name: str, bucket: str) -> bool:
+    from moto.s3.models import s3_backends
+
+    found = s3_backends[account_id][get_partition(region_name)].buckets.get(bucket)
+    if found is None or not found.policy:
+        return False
+    policy = json.loads(found.policy.decode() if isinstance(found.policy, bytes) else found.policy)
+    writers = {ELB_LOG_SERVICE, f"arn:aws:iam::{ELB_LOG_ACCOUNTS.get(region_name, '')}:root",
+               ELB_LOG_ACCOUNTS.get(region_name, "")}
+    for statement in policy.get("Statement", []):
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        principal = statement.get("Principal", {})
+        named = {p for value in (principal.values() if isinstance(principal, dict) else [principal])
+                 for p in ([value] if isinstance(value, str) else value)}
+        if statement.get("Effect") == "Allow" and {"s3:PutObject", "s3:*"} & set(actions) and named & writers:
+            return True
+    return False
+
+
 @add(elbv2.FakeListener, "delete")
 def _listener_delete(self, account_id, region_name):
     elbv2.elbv2_backends[account_id][region_name].delete_listener(self.arn)
