@@ -29,11 +29,10 @@ from pathlib import Path
 from awacs import autoscaling, ec2, logs
 from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import Base64, GetAtt, Ref, Sub, Tags
-from troposphere.cloudformation import AWSCustomObject
 from troposphere.autoscaling import AutoScalingGroup, LaunchTemplateSpecification
 from troposphere.autoscaling import Tags as GroupTags
 from troposphere.awslambda import Code, Environment, Function, LoggingConfig, Permission
-from troposphere.events import Rule, Target
+from troposphere.cloudformation import AWSCustomObject
 from troposphere.ec2 import (
     EBSBlockDevice,
     IamInstanceProfile,
@@ -53,6 +52,7 @@ from troposphere.ecs import (
     ClusterSetting,
     ManagedScaling,
 )
+from troposphere.events import Rule, Target
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 

@@ -532,6 +532,8 @@ def validate(app: App) -> None:
     if not problems:
         names.validate(app, add)
     if not problems:
+        _validate_hosts_bound(app, add)
+    if not problems:
         capacity.validate(app, add)
     if problems:
         raise ConfigError(problems)
@@ -575,6 +577,16 @@ def _validate_cluster(cluster: Cluster, add) -> None:
         add("cluster.root_volume_gib", "the ECS-optimized AL2023 AMI needs 30 GiB; gp3 allows up to 16384")
     if not 0 <= cluster.reserved_memory_mib <= 4096:
         add("cluster.reserved_memory_mib", "must be between 0 and 4096")
+
+
+def _validate_hosts_bound(app: App, add) -> None:
+    from templates_src import loadbalancer
+
+    bound = loadbalancer.max_hosts(app)
+    if app.cluster.max_size > bound:
+        add("cluster.max_size", f"at most {bound} here: bridge services call the app's URLs on "
+                                f"{len(loadbalancer.called_ports(app))} listener port(s), and the load balancer's "
+                                f"group keeps a rule per host and port, which EC2 limits to 60 per group")
 
 
 def _validate_services(app: App, add) -> None:

@@ -35,8 +35,8 @@ from troposphere.elasticloadbalancingv2 import (
 )
 from troposphere.route53 import AliasTarget, RecordSetType
 
-from templates_src import links, names
-from templates_src.config import App, Service, logical_id
+from templates_src import links, names, quotas
+from templates_src.config import MAX_INSTANCES, App, Service, logical_id
 from templates_src.wiring import Stack, checkov_skip
 
 HTTPS = "Https"  # condition: there is a certificate, given or made
@@ -142,6 +142,13 @@ def _alias_record(stack: Stack, balancer: LoadBalancer) -> None:
         AliasTarget=AliasTarget(DNSName=GetAtt(balancer, "DNSName"),
                                 HostedZoneId=GetAtt(balancer, "CanonicalHostedZoneID"), EvaluateTargetHealth=False),
     ))
+
+
+def max_hosts(app: App) -> int:
+    """The most hosts a deployment may run: the template's bound, or fewer when the hosts function keeps a
+    rule per host and called port in one security group, which EC2 holds to its rules-per-group quota."""
+    ports = called_ports(app)
+    return min(MAX_INSTANCES, quotas.RULES_PER_GROUP // len(ports)) if ports else MAX_INSTANCES
 
 
 def url(svc: Service) -> str:

@@ -53,3 +53,25 @@ def cfn_lint(paths: list[Path], *ignore: str) -> subprocess.CompletedProcess:
 def write_build(app: config.App, out: Path, local_urls: bool = False) -> Path:
     render.write(render.render(app, "test", local_urls=local_urls), out)
     return out
+
+
+def stand_in_docker(tmp_path: Path, script: str) -> dict[str, str]:
+    """Environment with `script` as `docker` first on PATH (it logs to DOCKER_LOG) and two git checkouts,
+    dks-api and dks-ui, as the sources (DKS_API_DIR, DKS_UI_DIR): no Docker engine runs in the tests."""
+    import os
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(script)
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKER_LOG": str(tmp_path / "docker.log")}
+    for repo in ("dks-api", "dks-ui"):
+        source = tmp_path / repo
+        source.mkdir()
+        (source / "Dockerfile").write_text("FROM scratch\n")
+        git = ["git", "-C", str(source), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+        subprocess.run(["git", "init", "-q", str(source)], check=True)
+        subprocess.run(git + ["add", "."], check=True)
+        subprocess.run(git + ["commit", "-qm", "source"], check=True)
+        env[repo.upper().replace("-", "_") + "_DIR"] = str(source)
+    return env

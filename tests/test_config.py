@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import app_from, dks_data, service
+from helpers import app_from, dks_data, service, templates
 from templates_src import capacity, config, instance_types, names, render
 from templates_src.config import ConfigError
 
@@ -880,3 +880,19 @@ def test_persistence_is_efs_or_none():
     assert path == "persistence" and "efs" in reason and "none" in reason
     data["persistence"] = "none"
     assert app_from(data).stored_services == ()
+
+
+def test_hosts_whose_addresses_the_load_balancer_keeps_stay_within_the_groups_rule_quota():
+    # The bridge UI calls the API's URL on one port: one rule per host, at most 60 in a group.
+    data = dks_data()
+    data["cluster"]["max_size"] = 61
+    path, reason = only_problem(data)
+    assert path == "cluster.max_size" and reason.startswith("at most 60 here")
+    data["cluster"]["max_size"] = 60
+    assert app_from(data).cluster.max_size == 60
+    main = templates(app_from(data))["main.yaml"]
+    assert main["Parameters"]["MaxSize"]["MaxValue"] == 60
+    # without a bridge service calling a URL, the template's own bound
+    service(data, "dks-ui")["environment"]["KNOWLEDGE_SHARE_API"] = "http://api.example.com"
+    data["cluster"]["max_size"] = config.MAX_INSTANCES
+    assert templates(app_from(data))["main.yaml"]["Parameters"]["MaxSize"]["MaxValue"] == config.MAX_INSTANCES

@@ -15,11 +15,11 @@ import json
 from typing import Callable
 
 import boto3
-import pytest
 
 import inventory
 import stacks
 from helpers import BUILD
+from helpers import ROOT as ROOT_DIR
 from stacks import Resource
 from templates_src import config, mirror, registry
 
@@ -111,6 +111,8 @@ def test_deploy_assert_every_resource_and_delete_leaves_nothing(aws, capsys):
                if r["Type"] in CONDITIONAL)
     for kind in sorted(deployed):
         CHECKS[kind](deployment, deployment.of_type(kind))
+    figure = f"({len(deployed)}/{len(built_types())} for DKS today"
+    assert figure in (ROOT_DIR / "README.md").read_text(), f"the README quotes {figure}"
     with capsys.disabled():
         print(f"\nemulated: {len(deployed)}/{len(built_types())} resource types created and asserted "
               f"(the other {len(CONDITIONAL)} with a domain: {', '.join(sorted(set(CONDITIONAL.values())))})")

@@ -15,7 +15,7 @@ from pathlib import Path
 import inventory
 import stacks
 import pytest
-from helpers import BUILD, ROOT
+from helpers import BUILD, ROOT, stand_in_docker
 
 STACK = "dks"
 REGISTRY = "dks-registry"
@@ -194,21 +194,7 @@ if sys.argv[1] == "login":
 @pytest.fixture
 def docker(tmp_path) -> dict[str, str]:
     """Environment with a stand-in `docker` first on PATH and two git checkouts as the sources."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(STAND_IN.format(python=sys.executable))
-    (bin_dir / "docker").chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKER_LOG": str(tmp_path / "docker.log")}
-    for repo in ("dks-api", "dks-ui"):
-        source = tmp_path / repo
-        source.mkdir()
-        (source / "Dockerfile").write_text("FROM scratch\n")
-        git = ["git", "-C", str(source), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
-        subprocess.run(["git", "init", "-q", str(source)], check=True)
-        subprocess.run(git + ["add", "."], check=True)
-        subprocess.run(git + ["commit", "-qm", "source"], check=True)
-        env[repo.upper().replace("-", "_") + "_DIR"] = str(source)
-    return env
+    return stand_in_docker(tmp_path, STAND_IN.format(python=sys.executable))
 
 
 def calls(env: dict[str, str]) -> list[list[str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import inventory
 import pytest
 import yaml
-from helpers import ROOT
+from helpers import ROOT, stand_in_docker
 
 STACK = "dks"
 REGISTRY_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -58,21 +58,7 @@ def run(command: str, **env: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def docker(tmp_path) -> dict[str, str]:
     """Environment with the stand-in `docker` first on PATH and two git checkouts as the sources."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(STAND_IN.format(python=sys.executable))
-    (bin_dir / "docker").chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKER_LOG": str(tmp_path / "docker.log")}
-    for repo in ("dks-api", "dks-ui"):
-        source = tmp_path / repo
-        source.mkdir()
-        (source / "Dockerfile").write_text("FROM scratch\n")
-        git = ["git", "-C", str(source), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
-        subprocess.run(["git", "init", "-q", str(source)], check=True)
-        subprocess.run(git + ["add", "."], check=True)
-        subprocess.run(git + ["commit", "-qm", "source"], check=True)
-        env[repo.upper().replace("-", "_") + "_DIR"] = str(source)
-    return env
+    return stand_in_docker(tmp_path, STAND_IN.format(python=sys.executable))
 
 
 def calls(env: dict[str, str]) -> list[dict]:
