@@ -23,7 +23,6 @@ hosts through an instance refresh (make deploy starts one; the README gives the 
 """
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 from awacs import autoscaling, ec2, logs
@@ -97,14 +96,10 @@ def build(app: App) -> Stack:
 
 
 def inline_code(source: Path) -> str:
-    """A module's source for Code.ZipFile: its docstrings and comments dropped to fit Lambda's limit."""
-    tree = ast.parse(source.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.FunctionDef)) and ast.get_docstring(node) is not None:
-            node.body = node.body[1:]
-    code = f"# templates_src/{source.name}, without its comments\n" + ast.unparse(tree) + "\n"
+    """A module's source as Code.ZipFile, as it is in the repository: the template shows the very file."""
+    code = source.read_text()
     if len(code) > INLINE_CODE_MAX:
-        raise ValueError(f"{source.name} is {len(code)} characters inline; Lambda takes {INLINE_CODE_MAX}")
+        raise ValueError(f"{source.name} is {len(code)} characters; Lambda takes {INLINE_CODE_MAX} inline")
     return code
 
 

@@ -519,8 +519,8 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
-                "network_mode", "environment", "secrets", "health_check", "public", "url_output", "depends_on", "entrypoint",
-                "command", "files", "data", "deployment")
+                "network_mode", "environment", "secrets", "health_check", "public", "url_output", "depends_on",
+                "entrypoint", "command", "files", "data", "deployment")
 
 
 def _ordered(svc: dict) -> dict:

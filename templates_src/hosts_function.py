@@ -1,9 +1,4 @@
-"""The hosts function, inline in cluster.yaml (at most 4096 characters: templates_src/cluster.py checks).
-
-Keeps the hosts' public IPs in the load balancer's HostAddresses group (bridge containers call the
-app's public URLs from them), on every launch, termination and a schedule; and, as the custom
-resource's Delete, removes ECS's draining hook so the hosts terminate at once.
-"""
+"""templates_src/hosts_function.py: cluster.yaml's hosts function, as is (cluster.py says what it does)."""
 import json
 import os
 import urllib.request
@@ -16,21 +11,17 @@ GONE = ("InvalidPermission.Duplicate", "InvalidSecurityGroupRuleId.NotFound", "I
 
 
 def addresses(group):
-    """Public IP (/32) -> instance, for the group's instances that are not terminating."""
+    """Public IP (/32) -> instance, for the group's hosts that are not terminating."""
     groups = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
     ids = [i["InstanceId"] for g in groups["AutoScalingGroups"] for i in g["Instances"]
            if not i["LifecycleState"].startswith("Terminat")]
-    found = {}
-    for page in boto3.client("ec2").get_paginator("describe_instances").paginate(InstanceIds=ids) if ids else ():
-        for r in page["Reservations"]:
-            for i in r["Instances"]:
-                if i.get("PublicIpAddress"):
-                    found[i["PublicIpAddress"] + "/32"] = i["InstanceId"]
-    return found
+    pages = boto3.client("ec2").get_paginator("describe_instances").paginate(InstanceIds=ids) if ids else []
+    return {i["PublicIpAddress"] + "/32": i["InstanceId"] for page in pages for r in page["Reservations"]
+            for i in r["Instances"] if i.get("PublicIpAddress")}
 
 
 def reconcile(group, sg, ports):
-    """One ingress rule per host and port, none for hosts that are gone; racing runs tolerate each other."""
+    """A rule per host and port, none for hosts gone; racing runs tolerate each other."""
     if not sg or not ports:
         return "no addresses to keep"
     ec2 = boto3.client("ec2")
@@ -43,29 +34,26 @@ def reconcile(group, sg, ports):
                 have[r["CidrIpv4"], r["FromPort"]] = r["SecurityGroupRuleId"]
     stale = [rule for key, rule in have.items() if key not in want]
     new = [key for key in want if key not in have]
-    for call, items in ((revoke, stale), (authorize, new)):
-        for item in items:
-            try:
-                call(ec2, sg, item, want)
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in GONE:
-                    raise
+    for rule in stale:
+        quietly(ec2.revoke_security_group_ingress, GroupId=sg, SecurityGroupRuleIds=[rule])
+    for cidr, port in new:
+        quietly(ec2.authorize_security_group_ingress, GroupId=sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "IpRanges": [{"CidrIp": cidr, "Description": "host " + want[cidr, port]}]}])
     return f"{len(want)} rules: {len(new)} added, {len(stale)} removed"
 
 
-def revoke(ec2, sg, rule, want):
-    ec2.revoke_security_group_ingress(GroupId=sg, SecurityGroupRuleIds=[rule])
-
-
-def authorize(ec2, sg, key, want):
-    cidr, port = key
-    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
-        "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-        "IpRanges": [{"CidrIp": cidr, "Description": "host " + want[key]}]}])
+def quietly(call, **args):
+    """A rule another run already wrote or removed is no fault."""
+    try:
+        call(**args)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in GONE:
+            raise
 
 
 def release(group):
-    """Deleting a hook completes its outstanding actions (CONTINUE for terminating instances)."""
+    """Deleting a hook completes what it holds (CONTINUE for terminating hosts)."""
     scaling = boto3.client("autoscaling")
     hooks = scaling.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]
     if not any(h["LifecycleHookName"] == HOOK for h in hooks):
@@ -75,21 +63,17 @@ def release(group):
 
 
 def handler(event, context):
-    if "RequestType" not in event:  # EventBridge: a host launched or terminated, or the schedule
+    if "RequestType" not in event:  # EventBridge: a launch, a termination, the schedule
         ports = [int(p) for p in os.environ["PORTS"].split(",") if p]
         return reconcile(os.environ["GROUP"], os.environ["SECURITY_GROUP"], ports)
-    props = event["ResourceProperties"]
-    group = props["AutoScalingGroupName"]
-    status = "SUCCESS"
+    props, delete = event["ResourceProperties"], event["RequestType"] == "Delete"
+    group, status = props["AutoScalingGroupName"], "SUCCESS"
     try:
-        if event["RequestType"] == "Delete":
-            reason = release(group)
-        else:
-            reason = reconcile(group, props["SecurityGroupId"], [int(p) for p in props["Ports"]])
+        ports = [int(p) for p in props["Ports"]]
+        reason = release(group) if delete else reconcile(group, props["SecurityGroupId"], ports)
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
-        # A failed release only slows the delete (the hook times out); a failed reconcile is a fault.
-        status = "SUCCESS" if event["RequestType"] == "Delete" else "FAILED"
+        status = "SUCCESS" if delete else "FAILED"  # a failed release only slows the delete
     print(status, reason)
     body = {"Status": status, "Reason": reason[:1000], "PhysicalResourceId": group + "-hosts",
             **{key: event[key] for key in ("StackId", "RequestId", "LogicalResourceId")}}

@@ -74,7 +74,8 @@ def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
                                    ConstraintDescription=f"{configured.architecture} types on which the tasks fit "
                                                          f"within {needed} hosts (checked at build time)")),
         (links.MIN_SIZE, dict(Default=str(app.cluster.min_size), MinValue=0, MaxValue=config.MIN_SIZE_MAX)),
-        (links.MAX_SIZE, dict(Default=str(app.cluster.max_size), MinValue=needed, MaxValue=loadbalancer.max_hosts(app),
+        (links.MAX_SIZE, dict(Default=str(app.cluster.max_size), MinValue=needed,
+                              MaxValue=loadbalancer.max_hosts(app),
                               ConstraintDescription=f"the tasks need {needed} hosts at the deployment peak")),
         (links.IMAGE_TAG, dict(Default="latest", AllowedPattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")),
         (links.SERVICES_RUNNING, dict(Default="true", AllowedValues=["true", "false"])),

@@ -195,7 +195,8 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
                              if svc.network_mode == "awsvpc"]
         + ([SecurityGroupRule(IpProtocol="tcp", FromPort=EPHEMERAL[0], ToPort=EPHEMERAL[1],
                               DestinationSecurityGroupId=Ref(host),
-                              Description=f"To {', '.join(sorted(s.name for s in bridge))} on the hosts' dynamic ports")]
+                              Description=f"To {', '.join(sorted(s.name for s in bridge))} on the hosts' "
+                                          "dynamic ports")]
            if bridge else []),
         Tags=Tags(Name=f"{app.name}-alb"),
     ))

@@ -264,7 +264,8 @@ def text(plan: Plan) -> str:
                    f"ENIs, {first.cpu.capacity} CPU units, {first.memory.capacity} MiB")
     surge = sum(s for host in plan.placement for _, s in host.tasks)
     tasks = sum(len(host.tasks) for host in plan.placement)
-    out += [f"  deployment peak: {_hosts(plan.hosts_peak)} for {tasks} tasks ({surge} of them rolling-deployment surge)",
+    out += [f"  deployment peak: {_hosts(plan.hosts_peak)} for {tasks} tasks "
+            f"({surge} of them rolling-deployment surge)",
             f"  steady state: {_hosts(plan.hosts_steady)}; billed: {plan.hosts} "
             f"(MinSize {plan.min_size}, MaxSize {plan.max_size})", "",
             "Placement at the deployment peak (+ marks a surge task):"]

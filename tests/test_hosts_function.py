@@ -187,3 +187,11 @@ def test_create_reconciles_and_delete_removes_the_draining_hook(hosts, response_
     gone["ResourceProperties"]["AutoScalingGroupName"] = "no-such-group"
     function.handler(gone, None)
     assert Answers.received[-1]["Status"] == "SUCCESS"  # the hook only slows a delete; never block it
+
+
+def test_the_template_carries_the_file_as_it_is_within_lambdas_inline_limit(dks_templates):
+    (function,) = [r for r in dks_templates["cluster.yaml"]["Resources"].values()
+                   if r["Type"] == "AWS::Lambda::Function"]
+    code = function["Properties"]["Code"]["ZipFile"]
+    assert code == (ROOT / "templates_src" / "hosts_function.py").read_text()
+    assert len(code) <= 4096  # AWS::Lambda::Function Code.ZipFile
