@@ -137,7 +137,8 @@ def _launch_template(stack: Stack, cluster: Cluster) -> LaunchTemplate:
         "HostLaunchTemplate",
         Metadata=checkov_skip(("CKV_AWS_88", "Public subnets only, by design (no NAT gateway): the host's "
                                                   "ECS agent reaches ECR, ECS, Secrets Manager and CloudWatch through "
-                                                  "this address; the host security group admits no inbound traffic")),
+                                                  "this address; the host security group admits only the load "
+                                                  "balancer, on bridge services' dynamic ports")),
         LaunchTemplateData=LaunchTemplateData(
             ImageId=stack.use(links.AMI_ID),
             InstanceType=stack.use(links.INSTANCE_TYPE),
