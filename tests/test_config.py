@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import app_from, dks_data, service, templates
-from templates_src import capacity, config, instance_types, names, render
+from templates_src import capacity, config, instance_types, loadbalancer, names, render
 from templates_src.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -525,7 +525,8 @@ def test_a_peak_beyond_the_largest_cluster_is_refused_not_crashed():
     # Needs more hosts than any template allows: the fit check must refuse it with advice, and the
     # renderer must never see it (it would have nothing to offer as InstanceType).
     data = dks_data()
-    data["cluster"]["max_size"] = config.MAX_INSTANCES
+    # the most hosts DKS may have (its bridge UI's calls bound it below the template's own bound)
+    data["cluster"]["max_size"] = loadbalancer.max_hosts(app_from(dks_data()))
     service(data, "dks-api")["desired_count"] = 250  # 250 + 1 surge tasks, 2 per t3.medium
     path, reason = only_problem(data)
     assert path == "cluster"
