@@ -54,10 +54,10 @@ test: ## The whole suite (installs included): lint, unit tests, emulated deploys
 	@start=$$(date +%s); $(MAKE) --no-print-directory check; status=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s, exit $$status"; exit $$status
 
-check: ## What `make test` times: both environments (in parallel), lint, then pytest
+check: ## What `make test` times: both environments (in parallel), lint, then pytest on two workers (an emulator each)
 	$(MAKE) --no-print-directory -j2 $(VENV)/.dev $(TASKCAT_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 emulator: $(VENV)/.dev ## Run the local AWS emulator standalone on 127.0.0.1:PORT (default 5000) until Ctrl-C
 	PYTHONPATH=tests $(PY) -m emulator --port $(PORT)
