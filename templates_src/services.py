@@ -5,6 +5,11 @@ see quotas): everything a service needs from elsewhere arrives through its stack
 links, nothing through sibling resources. Start order (depends_on) becomes DependsOn between ECS
 services: CloudFormation waits for a service to be steady before creating the next, and deletes
 them in reverse; across stacks, the root orders the stacks the same way.
+
+A service's network mode (config.Service.network_mode) shapes both: awsvpc tasks get their own
+interface, security group and Cloud Map record; a bridge service's containers use the host's
+interface, so its ECS service has neither a network configuration nor a service registry, and its
+load balancer target is the host and the port Docker picked.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from troposphere.ecs import (
 )
 from troposphere.logs import LogGroup
 
-from templates_src import discovery, instance_types, links, loadbalancer, names, quotas
+from templates_src import discovery, instance_types, links, loadbalancer, mirror, names, quotas
 from templates_src.config import REFERENCE, App, logical_id, references
 from templates_src.config import Service as AppService
 from templates_src.wiring import ListLink, Stack
@@ -62,8 +67,6 @@ def _log_group(stack: Stack, svc: AppService) -> LogGroup:
 
 def image(stack: Stack, svc: AppService):
     """The image the hosts pull: always from the app's ECR when it is built or on Docker Hub."""
-    from templates_src import mirror
-
     if copy := mirror.copy_of(stack.app, svc.image):
         return names.image(copy.repository, copy.tag).sub()
     if svc.image:
