@@ -90,16 +90,13 @@ def add_rules(root: Stack) -> None:
     given = {name: Not(Equals(Ref(name), "")) for name in root.inputs if name in root_parameters(root.app)}
     if links.DATA_KEY_ARN.name not in given:
         return
-    key = {"Assert": given[links.DATA_KEY_ARN.name],
-           "AssertDescription": "kept data comes back with the KMS key that encrypts it: give DataKeyArn too"}
+    key = (given[links.DATA_KEY_ARN.name],
+           "kept data comes back with the KMS key that encrypts it: give DataKeyArn too")
     if links.DATA_FILE_SYSTEM_ID.name in given:
         needs = [key]
         if links.DATA_SECRET_ARNS.name in given:
-            needs.append({"Assert": given[links.DATA_SECRET_ARNS.name],
-                          "AssertDescription": "the kept data was written with the kept secrets' values: "
-                                               "give DataSecretArns too"})
-        root.template.add_rule("KeptFileSystemComesWithItsKeyAndSecrets", {
-            "RuleCondition": given[links.DATA_FILE_SYSTEM_ID.name], "Assertions": needs})
+            needs.append((given[links.DATA_SECRET_ARNS.name],
+                          "the kept data was written with the kept secrets' values: give DataSecretArns too"))
+        root.add_rule("KeptFileSystemComesWithItsKeyAndSecrets", needs, when=given[links.DATA_FILE_SYSTEM_ID.name])
     if links.DATA_SECRET_ARNS.name in given:
-        root.template.add_rule("KeptSecretsComeWithTheirKey", {
-            "RuleCondition": given[links.DATA_SECRET_ARNS.name], "Assertions": [key]})
+        root.add_rule("KeptSecretsComeWithTheirKey", [key], when=given[links.DATA_SECRET_ARNS.name])

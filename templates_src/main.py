@@ -5,7 +5,7 @@ https://<QSS3BucketName>.s3.<region>.<url suffix>/<QSS3KeyPrefix><child>.yaml, s
 deploys from `aws cloudformation deploy`, from taskcat and from `make deploy`. Every parameter
 but the bucket has a default. Combinations of parameters that no single parameter's constraints
 can refuse are refused by the template's Rules, which CloudFormation evaluates before it creates
-or changes anything (`add_rule`).
+or changes anything (`Stack.add_rule`).
 """
 from __future__ import annotations
 
@@ -128,19 +128,6 @@ def build(app: App, stacks: list[Stack], local_urls: bool = False) -> Stack:
     return root
 
 
-def add_rule(root: Stack, name: str, assertions: list[tuple[object, str]], when: object = None) -> None:
-    """A Rule of the root template: each (Assert, AssertDescription) must hold whenever `when` does
-    (always without one). CloudFormation evaluates Rules before it creates or changes anything and
-    refuses the operation with the first failing AssertDescription as its message, so write that as one
-    sentence naming the parameter to change. Only rule functions (Fn::Equals, Fn::Not, Fn::And,
-    Fn::Or, Fn::Contains, Fn::EachMemberEquals, Fn::EachMemberIn, Ref, ...) may appear:
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
-    """
-    rule: dict[str, object] = {} if when is None else {"RuleCondition": when}
-    rule["Assertions"] = [{"Assert": check, "AssertDescription": description} for check, description in assertions]
-    root.template.add_rule(name, rule)
-
-
 def _given(link: links.Link) -> Not:
     return Not(Equals(Ref(link.name), ""))
 
@@ -151,14 +138,14 @@ def _domain_rules(root: Stack) -> None:
     visitor to a name that fails the TLS check, and a DomainName without a certificate would serve
     nothing on it."""
     domain, zone, certificate = links.DOMAIN_NAME.name, links.HOSTED_ZONE_ID.name, links.CERTIFICATE_ARN.name
-    add_rule(root, "CertificateNeedsDomain", [(
+    root.add_rule("CertificateNeedsDomain", [(
         _given(links.DOMAIN_NAME),
         f"{certificate} needs {domain}: give the name the certificate covers, which every URL then uses (a "
         f"certificate cannot cover the load balancer's own name)")], when=_given(links.CERTIFICATE_ARN))
-    add_rule(root, "ZoneNeedsDomain", [(
+    root.add_rule("ZoneNeedsDomain", [(
         _given(links.DOMAIN_NAME),
         f"{zone} needs {domain}: give the name to serve from that hosted zone")], when=_given(links.HOSTED_ZONE_ID))
-    add_rule(root, "DomainNeedsCertificate", [(
+    root.add_rule("DomainNeedsCertificate", [(
         Or(_given(links.HOSTED_ZONE_ID), _given(links.CERTIFICATE_ARN)),
         f"{domain} needs {zone} (a certificate is made and validated in that Route 53 zone) or {certificate} "
         f"(a certificate made elsewhere for {domain})")], when=_given(links.DOMAIN_NAME))
@@ -171,7 +158,7 @@ def _size_rules(root: Stack) -> None:
     deploy, after the stacks before it were made."""
     lowest = root.template.parameters[links.MAX_SIZE.name].properties["MinValue"]
     for size in range(lowest + 1, config.MIN_SIZE_MAX + 1):
-        add_rule(root, f"MinSize{size}NeedsMaxSize", [(
+        root.add_rule(f"MinSize{size}NeedsMaxSize", [(
             # troposphere has no class for the rule function Fn::Contains: the plain mapping.
             Not({"Fn::Contains": [[str(n) for n in range(lowest, size)], Ref(links.MAX_SIZE.name)]}),
             f"MinSize {size} needs MaxSize of at least {size}: raise MaxSize or lower MinSize")],

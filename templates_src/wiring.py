@@ -75,6 +75,18 @@ class Stack:
             self.inputs[link.name] = link
         return Ref(link.name)
 
+    def add_rule(self, name: str, assertions: list[tuple[object, str]], when: object = None) -> None:
+        """A Rule of the template: each (Assert, AssertDescription) must hold whenever `when` does
+        (always without one). CloudFormation evaluates Rules before it creates or changes anything and
+        refuses the operation with the first failing AssertDescription as its message, so write that as
+        one sentence naming the parameter to change. Only rule functions (Fn::Equals, Fn::Not, Fn::And,
+        Fn::Or, Fn::Contains, Fn::EachMemberEquals, Fn::EachMemberIn, Ref, ...) may appear:
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+        """
+        rule: dict[str, object] = {} if when is None else {"RuleCondition": when}
+        rule["Assertions"] = [{"Assert": check, "AssertDescription": text} for check, text in assertions]
+        self.template.add_rule(name, rule)
+
     def member(self, link: ListLink, key: str) -> Select:
         members = link.members(self.app)
         if key not in members:

@@ -14,7 +14,7 @@ from troposphere.sns import Topic
 
 from emulator import rules
 from helpers import ROOT
-from templates_src import main, render
+from templates_src import render
 from templates_src.config import load, DEFAULT_CONFIG
 from templates_src.wiring import Stack
 
@@ -111,8 +111,8 @@ def test_add_rule_renders_rules_after_parameters_in_the_documented_order():
     stack = Stack("main", load(DEFAULT_CONFIG), "a root")
     stack.template.add_parameter(Parameter("Env", Type="String", Default="test"))
     stack.add(Topic("Topic"))
-    main.add_rule(stack, "ProdOnly", [(Equals(Ref("Env"), "prod"), "Env must be prod")], when=Not(Equals("a", "b")))
-    main.add_rule(stack, "Plain", [(Equals(Ref("Env"), "test"), "Env must be test")])
+    stack.add_rule("ProdOnly", [(Equals(Ref("Env"), "prod"), "Env must be prod")], when=Not(Equals("a", "b")))
+    stack.add_rule("Plain", [(Equals(Ref("Env"), "test"), "Env must be test")])
     text = render.to_yaml(render._ordered(stack.template.to_dict()))
     sections = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith(" ")]
     assert sections == ["AWSTemplateFormatVersion", "Description", "Parameters", "Rules", "Resources"]
