@@ -13,8 +13,10 @@ termination lifecycle hook ECS adds to the group, `ecs-managed-draining-terminat
 3600 s heartbeat (https://github.com/aws/containers-roadmap/issues/2467). Once the provider is
 deleted nothing completes it, so the group's hosts would wait up to an hour each in
 Terminating:Wait. The hosts function's custom resource depends on the provider, so CloudFormation
-deletes it first: its Delete removes the hook (completing what it holds), and the group empties at
-once. The same function keeps the hosts' public addresses in the load balancer's HostAddresses
+deletes it first: its Delete removes the hook, which completes what it holds ("CONTINUE for
+terminating instances",
+https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DeleteLifecycleHook.html), and the
+group empties at once. The same function keeps the hosts' public addresses in the load balancer's HostAddresses
 group when bridge services call the app's public URLs (network.py says why).
 
 The group has no DesiredCapacity: managed scaling chooses it, and a fixed one would be restored by
@@ -65,7 +67,8 @@ HOSTS_FUNCTION = Path(__file__).with_name("hosts_function.py")
 # Lambda takes at most 4096 characters of inline code (AWS::Lambda::Function Code.ZipFile).
 INLINE_CODE_MAX = 4096
 # Launches and terminations arrive as events; the schedule repairs what a lost event left behind
-# (EventBridge delivers Auto Scaling events on a best-effort basis).
+# (AWS services' events reach EventBridge on a best-effort basis:
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event.html).
 RECONCILE_SCHEDULE = "rate(5 minutes)"
 HOST_EVENTS = ["EC2 Instance Launch Successful", "EC2 Instance Terminate Successful"]
 
@@ -216,6 +219,8 @@ def _hosts_function(stack: Stack, group: AutoScalingGroup, provider: CapacityPro
         Environment=Environment(Variables={"GROUP": Ref(group), "SECURITY_GROUP": addresses,
                                            "PORTS": ",".join(map(str, ports))}),
         LoggingConfig=LoggingConfig(LogGroup=Ref(logs_group)),
+        # Reserved concurrency is taken from the account's pool, which must keep its unreserved minimum:
+        # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
         Metadata=checkov_skip(
             ("CKV_AWS_115", "A reserved concurrency takes from the account's unreserved pool, which a new "
                             "account's quota cannot spare; the function runs a few times an hour"),
@@ -254,7 +259,8 @@ def _hosts_statements(group: AutoScalingGroup, addresses: bool) -> list[Statemen
     statements = [
         Statement(Sid="WriteOwnLogs", Effect=Allow, Action=[logs.CreateLogStream, logs.PutLogEvents],
                   Resource=[Sub(_arn("logs", f"log-group:{names.hosts_function_log_group().pattern}:*"))]),
-        # Describe actions take no resource (Service Authorization Reference, Auto Scaling and EC2).
+        # Describe actions take no resource: https://docs.aws.amazon.com/service-authorization/latest/reference/
+        # list_amazonec2autoscaling.html and list_amazonec2.html (the Resource types column is empty for them).
         Statement(Sid="ReadHosts", Effect=Allow,
                   Action=reads + ([ec2.DescribeInstances, ec2.DescribeSecurityGroupRules] if addresses else []),
                   Resource=["*"]),
