@@ -343,22 +343,124 @@ def _core_float(loader, node) -> float:
     return float(loader.construct_scalar(node).lower().replace(".inf", "inf").replace(".nan", "nan"))
 
 
-def parse(data: object, base_dir: Path = Path(".")) -> App:
-    """Turn plain data into an App, or raise ConfigError listing every field that is wrong."""
+def parse(data: object, base_dir: Path = Path("."), file_contents: Optional[dict[str, str]] = None) -> App:
+    """Turn plain data into an App, or raise ConfigError listing every field that is wrong.
+
+    `files` are read from `base_dir`, or taken from `file_contents` (source -> text: what the Compose
+    import read, before the folder it writes to holds them); their paths are checked either way.
+    """
     problems: list[tuple[str, str]] = []
     app = _convert(data, App, "", problems)
     if problems:
         raise ConfigError(problems)
-    contents = {}
+    contents: dict[str, str] = {}
     for i, svc in enumerate(app.services):
+        total = 0
         for target, source in svc.files.items():
+            where = f"services[{i}].files.{target}"
             try:
-                contents[source] = (base_dir / source).read_text()
-            except OSError as err:
-                problems.append((f"services[{i}].files.{target}", f"cannot read {source}: {err.strerror}"))
+                if file_contents is None:
+                    text = read_file(base_dir, source)
+                else:
+                    _relative_parts(source)
+                    text = file_contents[source]
+            except FileRefused as err:
+                problems.append((where, str(err)))
+                continue
+            size = file_bytes(text)
+            if size > FILES_BYTES:
+                problems.append((where, f"{source} takes {size:,} bytes in the task definition; ECS allows 64 KiB "
+                                        f"for all of it, which leaves {FILES_BYTES:,} for a service's files"))
+                continue
+            total += size
+            contents[source] = text
+        if total > FILES_BYTES:
+            problems.append((f"services[{i}].files", f"the files take {total:,} bytes in the task definition; ECS "
+                                                     f"allows 64 KiB for all of it, which leaves {FILES_BYTES:,} "
+                                                     "for a service's files"))
     if problems:
         raise ConfigError(problems)
     return dataclasses.replace(app, base_dir=base_dir, file_contents=contents)
+
+
+# --- files: read from the config's folder, and nothing else ---------------------------------------
+
+# Each file travels in the task definition as an environment value (services.launcher), and ECS
+# refuses a task definition over 64 KiB ("Task definition size", 64 KiB, not adjustable:
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html). 4 KiB stay for
+# the rest of the container definition (image, environment, health check, the wrapper script).
+FILES_BYTES = 60 * 1024
+
+
+class FileRefused(Exception):
+    """A `files` source the build will not read; the message is the reason, naming the source."""
+
+
+def file_bytes(text: str) -> int:
+    """What the text takes inside the task definition's JSON (quotes, newlines and controls escaped)."""
+    import json
+
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def _relative_parts(source: str) -> tuple[str, ...]:
+    """The path's parts, refusing what names anything but a file below the folder it is relative to."""
+    if not source or "\0" in source:
+        raise FileRefused(f"'{source}' is not a file name")
+    path = Path(source)
+    if path.is_absolute() or source.startswith("~"):
+        raise FileRefused(f"{source} is not relative: files are read from the config's folder only")
+    if ".." in path.parts:
+        raise FileRefused(f"{source} goes up a folder (..): files are read from the config's folder only")
+    return path.parts
+
+
+def read_file(folder: Path, source: str, what: str = "the config's folder") -> str:
+    """The UTF-8 text of a regular file inside `folder`, or FileRefused saying why not.
+
+    A symlink is followed only while it stays inside the folder. The path is resolved first, then
+    opened without following a last symlink and without blocking (a FIFO would wait for a writer
+    forever), and fstat must find a regular file: no FIFO, device, socket or /proc entry. Someone
+    who could swap a folder inside the config's folder between the two steps could edit the config
+    itself, so the race gives nobody anything they did not have.
+    """
+    import os
+    import stat
+
+    parts = _relative_parts(source)
+    root = folder.resolve()
+    try:
+        resolved = root.joinpath(*parts).resolve(strict=True)
+    except FileNotFoundError:
+        raise FileRefused(f"cannot read {source}: No such file or directory") from None
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (before Python 3.13)
+        raise FileRefused(f"cannot read {source}: {getattr(err, 'strerror', None) or err}") from None
+    if not resolved.is_relative_to(root):
+        raise FileRefused(f"{source} leads to {resolved}, outside {what} ({root}): files are read from "
+                          f"{what} only")
+    try:
+        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise FileRefused(f"cannot read {source}: {err.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise FileRefused(f"{source} is {kind}: only regular files are read")
+    with os.fdopen(fd, "rb") as handle:
+        # Read no more than could fit (a /proc-like file reports size 0 and may be long).
+        data = handle.read(FILES_BYTES + 1)
+    if len(data) > FILES_BYTES:
+        raise FileRefused(f"{source} is {max(info.st_size, len(data)):,} bytes; ECS allows 64 KiB for a whole "
+                          f"task definition, which leaves {FILES_BYTES:,} for a service's files")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FileRefused(f"{source} is not UTF-8 text: byte {data[err.start]:#04x} at offset {err.start}; "
+                          "files travel as text in the task definition") from None
 
 
 _HINTS: dict[type, dict[str, object]] = {}
