@@ -151,6 +151,16 @@ class Imported:
     notes: list[Finding] = field(default_factory=list)
     # Compose service name -> config service name, for the services that were imported.
     names: dict[str, str] = field(default_factory=dict)
+    # `files` sources (relative to the Compose project's folder) -> their text, read once here.
+    file_contents: dict[str, str] = field(default_factory=dict)
+    # Values that are, or hold, a secret: never written or printed (see `say`).
+    secret_values: set[str] = field(default_factory=set)
+    # The Compose project's folder: `files` sources are relative to it.
+    source_dir: Path = Path(".")
+
+    def say(self, finding: Finding) -> str:
+        """The finding as one line that can be shown: known secret values masked, no control character."""
+        return printable(mask(str(finding), self.secret_values))
 
 
 # --- reading: YAML, .env files, interpolation ----------------------------------------------------------
@@ -455,6 +465,8 @@ class _Context:
     notes: list[Finding] = field(default_factory=list)
     # (service, variable) the import itself set (not the user's text: no password hides in them).
     generated: set[tuple[str, str]] = field(default_factory=set)
+    file_contents: dict[str, str] = field(default_factory=dict)
+    secret_values: set[str] = field(default_factory=set)
 
     def warn(self, service: str, key: str, message: str) -> None:
         self.warnings.append(Finding(service, key, message))
@@ -467,7 +479,8 @@ def convert(compose: dict, source_dir: Path, out_dir: Path, variables: Optional[
             name: Optional[str] = None, source_name: str = "docker-compose.yaml") -> Imported:
     """Compose data (already interpolated) -> config data and findings. Reads env_files and mounted files.
 
-    `out_dir` is where app.yaml goes: `files` are written relative to it.
+    `files` name their sources relative to `source_dir`, the Compose project's folder; `run` copies
+    them beside app.yaml when it goes elsewhere.
     """
     ctx = _Context(compose, source_dir, out_dir, dict(variables or {}))
     try:
@@ -479,6 +492,8 @@ def convert(compose: dict, source_dir: Path, out_dir: Path, variables: Optional[
 
 def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
     services: dict[str, dict] = ctx.compose["services"]
+    for var, value in ctx.variables.items():  # .env values a message might meet inside other text
+        _shown(ctx, var, value)
     _top_level(ctx)
     chosen = _select(ctx, services)
     ports = {key: _ports(ctx, key, services[key]) for key in chosen}
@@ -515,7 +530,8 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
         **({"secrets": secrets} if secrets else {}),
         "services": [_ordered(svc) for svc in out_services],
     }
-    return Imported(data, ctx.warnings, ctx.notes, dict(renamed))
+    return Imported(data, ctx.warnings, ctx.notes, dict(renamed), ctx.file_contents, ctx.secret_values,
+                    ctx.source_dir)
 
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
@@ -709,7 +725,8 @@ def _image(ctx: _Context, key: str, svc: dict, name: str) -> dict:
             details.append(f"target {spec['target']}")
         args = _pairs(spec.get("args"))
         if args:
-            details.append("args " + ", ".join(f"{k}={v}" for k, v in args.items()))
+            details.append("args " + ", ".join(f"{k}={_shown(ctx, k, v)}" if v is not None else k
+                                               for k, v in args.items()))
         # Services that share an image (web and worker from one Dockerfile) share its repository.
         repository = _label(_image_name(svc)) if svc.get("image") else name
         repository = repository if config.NAME.match(repository or "") else name
@@ -717,7 +734,8 @@ def _image(ctx: _Context, key: str, svc: dict, name: str) -> dict:
                                f"the ECR repository ${{EnvironmentName}}/{repository} (registry.yaml) before deploying")
         for arg, value in args.items():
             if value and re.search(r"//(localhost|127\.0\.0\.1)\b", str(value)):
-                ctx.warn(key, f"build.args.{arg}", f"'{value}' is baked into the image at build time and points at "
+                ctx.warn(key, f"build.args.{arg}", f"'{_shown(ctx, arg, str(value))}' is baked into the image at "
+                                                   "build time and points at "
                                                    "this machine: build with the deployed URL (the stack's outputs)")
         if svc.get("image"):
             ctx.note(key, "image", f"'{svc['image']}' names the built image in Compose: repository '{repository}'")
@@ -856,10 +874,12 @@ def _rewrite_hosts(ctx: _Context, key: str, var: str, value: str, renamed: dict[
         target = by_published.get(port)
         if target:
             new = "{" + renamed[target] + ".url}" + (local.group(4) or "").rstrip("/")
-            ctx.note(key, f"environment.{var}", f"'{value}' (a port published on this machine) becomes {new}, the "
+            ctx.note(key, f"environment.{var}", f"'{_shown(ctx, var, value)}' (a port published on this machine) "
+                                                f"becomes {new}, the "
                                                 "service's URL through the load balancer")
             return new
-        ctx.warn(key, f"environment.{var}", f"'{value}' points at this machine; no public service answers there")
+        ctx.warn(key, f"environment.{var}", f"'{_shown(ctx, var, value)}' points at this machine; no public "
+                                            "service answers there")
         return value
     original = value
 
@@ -873,9 +893,20 @@ def _rewrite_hosts(ctx: _Context, key: str, var: str, value: str, renamed: dict[
     if bare and bare.group("host") in renamed and (HOST_VARIABLE.search(var) or bare.group("port")):
         value = host(bare) + (bare.group("port") or "")
     if value != original:
-        ctx.note(key, f"environment.{var}", f"'{original}' becomes '{value}' (services resolve as "
+        ctx.note(key, f"environment.{var}", f"'{_shown(ctx, var, original)}' becomes '{_shown(ctx, var, value)}' "
+                                            "(services resolve as "
                                             "<service>.<namespace> on ECS)")
     return value
+
+
+def _shown(ctx: _Context, var: str, value: str) -> str:
+    """A value as a message may quote it: a secret's withheld, a URL's password masked (and both remembered)."""
+    if _secret_kind(var, value):
+        ctx.secret_values.add(value)
+        return "(a secret's value, not shown)"
+    for found in URL_PASSWORD.finditer(value):
+        ctx.secret_values.add(found.group("password"))
+    return URL_PASSWORD.sub(lambda m: m.group("head") + ":***@", value)
 
 
 def _secrets(ctx: _Context, key: str, svc: dict, out: dict, secrets: dict[str, dict]) -> dict:
@@ -918,37 +949,83 @@ def _secrets(ctx: _Context, key: str, svc: dict, out: dict, secrets: dict[str, d
     return {"secrets": result} if result else {}
 
 
-PASSWORD_VARIABLE = re.compile(r"(^|_)(PASSWORD|PASSWD|PASS)$", re.IGNORECASE)
-SECRET_LOOKING = re.compile(r"SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
+# A password the app and its peers share: a value Secrets Manager generates serves as well.
+# (PWD alone is the shell's working directory.)
+PASSWORD_VARIABLE = re.compile(r"PASSWORD|PASSWD|PASSPHRASE|_(PWD|PASS|AUTH)$|^PASS$", re.IGNORECASE)
+# Services whose *_KEY variables hold a key they issued (STRIPE_KEY, SENDGRID_API_KEY, AWS_SECRET_ACCESS_KEY).
+KEYED_SERVICES = ("AWS", "AZURE", "GOOGLE", "GCP", "STRIPE", "PAYPAL", "SENDGRID", "MAILGUN", "MAILCHIMP", "POSTMARK",
+                  "TWILIO", "GITHUB", "GITLAB", "SLACK", "OPENAI", "ANTHROPIC", "DATADOG", "DD", "SENTRY", "ALGOLIA",
+                  "PUSHER", "MAPBOX", "CLOUDFLARE", "HEROKU", "NPM", "DOCKER", "SEGMENT", "SHOPIFY", "FIREBASE")
+# A key or token someone issued: secret too, but exact, so its value is set in Secrets Manager after deploying.
+SECRET_LOOKING = re.compile(r"SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|CREDENTIAL"
+                            rf"|^({'|'.join(KEYED_SERVICES)})_(\w*_)?KEY$", re.IGNORECASE)
+# Endings that make such a name hold something else: POSTGRES_PASSWORD_FILE is a path, JWT_SECRET_TTL a
+# number, AWS_ACCESS_KEY_ID an identifier, TOKEN_URL an address (a password in a URL is found below).
+NOT_A_SECRET_VARIABLE = re.compile(r"_(FILE|PATH|DIR|METHOD|TYPE|ALGORITHM|ALG|ID|LENGTH|TTL|EXPIRY|EXPIRES|"
+                                   r"LIFETIME|HEADER|NAME|URL|URI|HOST|PORT|USER|USERNAME|ENABLED|REQUIRED|POLICY|"
+                                   r"BACKEND|MODE)$", re.IGNORECASE)
 NOT_A_PASSWORD = {"", "true", "false", "yes", "no", "0", "1", "on", "off"}
+# scheme://user:password@host: the password, whatever the variable is called.
+URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):(?P<password>[^/@\s]+)@")
+
+
+def _secret_kind(var: str, value: str) -> Optional[str]:
+    """"password" or "key" for a variable whose value is a secret; None for any other."""
+    if value.lower() in NOT_A_PASSWORD or "{" in value or NOT_A_SECRET_VARIABLE.search(var):
+        return None
+    if PASSWORD_VARIABLE.search(var):
+        return "password"
+    return "key" if SECRET_LOOKING.search(var) else None
+
+
+def _distinctive(value: str) -> bool:
+    """Whether a secret's value, found inside other text, is that secret rather than a word it happens to be.
+
+    A password of letters alone shorter than 12 ("postgres") appears in many values that are no
+    secret (postgres://db/app) and in every message about the image of that name.
+    """
+    return len(value) >= 12 or (len(value) >= 4 and not value.isalpha())
 
 
 def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, dict], chosen: list[str]) -> None:
-    """Plain passwords become generated secrets; one secret per distinct value, shared where it is repeated.
+    """Every value that is, or holds, a secret becomes a generated secret; one per distinct value, shared where
+    it is repeated. Nothing of its value is written to app.yaml or said in a message.
 
-    A value that also appears inside another value (a password inside a DATABASE_URL) stays plain:
-    a secret fills a whole variable, so the URL would no longer match.
+    A secret fills a whole variable (ECS's `secrets`), never part of one: a URL's password moves to a
+    variable of its own, and any other value holding a secret becomes a secret as a whole.
     """
     compose_name = dict(zip((s["name"] for s in services), chosen))
+    for svc in services:
+        for var, value in list(svc["environment"].items()):
+            found = URL_PASSWORD.search(value)
+            if not found or (svc["name"], var) in ctx.generated or "{" in found.group("password") \
+                    or found.group("password").lower() in NOT_A_PASSWORD:
+                continue
+            holder = _unique(f"{var}_PASSWORD", svc["environment"], "_")
+            ctx.secret_values.update((value, found.group("password")))
+            svc["environment"][var] = URL_PASSWORD.sub(lambda m: m.group("head") + "@", value)
+            svc["environment"][holder] = found.group("password")
+            ctx.warn(compose_name[svc["name"]], f"environment.{var}",
+                     f"its URL held a password: the URL keeps the rest, and the password is in {holder}, from a "
+                     "generated secret (ECS fills a whole variable from a secret, never part of one); the app must "
+                     f"read it from {holder}, or set the whole URL in Secrets Manager after deploying")
     holders: dict[str, list[tuple[dict, str]]] = {}
+    kinds: dict[str, str] = {}
     for svc in services:
         for var, value in svc["environment"].items():
-            if PASSWORD_VARIABLE.search(var) and value.lower() not in NOT_A_PASSWORD and "{" not in value:
+            kind = None if (svc["name"], var) in ctx.generated else _secret_kind(var, value)
+            if kind:
                 holders.setdefault(value, []).append((svc, var))
-            elif SECRET_LOOKING.search(var) and value.lower() not in NOT_A_PASSWORD:
-                ctx.warn(compose_name[svc["name"]], f"environment.{var}", "looks secret but stays a plain environment "
-                         "value, visible in the task definition: if it must be exact, keep it in Secrets Manager and "
-                         "reference it from the config")
-    everything = [(svc, var, value) for svc in services for var, value in svc["environment"].items()]
+                kinds[value] = "key" if "key" in (kind, kinds.get(value)) else kind
+    for value in [v for v in holders if _distinctive(v)]:
+        for svc in services:
+            for var, other in svc["environment"].items():
+                if value in other and other != value and other not in holders \
+                        and (svc["name"], var) not in ctx.generated:
+                    holders.setdefault(other, []).append((svc, var))
+                    kinds[other] = "whole"
     for value, uses in holders.items():
-        embedded = [(svc, var) for svc, var, other in everything if value in other and other != value
-                    and (svc["name"], var) not in ctx.generated]
-        if embedded:
-            where = ", ".join(f"{compose_name[svc['name']]}.{var}" for svc, var in embedded)
-            for svc, var in uses:
-                ctx.warn(compose_name[svc["name"]], f"environment.{var}", f"a password kept as a plain value: the "
-                         f"same text is part of {where}, which a generated secret could not fill")
-            continue
+        ctx.secret_values.add(value)
         first_svc, first_var = uses[0]
         secret = _unique(_label(first_var), secrets)
         secrets[secret] = {"description": f"{first_var} of {first_svc['name']} (imported from Compose)"}
@@ -957,14 +1034,24 @@ def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, di
             svc.setdefault("secrets", {})[var] = secret
             others = [f"{compose_name[s['name']]}.{v}" for s, v in uses if (s["name"], v) != (svc["name"], var)]
             shared = f", shared with {', '.join(others)}" if others else ""
-            ctx.note(compose_name[svc["name"]], f"environment.{var}", f"a plain password in Compose; now the "
-                     f"generated secret '{secret}'{shared} (the Compose value is not copied)")
+            where = (compose_name[svc["name"]], f"environment.{var}")
+            if kinds[value] == "password":
+                ctx.note(*where, f"a plain password in Compose; now the generated secret '{secret}'{shared} (the "
+                                 "Compose value is not copied)")
+            elif kinds[value] == "key":
+                ctx.warn(*where, f"looks secret; now the generated secret '{secret}'{shared} (the Compose value is "
+                                 "not copied): if it must be exact (a key someone issued), set it in Secrets Manager "
+                                 "after deploying")
+            else:
+                ctx.warn(*where, f"holds a secret's value, so it is a secret as a whole: the generated secret "
+                                 f"'{secret}'{shared} (the Compose value is not copied); set its exact value in "
+                                 "Secrets Manager after deploying")
 
 
-def _unique(base: str, taken: dict) -> str:
+def _unique(base: str, taken: dict, joiner: str = "-") -> str:
     candidate, n = base or "secret", 2
     while candidate in taken:
-        candidate = f"{base}-{n}"
+        candidate = f"{base}{joiner}{n}"
         n += 1
     return candidate
 
@@ -1156,39 +1243,78 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
     return {"entrypoint": list(known.entrypoint), "command": command, "files": files}
 
 
+# Paths that hold credentials or keys: a bind of one is refused, never read, wherever it is.
+SECRET_PATH = re.compile(
+    r"(^|/)(\.aws|\.ssh|\.gnupg|\.kube|\.docker|\.azure|\.gcloud|gcloud|\.password-store|\.vault-token)(/|$)"
+    r"|(^|/)(\.netrc|\.pgpass|\.my\.cnf|\.git-credentials|\.npmrc|\.pypirc|\.htpasswd|\.env(\.[^/]*)?"
+    r"|id_(rsa|dsa|ecdsa|ed25519)[^/]*|authorized_keys|known_hosts|credentials(\.[^/]*)?"
+    r"|[^/]*\.(pem|key|p12|pfx|jks|keystore|kdbx|ovpn))$", re.IGNORECASE)
+
+
 def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, str]) -> None:
-    source = Path(os.path.expanduser(mount.source))
-    path = source if source.is_absolute() else ctx.source_dir / source
-    if not mount.source.startswith((".", "~")) and source.is_absolute():
-        ctx.warn(key, where, f"host path {mount.source} at {mount.target}: ECS hosts do not have it; not carried over")
+    """A bind mount of files inside the Compose project's folder becomes `files`; anything else is
+    refused without reading it: their text would sit in plain text in the task definition."""
+    raw = mount.source
+    if not raw.startswith((".", "~")) and Path(raw).is_absolute():
+        ctx.warn(key, where, f"host path {raw} at {mount.target}: ECS hosts do not have it; not carried over")
         return
-    if path.is_file():
-        found = [(path, mount.target)]
-    elif path.is_dir():
-        inside = sorted(p for p in path.rglob("*") if p.is_file())
-        found = [(p, f"{mount.target.rstrip('/')}/{p.relative_to(path).as_posix()}") for p in inside]
+    refused = f"bind mount of {raw} at {mount.target}: refused, nothing from it is read:"
+    if SECRET_PATH.search(os.path.normpath(raw)):
+        ctx.warn(key, where, f"{refused} it looks like credentials or keys; give the app what it needs as a Compose "
+                             "secret (it becomes a Secrets Manager secret)")
+        return
+    root = ctx.source_dir.resolve()
+    relative = os.path.relpath(os.path.normpath(root / os.path.expanduser(raw)), root)
+    if relative == ".." or relative.startswith(("../", "/")):
+        ctx.warn(key, where, f"{refused} it is outside the Compose project's folder ({root}); files are read from "
+                             "there only")
+        return
+    path = root / relative
+    if not path.exists():
+        ctx.warn(key, where, f"bind mount of {raw}, which does not exist here: not carried over")
+        return
+    if path.is_dir() and not path.is_symlink():
+        found = []
+        for folder, dirs, names in os.walk(path):  # never into a linked folder; read_file refuses it below
+            found += [Path(folder, name) for name in names + [d for d in dirs if Path(folder, d).is_symlink()]]
+        found = [(p, f"{mount.target.rstrip('/')}/{p.relative_to(path).as_posix()}") for p in sorted(found)]
     else:
-        ctx.warn(key, where, f"bind mount of {mount.source}, which does not exist here: not carried over")
+        found = [(path, mount.target)]
+    if len(found) > MAX_FILES:
+        ctx.warn(key, where, f"bind mount of {raw} at {mount.target} ({len(found)} files): only up to {MAX_FILES} "
+                             f"text files of {MAX_FILES_BYTES // 1024} KiB in all are carried over as `files`; the "
+                             "image must contain the rest")
         return
-    size = sum(p.stat().st_size for p, _ in found)
-    if not found or len(found) > MAX_FILES or size > MAX_FILES_BYTES or not all(_is_text(p) for p, _ in found):
-        ctx.warn(key, where, f"bind mount of {mount.source} at {mount.target} ({len(found)} files, {size} bytes): "
+    texts: dict[str, str] = {}
+    for file, _ in found:
+        name = file.relative_to(root).as_posix()
+        real = file.resolve()  # a link inside the project to its .env is the .env
+        if SECRET_PATH.search(name) or real.is_relative_to(root) \
+                and SECRET_PATH.search(real.relative_to(root).as_posix()):
+            ctx.warn(key, where, f"{refused} {name} looks like credentials or keys; give the app what it needs as a "
+                                 "Compose secret (it becomes a Secrets Manager secret)")
+            return
+        try:
+            texts[name] = config.read_file(root, name, "the Compose project's folder")
+        except config.NotText as err:
+            ctx.warn(key, where, f"bind mount of {raw} at {mount.target}: {err}; only up to {MAX_FILES} text files "
+                                 f"of {MAX_FILES_BYTES // 1024} KiB in all are carried over as `files`; the image "
+                                 "must contain the rest")
+            return
+        except config.FileRefused as err:
+            ctx.warn(key, where, f"{refused} {err}")
+            return
+    size = sum(config.file_bytes(text) for text in texts.values())
+    if not found or size > MAX_FILES_BYTES:
+        ctx.warn(key, where, f"bind mount of {raw} at {mount.target} ({len(found)} files, {size} bytes): "
                              f"only up to {MAX_FILES} text files of {MAX_FILES_BYTES // 1024} KiB in all are carried "
                              "over as `files`; the image must contain the rest")
         return
-    for file, target in found:
-        relative = Path(os.path.relpath(file.resolve(), ctx.out_dir.resolve())).as_posix()
-        files[target] = relative
-    ctx.note(key, where, f"{mount.source} becomes `files` (written into the container at start; changes on this "
+    for (_, target), (name, text) in zip(found, texts.items()):
+        files[target] = name
+        ctx.file_contents[name] = text
+    ctx.note(key, where, f"{raw} becomes `files` (written into the container at start; changes on this "
                          "machine need a new deployment)")
-
-
-def _is_text(path: Path) -> bool:
-    try:
-        path.read_text()
-        return True
-    except (UnicodeDecodeError, OSError):
-        return False
 
 
 def _deploy(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
@@ -1323,7 +1449,8 @@ def _cluster(ctx: _Context, services: list[dict]) -> dict:
 # --- sizing, validating, writing --------------------------------------------------------------------------
 
 
-def size_cluster(data: dict, base_dir: Path) -> tuple[dict, Optional[str]]:
+def size_cluster(data: dict, base_dir: Path, file_contents: Optional[dict[str, str]] = None
+                 ) -> tuple[dict, Optional[str]]:
     """The cluster sized for the tasks: max_size fits the deployment peak plus one host (managed scaling keeps
     the steady state). The extra host is headroom for ECS's own placement (spread over AZs, then binpack),
     which packs less tightly than the fit check's, and for an instance refresh's replacement host.
@@ -1333,7 +1460,7 @@ def size_cluster(data: dict, base_dir: Path) -> tuple[dict, Optional[str]]:
     from templates_src import capacity, instance_types
 
     try:
-        app = config.parse(_resolved_files(data, base_dir), base_dir=base_dir)
+        app = config.parse(data, base_dir=base_dir, file_contents=file_contents)
     except config.ConfigError:
         return data, None
     itype = instance_types.TYPES.get(app.cluster.instance_type)
@@ -1351,14 +1478,6 @@ def size_cluster(data: dict, base_dir: Path) -> tuple[dict, Optional[str]]:
                f"surge) need {high} x {itype.name}; {len(tasks) - sum(t.surge for t in tasks)} run on {low}; "
                f"max_size {cluster['max_size']} keeps one more for ECS's placement and instance refreshes")
     return {**data, "cluster": cluster}, message
-
-
-def _resolved_files(data: dict, base_dir: Path) -> dict:
-    """`files` with normalized absolute sources: the folder of app.yaml may not exist before it is written."""
-    services = [{**svc, "files": {target: os.path.normpath(base_dir.resolve() / source)
-                                  for target, source in svc["files"].items()}} if svc.get("files") else svc
-                for svc in data["services"]]
-    return {**data, "services": services}
 
 
 def describe_problems(err: config.ConfigError, data: dict) -> list[str]:
@@ -1395,14 +1514,14 @@ _Dumper.add_representer(list, _list)
 
 def to_yaml(imported: Imported, source: str) -> str:
     """app.yaml text: a header naming the Compose file, the findings as comments, then the config."""
-    lines = [f"# Imported from {source} by `python -m templates_src import-compose`.",
+    lines = [f"# Imported from {printable(source)} by `python -m templates_src import-compose`.",
              "# Review it before building: schema and defaults in templates_src/config.py.", "#"]
     for title, findings in (("Not carried over, or needs a decision", imported.warnings),
                             ("Changed on the way", imported.notes)):
         if findings:
             lines.append(f"# {title}:")
             for finding in findings:
-                lines += _comment(str(finding))
+                lines += _comment(imported.say(finding))
             lines.append("#")
     body = yaml.dump(imported.data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120,
                      allow_unicode=True)
@@ -1411,10 +1530,33 @@ def to_yaml(imported: Imported, source: str) -> str:
     return "\n".join(lines).rstrip("#\n") + "\n\n" + body
 
 
+def printable(text: str) -> str:
+    """Text with every character that is not printable written as its escape (\\n, \\u2028, \\x1b).
+
+    A comment ends at a line break, and YAML breaks lines at \\r, \\x85, \\u2028 and \\u2029 as well as
+    \\n (YAML 1.1, 5.4 Line Break Characters, https://yaml.org/spec/1.1/; PyYAML reads 1.1): a Compose
+    key or value holding one would end its comment line and write live YAML after it. On a terminal,
+    an escape sequence would rewrite what the line shows. str.isprintable is false for all of them,
+    and for format characters such as the bidirectional overrides."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
+def mask(text: str, secrets: set[str]) -> str:
+    """`text` with each secret value replaced by ***: a backstop behind the messages, which quote no secret.
+
+    A value that is not distinctive ("postgres") is left: the messages use that word for other
+    things (the image's name), and masking it would garble them.
+    """
+    for value in sorted(secrets, key=len, reverse=True):
+        if _distinctive(value):
+            text = text.replace(value, "***")
+    return text
+
+
 def _comment(text: str, width: int = 116) -> list[str]:
     import textwrap
 
-    wrapped = textwrap.wrap(text, width=width, subsequent_indent="    ", break_long_words=False,
+    wrapped = textwrap.wrap(printable(text), width=width, subsequent_indent="    ", break_long_words=False,
                             break_on_hyphens=False)
     return [f"#   {line}" for line in wrapped]
 
@@ -1425,36 +1567,86 @@ def _comment(text: str, width: int = 116) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not args.force:
-        print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+        print(f"error: {printable(str(out))} exists; pass --force to overwrite it", file=sys.stderr)
         return 2
     try:
         imported = import_file(args.compose, out, env_file=args.env_file, name=args.name,
                                instance_type=args.instance_type)
     except ComposeError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(str(err))}", file=sys.stderr)
         return 2
-    data, sizing = size_cluster(imported.data, out.parent)
+    data, sizing = size_cluster(imported.data, out.parent, imported.file_contents)
     imported.data = data
     if sizing:
         imported.notes.append(Finding("", "cluster", sizing))
     for finding in imported.warnings:
-        print(f"warning: {finding}", file=sys.stderr)
+        print(f"warning: {imported.say(finding)}", file=sys.stderr)
     for finding in imported.notes:
-        print(f"note: {finding}", file=sys.stderr)
+        print(f"note: {imported.say(finding)}", file=sys.stderr)
     try:
-        config.validate(config.parse(_resolved_files(data, out.parent), base_dir=out.parent))
+        app = config.parse(data, base_dir=out.parent, file_contents=imported.file_contents)
+        config.validate(app)
     except config.ConfigError as err:
-        print(f"error: {args.compose} imports as a config the build would refuse ({out} not written):", file=sys.stderr)
+        print(f"error: {printable(str(args.compose))} imports as a config the build would refuse "
+              f"({printable(str(out))} not written):", file=sys.stderr)
         for line in describe_problems(err, data):
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {printable(mask(line, imported.secret_values))}", file=sys.stderr)
         print("Change the Compose file (deploy.resources.limits, ports, names) or pass --instance-type, --name; "
               "the fields above are the imported config's.", file=sys.stderr)
         return 2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_yaml(imported, str(args.compose)))
-    print(f"wrote {out}: {len(data['services'])} services, {len(imported.warnings)} warnings; "
-          f"build it with: python -m templates_src build --config {out}", file=sys.stderr)
+    copies = _copies(imported, out.parent)
+    clashing = [path for path, text in copies.items() if path.is_symlink() or path.exists() and (
+        not path.is_file() or path.read_bytes() != text.encode())]
+    if clashing and not args.force:
+        print(f"error: {', '.join(printable(str(p)) for p in clashing)} exist(s) beside {printable(str(out))} and "
+              "differ from the Compose project's; pass --force to overwrite them", file=sys.stderr)
+        return 2
+    for path, text in copies.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            path.unlink()
+        path.write_text(text, encoding="utf-8")
+    if not _write_checked(to_yaml(imported, str(args.compose)), out, app):
+        return 2
+    copied = f", {len(copies)} files copied beside it" if copies else ""
+    print(f"wrote {printable(str(out))}: {len(data['services'])} services, {len(imported.warnings)} warnings{copied}; "
+          f"build it with: python -m templates_src build --config {printable(str(out))}", file=sys.stderr)
     return 0
+
+
+def _copies(imported: Imported, folder: Path) -> dict[Path, str]:
+    """The `files` to write beside app.yaml: none when it goes into the Compose project's own folder."""
+    if folder.resolve() == imported.source_dir.resolve():
+        return {}
+    return {folder / name: text for name, text in imported.file_contents.items()
+            if not ((folder / name).is_file() and not (folder / name).is_symlink()
+                    and (folder / name).read_bytes() == text.encode())}
+
+
+def _write_checked(text: str, out: Path, validated: config.App) -> bool:
+    """Write app.yaml only once the text, read back as the build reads it, is the config that was validated:
+    nothing a Compose value holds may change what the file says."""
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        try:
+            written = config.load(temporary)
+        except config.ConfigError as err:
+            written, problems = None, err.problems
+        if written != validated or (written and written.file_contents != validated.file_contents):
+            print(f"error: the config written for {printable(str(out))} would not read back as the one validated "
+                  f"({'; '.join(printable(f'{w}: {r}') for w, r in problems) if written is None else 'it differs'}); "
+                  "not written", file=sys.stderr)
+            return False
+        os.replace(temporary, out)
+        return True
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def import_file(compose_path: Path, out: Path, env_file: Optional[Path] = None, name: Optional[str] = None,

@@ -396,6 +396,10 @@ class FileRefused(Exception):
     """A `files` source the build will not read; the message is the reason, naming the source."""
 
 
+class NotText(FileRefused):
+    """A regular file inside the folder that is too large or not UTF-8: nothing unsafe, just unfit."""
+
+
 def file_bytes(text: str) -> int:
     """What the text takes inside the task definition's JSON (quotes, newlines and controls escaped)."""
     import json
@@ -454,12 +458,12 @@ def read_file(folder: Path, source: str, what: str = "the config's folder") -> s
         # Read no more than could fit (a /proc-like file reports size 0 and may be long).
         data = handle.read(FILES_BYTES + 1)
     if len(data) > FILES_BYTES:
-        raise FileRefused(f"{source} is {max(info.st_size, len(data)):,} bytes; ECS allows 64 KiB for a whole "
+        raise NotText(f"{source} is {max(info.st_size, len(data)):,} bytes; ECS allows 64 KiB for a whole "
                           f"task definition, which leaves {FILES_BYTES:,} for a service's files")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise FileRefused(f"{source} is not UTF-8 text: byte {data[err.start]:#04x} at offset {err.start}; "
+        raise NotText(f"{source} is not UTF-8 text: byte {data[err.start]:#04x} at offset {err.start}; "
                           "files travel as text in the task definition") from None
 
 

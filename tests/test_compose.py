@@ -50,8 +50,8 @@ def no_warning(result: compose.Imported, service_name: str, key: str) -> None:
 
 def validated(result: compose.Imported, base_dir: Path) -> config.App:
     """The imported data, sized, must pass the build's own validation."""
-    data, _ = compose.size_cluster(result.data, base_dir)
-    app = config.parse(data, base_dir=base_dir)
+    data, _ = compose.size_cluster(result.data, base_dir, result.file_contents)
+    app = config.parse(data, base_dir=base_dir, file_contents=result.file_contents)
     config.validate(app)
     return app
 
@@ -338,7 +338,8 @@ def test_a_missing_env_file_is_warned_unless_optional(tmp_path):
 @pytest.mark.parametrize("variable, value, expected", [
     ("DB_HOST", "db", "{db.host}"),
     ("WORDPRESS_DB_HOST", "db:3306", "{db.host}:3306"),
-    ("DATABASE_URL", "postgres://app:pw@db:5432/app", "postgres://app:pw@{db.host}:5432/app"),
+    # The password leaves the URL for a secret (tests/test_import_output.py).
+    ("DATABASE_URL", "postgres://app:pw@db:5432/app", "postgres://app@{db.host}:5432/app"),
     ("BROKER", "redis://cache:6379/0", "redis://{cache.host}:6379/0"),
     ("API", "http://db/x", "http://{db.host}/x"),
     # A word that happens to be a service name is not a host.
@@ -406,18 +407,21 @@ def test_plain_passwords_become_generated_secrets_shared_by_value(tmp_path):
     validated(result, tmp_path)
 
 
-def test_a_password_also_inside_another_value_stays_plain_with_a_warning(tmp_path):
+def test_a_password_inside_a_url_leaves_the_url_for_the_secret_it_shares(tmp_path):
     result = imported({"db": {"image": "postgres", "environment": {"POSTGRES_PASSWORD": "s3cret"}},
                        "app": {"image": "app", "environment": {"DATABASE_URL": "postgres://u:s3cret@db/app"}}}, tmp_path)
-    assert service(result, "db")["environment"]["POSTGRES_PASSWORD"] == "s3cret"
-    assert "app.DATABASE_URL" in warned(result, "db", "environment.POSTGRES_PASSWORD")
+    assert service(result, "db")["secrets"] == {"POSTGRES_PASSWORD": "postgres-password"}
+    assert service(result, "app")["secrets"] == {"DATABASE_URL_PASSWORD": "postgres-password"}
+    assert service(result, "app")["environment"] == {"DATABASE_URL": "postgres://u@{db.host}/app"}
+    assert "DATABASE_URL_PASSWORD" in warned(result, "app", "environment.DATABASE_URL")
 
 
-def test_other_secret_looking_values_stay_plain_with_a_warning(tmp_path):
+def test_other_secret_looking_values_become_secrets_set_after_deploying(tmp_path):
     result = imported({"app": {"image": "app", "environment": {"STRIPE_API_KEY": "sk_live", "SECRET_KEY": "x"}}},
                       tmp_path)
-    assert service(result, "app")["environment"] == {"STRIPE_API_KEY": "sk_live", "SECRET_KEY": "x"}
-    assert "plain" in warned(result, "app", "environment.STRIPE_API_KEY")
+    assert "environment" not in service(result, "app")
+    assert service(result, "app")["secrets"] == {"STRIPE_API_KEY": "stripe-api-key", "SECRET_KEY": "secret-key"}
+    assert "set it in Secrets Manager after deploying" in warned(result, "app", "environment.STRIPE_API_KEY")
 
 
 # --- depends_on ------------------------------------------------------------------------------------------------
@@ -622,7 +626,7 @@ def test_a_bind_mounted_file_becomes_files_with_the_images_entrypoint(tmp_path):
                                                   "volumes": ["./init.sql:/docker-entrypoint-initdb.d/init.sql:ro"]}}},
                              tmp_path, out, {})
     db = service(result, "db")
-    assert db["files"] == {"/docker-entrypoint-initdb.d/init.sql": "../init.sql"}
+    assert db["files"] == {"/docker-entrypoint-initdb.d/init.sql": "init.sql"}
     assert db["entrypoint"] == ["docker-entrypoint.sh"] and db["command"] == ["postgres", "-c", "a=b"]
     validated(result, out)
 
