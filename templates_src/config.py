@@ -148,7 +148,7 @@ class Service:
     entrypoint: Optional[tuple[str, ...]] = None
     command: Optional[tuple[str, ...]] = None
     # Files written into the container before its entrypoint runs: container path -> file
-    # (relative to the config file). Needs `entrypoint` or `command` to hand over to.
+    # (a regular UTF-8 file inside the config's folder: read_file). Needs `entrypoint` or `command` to hand over to.
     files: dict[str, str] = field(default_factory=dict)
     deployment: Deployment = Deployment()
     # Root output carrying this service's public URL; default <PascalName>Url.
