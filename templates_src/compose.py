@@ -1046,6 +1046,31 @@ def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, di
                 ctx.warn(*where, f"holds a secret's value, so it is a secret as a whole: the generated secret "
                                  f"'{secret}'{shared} (the Compose value is not copied); set its exact value in "
                                  "Secrets Manager after deploying")
+    _secrets_in_commands(ctx, services, holders, compose_name)
+
+
+def _secrets_in_commands(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str]]],
+                         compose_name: dict[str, str]) -> None:
+    """A secret's value written into a health check (Compose interpolates ${VAR} from .env at import time)
+    becomes a reference to the variable that holds it: the check runs through the container's shell,
+    where ECS has set that variable from the secret. A command or entrypoint runs without a shell, so
+    the value cannot be referenced there: it is said, never shown."""
+    for svc in services:
+        check = svc.get("health_check") or {}
+        for value in sorted(holders, key=len, reverse=True):
+            if not _distinctive(value):
+                continue
+            [(_, var), *_] = holders[value]
+            if value in (check.get("command") or ""):
+                secret = next(s["secrets"][v] for s, v in holders[value])
+                svc.setdefault("secrets", {}).setdefault(var, secret)
+                check["command"] = check["command"].replace(value, f"${{{var}}}")
+                ctx.note(compose_name[svc["name"]], "healthcheck.test", f"held the value of the secret '{secret}': "
+                         f"now ${{{var}}}, which the container's shell reads from the secret")
+            for key in ("command", "entrypoint"):
+                if any(value in str(part) for part in svc.get(key) or []):
+                    ctx.warn(compose_name[svc["name"]], key, f"holds the value of {var}, a secret now: ECS runs it "
+                             f"without a shell, so it cannot read {var}; change the {key} to read the variable")
 
 
 def _unique(base: str, taken: dict, joiner: str = "-") -> str:

@@ -145,3 +145,16 @@ def test_files_go_beside_app_yaml_when_it_is_written_elsewhere(tmp_path):
     refused = cli(str(source), "-o", str(out))
     assert refused.returncode == 2 and "nginx.conf" in refused.stderr and "--force" in refused.stderr
     assert (out.parent / "nginx.conf").read_text() == "mine\n" and not out.exists()
+
+
+def test_a_secret_interpolated_into_a_health_check_becomes_its_variable(tmp_path):
+    source = write_compose(tmp_path, {"db": {
+        "image": "mysql:8", "environment": {"MYSQL_ROOT_PASSWORD": "${DB_PASSWORD}"},
+        "healthcheck": {"test": ["CMD-SHELL", "mysqladmin ping -uroot -p${DB_PASSWORD}"]}}}, env=SECRET_ENV)
+    out = tmp_path / "app.yaml"
+    run = cli(str(source), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "Sup3r-S3cret-pw" not in out.read_text() and "Sup3r-S3cret-pw" not in run.stderr
+    db = config.load(out).service("db")
+    assert db.health_check.command == "mysqladmin ping -uroot -p${MYSQL_ROOT_PASSWORD}"
+    assert "MYSQL_ROOT_PASSWORD" in db.secrets
