@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import yaml
 
-from templates_src import config, names
+from templates_src import bounded, config, names
 
 # --- what the config cannot say, and defaults for what Compose leaves open ---------------------------
 
@@ -159,15 +159,13 @@ class Imported:
 def load(path: Path) -> dict:
     """The Compose file as data, or ComposeError saying why it is not one."""
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise ComposeError(f"cannot read {path}: {err.strerror}") from None
+        text = bounded.read_text(path, bounded.COMPOSE_BYTES, "Compose file")
+    except bounded.Refused as err:
+        raise ComposeError(str(err)) from None
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = bounded.load_yaml(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ComposeError(f"{path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+        raise ComposeError(config.yaml_problem(path, err)) from None
     if not isinstance(data, dict):
         raise ComposeError(f"{path} is not a Compose file: expected a mapping with `services`, got {_kind(data)}")
     services = data.get("services")
@@ -369,18 +367,28 @@ _BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
 def mebibytes(value: object) -> int:
     """Compose byte value ('512M', '1gb', '300m', 1073741824) in MiB, rounded up (Docker's units are 1024-based)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return max(1, math.ceil(value / 2**20))
-    match = _BYTES.match(str(value).strip())
-    if not match:
-        raise ValueError(f"'{value}' is not a byte value like 512M or 1g")
-    amount, unit = float(match.group(1)), match.group(2).lower()
-    return max(1, math.ceil(amount * 1024 ** " kmgt".index(unit or " ") / 2**20))
+        amount, unit = value, ""
+    else:
+        match = _BYTES.match(str(value).strip())
+        if not match:
+            raise ValueError(f"'{value}' is not a byte value like 512M or 1g")
+        amount, unit = float(match.group(1)), match.group(2).lower()
+    try:
+        mib = amount * 1024 ** " kmgt".index(unit or " ") / 2**20
+    except OverflowError:  # an integer too large for a float
+        raise ValueError(f"'{value}' is not a byte value a host could have") from None
+    if not math.isfinite(mib):  # .inf, .nan, 1e400
+        raise ValueError(f"'{value}' is not a byte value a host could have")
+    return max(1, math.ceil(mib))
 
 
 def cpu_units(value: object) -> int:
     """Compose cpus (a fraction of a CPU) in ECS CPU units (1024 per vCPU)."""
-    cpus = float(value)
-    if cpus < 0:
+    try:
+        cpus = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise ValueError(f"'{value}' is not a number of CPUs a host could have") from None
+    if not math.isfinite(cpus) or cpus < 0:  # .inf and .nan are floats too
         raise ValueError(f"'{value}' is not a number of CPUs")
     return round(cpus * 1024)
 
@@ -773,7 +781,7 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
     out = {}
     try:
         cpu = cpu_units(cpus) if cpus is not None and float(cpus) > 0 else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ctx.warn(key, where_cpu, f"'{cpus}' is not a number of CPUs: ignored")
         cpu = None
     if cpu is None:
@@ -785,7 +793,7 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
     out["cpu"] = cpu
     try:
         mib = mebibytes(memory) if memory is not None else None
-    except ValueError:
+    except (TypeError, ValueError):
         ctx.warn(key, where_mem, f"'{memory}' is not a byte value: ignored")
         mib = None
     if mib is None:
@@ -808,7 +816,35 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
 
 # Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one.
 HOST_VARIABLE = re.compile(r"HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER", re.IGNORECASE)
-URL_AUTHORITY = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@\s]*@)?)(?P<host>[A-Za-z0-9._-]+)")
+# What follows a URL's "://": [user[:password]@]host.
+URL_AUTHORITY = re.compile(r"(?:[^/@\s]*@)?(?P<host>[A-Za-z0-9._-]+)")
+_SCHEME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+def url_hosts(value: str, replace: Callable[[str], str]) -> str:
+    """`value` with the host of each scheme://[user@]host in it replaced by replace(host).
+
+    Found from each "://" outwards, so the work is linear in the value: a regular expression that
+    starts a scheme at every letter rescans a long run of letters with no "://" from each of them
+    (an 80 KB value took 10 s).
+    """
+    out, done, at = [], 0, value.find("://")
+    while at != -1:
+        start = at
+        while start > done and value[start - 1] in _SCHEME:
+            start -= 1
+        letter = _LETTER.search(value, start, at)  # a scheme starts with a letter
+        authority = URL_AUTHORITY.match(value, at + 3) if letter else None
+        if authority is None:
+            at = value.find("://", at + 3)
+            continue
+        out += [value[done:authority.start("host")], replace(authority.group("host"))]
+        done = authority.end()
+        at = value.find("://", done)
+    return "".join(out) + value[done:]
+
+
 LOCAL_URL = re.compile(r"^(https?://)(localhost|127\.0\.0\.1|0\.0\.0\.0)(?::(\d+))?(/.*)?$")
 
 
@@ -819,10 +855,10 @@ def _environment(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], pu
         spec = entry if isinstance(entry, dict) else {"path": entry}
         path = ctx.source_dir / str(spec.get("path", ""))
         try:
-            text = path.read_text()
-        except OSError as err:
+            text = bounded.read_text(path, bounded.COMPOSE_BYTES, "env_file")
+        except bounded.Refused as err:
             if spec.get("required", True):
-                ctx.warn(key, "env_file", f"cannot read {spec.get('path')}: {err.strerror}; its variables are missing")
+                ctx.warn(key, "env_file", f"{err}; its variables are missing")
             continue
         if spec.get("format") == "raw":
             merged.update({k: v for k, _, v in (line.partition("=") for line in text.splitlines()
@@ -863,15 +899,14 @@ def _rewrite_hosts(ctx: _Context, key: str, var: str, value: str, renamed: dict[
         return value
     original = value
 
-    def host(match: re.Match) -> str:
-        name = match.group("host")
-        return match.group("head") + ("{" + renamed[name] + ".host}" if name in renamed else name)
+    def host(name: str) -> str:
+        return "{" + renamed[name] + ".host}" if name in renamed else name
 
     # In a URL the authority names a host, whatever the variable is called (scheme://[user@]host[:port]).
-    value = URL_AUTHORITY.sub(host, value)
-    bare = re.fullmatch(r"(?P<head>)(?P<host>[A-Za-z0-9._-]+)(?P<port>:\d+)?", value)
+    value = url_hosts(value, host)
+    bare = re.fullmatch(r"(?P<host>[A-Za-z0-9._-]+)(?P<port>:\d+)?", value)
     if bare and bare.group("host") in renamed and (HOST_VARIABLE.search(var) or bare.group("port")):
-        value = host(bare) + (bare.group("port") or "")
+        value = host(bare.group("host")) + (bare.group("port") or "")
     if value != original:
         ctx.note(key, f"environment.{var}", f"'{original}' becomes '{value}' (services resolve as "
                                             "<service>.<namespace> on ECS)")
@@ -1336,6 +1371,8 @@ def size_cluster(data: dict, base_dir: Path) -> tuple[dict, Optional[str]]:
         app = config.parse(_resolved_files(data, base_dir), base_dir=base_dir)
     except config.ConfigError:
         return data, None
+    if any(not 0 <= svc.desired_count <= config.MAX_DESIRED_COUNT for svc in app.services):
+        return data, None  # placing a billion tasks would never end; validation refuses the count
     itype = instance_types.TYPES.get(app.cluster.instance_type)
     if itype is None:
         return data, None
@@ -1424,7 +1461,16 @@ def _comment(text: str, width: int = 116) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     out: Path = args.out
-    if out.exists() and not args.force:
+    if out.is_dir():
+        print(f"error: {out} is a folder; -o names the app config file to write (e.g. {out / 'app.yaml'})",
+              file=sys.stderr)
+        return 2
+    if out.is_symlink() and not args.force:
+        # Written through, the link would put the config wherever it points; --force replaces the link.
+        print(f"error: {out} is a symbolic link (to {os.readlink(out)}); pass --force to replace the link with "
+              "the config", file=sys.stderr)
+        return 2
+    if (out.exists() or out.is_symlink()) and not args.force:
         print(f"error: {out} exists; pass --force to overwrite it", file=sys.stderr)
         return 2
     try:
@@ -1450,8 +1496,18 @@ def run(args: argparse.Namespace) -> int:
         print("Change the Compose file (deploy.resources.limits, ports, names) or pass --instance-type, --name; "
               "the fields above are the imported config's.", file=sys.stderr)
         return 2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_yaml(imported, str(args.compose)))
+    from templates_src import render
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # A new file renamed over `out`: a link there is replaced, not written through, and a failed
+        # write (a full disk) leaves the old config whole.
+        os.replace(render.stage(out.parent, f".{out.name}.", to_yaml(imported, str(args.compose)).encode()), out)
+    except OSError as err:
+        reason = (f"{out.parent} is a file, not a folder" if out.parent.exists() and not out.parent.is_dir()
+                  else err.strerror or err)
+        print(f"error: cannot write {out}: {reason}", file=sys.stderr)
+        return 2
     print(f"wrote {out}: {len(data['services'])} services, {len(imported.warnings)} warnings; "
           f"build it with: python -m templates_src build --config {out}", file=sys.stderr)
     return 0
@@ -1467,9 +1523,9 @@ def import_file(compose_path: Path, out: Path, env_file: Optional[Path] = None, 
     unset: list[str] = []
     if env_file or dotenv.is_file():
         try:
-            text = dotenv.read_text()
-        except OSError as err:
-            raise ComposeError(f"cannot read {dotenv}: {err.strerror}") from None
+            text = bounded.read_text(dotenv, bounded.COMPOSE_BYTES, "env file")
+        except bounded.Refused as err:
+            raise ComposeError(str(err)) from None
         variables = {k: v for k, v in parse_env_file(text, warn=unset.append).items() if v is not None}
     compose = interpolate_all(compose, variables.get, unset.append)
     imported = convert(compose, source_dir, out.parent, variables, name, compose_path.name)
