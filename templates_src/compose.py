@@ -257,12 +257,20 @@ def _closing_quote(raw: str, quote: str) -> int:
 _VAR = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 
 
-def interpolate(text: str, lookup: Callable[[str], Optional[str]], warn: Callable[[str], None]) -> str:
+# ${A:-${B:-...}} nested deeper than this is refused: each level recurses, and rescans what is inside it.
+MAX_INTERPOLATION_DEPTH = 16
+
+
+def interpolate(text: str, lookup: Callable[[str], Optional[str]], warn: Callable[[str], None],
+                depth: int = 0) -> str:
     """Compose interpolation: $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e}, ${VAR?e}, ${VAR:+r}, ${VAR+r}, $$.
 
     An unset variable without a default becomes "" and is reported through `warn`; a required one
-    raises ComposeError.
+    raises ComposeError, and so does nesting deeper than MAX_INTERPOLATION_DEPTH.
     """
+    if depth > MAX_INTERPOLATION_DEPTH:
+        raise ComposeError(f"interpolation nested deeper than {MAX_INTERPOLATION_DEPTH} levels in "
+                           f"{text[:60]!r}{'...' if len(text) > 60 else ''}")
     out = []
     i = 0
     while i < len(text):
@@ -279,7 +287,7 @@ def interpolate(text: str, lookup: Callable[[str], Optional[str]], warn: Callabl
             end = _closing_brace(text, i + 2)
             if end is None:
                 raise ComposeError(f"unterminated ${{...}} in {text!r}")
-            out.append(_braced(text[i + 2:end], lookup, warn))
+            out.append(_braced(text[i + 2:end], lookup, warn, depth))
             i = end + 1
         elif match := _VAR.match(text, i + 1):
             value = lookup(match.group())
@@ -308,7 +316,7 @@ def _closing_brace(text: str, start: int) -> Optional[int]:
     return None
 
 
-def _braced(expression: str, lookup, warn) -> str:
+def _braced(expression: str, lookup, warn, depth: int = 0) -> str:
     match = _VAR.match(expression)
     if not match:
         raise ComposeError(f"invalid interpolation ${{{expression}}}")
@@ -324,11 +332,11 @@ def _braced(expression: str, lookup, warn) -> str:
     operand = rest[len(operator):]
     present = value is not None and (value != "" or ":" not in operator)
     if operator.endswith("-"):
-        return value if present else interpolate(operand, lookup, warn)
+        return value if present else interpolate(operand, lookup, warn, depth + 1)
     if operator.endswith("+"):
-        return interpolate(operand, lookup, warn) if present else ""
+        return interpolate(operand, lookup, warn, depth + 1) if present else ""
     if not present:
-        message = interpolate(operand, lookup, warn) or "required"
+        message = interpolate(operand, lookup, warn, depth + 1) or "required"
         raise ComposeError(f"variable {name} is not set: {message} (set it in .env or pass --env-file)")
     return value
 

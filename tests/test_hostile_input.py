@@ -154,6 +154,12 @@ def test_non_utf8_compose_and_env_files_are_refused_with_the_byte(tmp_path):
     assert "is not UTF-8 text: byte 0xe9" in result.stderr and "its variables are missing" in result.stderr
 
 
+def test_interpolation_nested_two_thousand_levels_deep_is_refused_not_a_recursion_error(tmp_path):
+    path = compose_file(tmp_path, WEB + "    environment:\n      V: '" + "${A:-" * 2000 + "x" + "}" * 2000 + "'\n")
+    refused(import_compose(path, tmp_path / "app.yaml"),
+            f"interpolation nested deeper than {compose.MAX_INTERPOLATION_DEPTH} levels")
+
+
 # --- numbers ------------------------------------------------------------------------------------------------
 
 
