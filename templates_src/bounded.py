@@ -86,7 +86,10 @@ class BoundedComposer(Composer):
     """
 
     def __init__(self, stream):
-        super(Composer, self).__init__(stream)  # the loader's own (parser, constructor, resolver)
+        # The loader's own __init__ (parser, constructor, resolver), libyaml's or PyYAML's, then the
+        # Composer's, which libyaml's loader does not call.
+        loader = next(c for c in type(self).__mro__ if c.__module__ in ("yaml.cyaml", "yaml.loader"))
+        loader.__init__(self, stream)
         Composer.__init__(self)
         self._depth = 0
         self._values = 0  # values composed so far, each alias counted as what it stands for

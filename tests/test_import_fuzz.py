@@ -162,7 +162,8 @@ def odd_document(draw, data):
 HOSTILE = [deep, bomb, cycle, long_value, not_utf8, numbers, wrong_shape, interpolation, odd_document]
 
 ENV_FILES = ["MODE=prod\n", "A='unterminated\n", 'B="\\"\n', "export C=${D:-e}\n", "=novalue\n", "K\n",
-             "X=${" * 100 + "\n", "W=" + "${A:-" * 500 + "}" * 500 + "\n", "Y=" + "a" * 100_000 + "\n", b"Z=caf\xe9\n", "\x00=\x00\n"]
+             "X=${" * 100 + "\n", "W=" + "${A:-" * 500 + "}" * 500 + "\n", "Y=" + "a" * 100_000 + "\n",
+             b"Z=caf\xe9\n", "\x00=\x00\n"]
 
 
 @st.composite
