@@ -7,6 +7,7 @@ removed.
 """
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -82,9 +83,12 @@ def render(app: App, config_name: str, local_urls: bool = False) -> dict[str, st
 
 
 def write(files: dict[str, str], out: Path) -> None:
-    """Write the templates into `out`; OSError (a file where the folder should be, a full disk, no
-    permission) leaves every earlier template as it was."""
+    """Write the templates into `out`. OSError (a file where the folder should be, a folder where a
+    template goes, a full disk, no permission) is raised before any template is replaced."""
     out.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        if (out / name).is_dir() and not (out / name).is_symlink():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out / name))
     staged: dict[str, Path] = {}
     try:
         for name, text in files.items():

@@ -209,9 +209,11 @@ def test_build_into_a_file_or_onto_a_folder_is_refused(tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     refused(run("build", "--out", str(a_file)), "it is a file, not a folder")
-    (tmp_path / "out" / "main.yaml").mkdir(parents=True)
-    refused(run("build", "--out", str(tmp_path / "out")), "main.yaml: Is a directory")
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name != "main.yaml"], "temp files left behind"
+    (tmp_path / "out" / "services.yaml").mkdir(parents=True)
+    (tmp_path / "out" / "main.yaml").write_text("before\n")
+    refused(run("build", "--out", str(tmp_path / "out")), "services.yaml: Is a directory")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["main.yaml", "services.yaml"], "files left"
+    assert (tmp_path / "out" / "main.yaml").read_text() == "before\n", "a template replaced before the refusal"
 
 
 def test_a_full_disk_is_one_sentence_and_leaves_the_build_as_it_was(tmp_path, monkeypatch, capsys):
