@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in err.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    render.write(files, args.out)
+    try:
+        render.write(files, args.out)
+    except OSError as err:
+        print(f"error: cannot write the templates to {args.out}: {render.failure(err, args.out)}", file=sys.stderr)
+        return 2
     print(f"rendered {len(files)} templates to {args.out}: {', '.join(files)}")
     return 0
 

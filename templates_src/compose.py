@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import yaml
 
-from templates_src import config, names
+from templates_src import bounded, config, names
 
 # --- what the config cannot say, and defaults for what Compose leaves open ---------------------------
 
@@ -169,15 +169,13 @@ class Imported:
 def load(path: Path) -> dict:
     """The Compose file as data, or ComposeError saying why it is not one."""
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise ComposeError(f"cannot read {path}: {err.strerror}") from None
+        text = bounded.read_text(path, bounded.COMPOSE_BYTES, "Compose file")
+    except bounded.Refused as err:
+        raise ComposeError(str(err)) from None
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = bounded.load_yaml(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ComposeError(f"{path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+        raise ComposeError(config.yaml_problem(path, err)) from None
     if not isinstance(data, dict):
         raise ComposeError(f"{path} is not a Compose file: expected a mapping with `services`, got {_kind(data)}")
     services = data.get("services")
@@ -269,12 +267,20 @@ def _closing_quote(raw: str, quote: str) -> int:
 _VAR = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
 
 
-def interpolate(text: str, lookup: Callable[[str], Optional[str]], warn: Callable[[str], None]) -> str:
+# ${A:-${B:-...}} nested deeper than this is refused: each level recurses, and rescans what is inside it.
+MAX_INTERPOLATION_DEPTH = 16
+
+
+def interpolate(text: str, lookup: Callable[[str], Optional[str]], warn: Callable[[str], None],
+                depth: int = 0) -> str:
     """Compose interpolation: $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e}, ${VAR?e}, ${VAR:+r}, ${VAR+r}, $$.
 
     An unset variable without a default becomes "" and is reported through `warn`; a required one
-    raises ComposeError.
+    raises ComposeError, and so does nesting deeper than MAX_INTERPOLATION_DEPTH.
     """
+    if depth > MAX_INTERPOLATION_DEPTH:
+        raise ComposeError(f"interpolation nested deeper than {MAX_INTERPOLATION_DEPTH} levels in "
+                           f"{text[:60]!r}{'...' if len(text) > 60 else ''}")
     out = []
     i = 0
     while i < len(text):
@@ -291,7 +297,7 @@ def interpolate(text: str, lookup: Callable[[str], Optional[str]], warn: Callabl
             end = _closing_brace(text, i + 2)
             if end is None:
                 raise ComposeError(f"unterminated ${{...}} in {text!r}")
-            out.append(_braced(text[i + 2:end], lookup, warn))
+            out.append(_braced(text[i + 2:end], lookup, warn, depth))
             i = end + 1
         elif match := _VAR.match(text, i + 1):
             value = lookup(match.group())
@@ -320,7 +326,7 @@ def _closing_brace(text: str, start: int) -> Optional[int]:
     return None
 
 
-def _braced(expression: str, lookup, warn) -> str:
+def _braced(expression: str, lookup, warn, depth: int = 0) -> str:
     match = _VAR.match(expression)
     if not match:
         raise ComposeError(f"invalid interpolation ${{{expression}}}")
@@ -336,11 +342,11 @@ def _braced(expression: str, lookup, warn) -> str:
     operand = rest[len(operator):]
     present = value is not None and (value != "" or ":" not in operator)
     if operator.endswith("-"):
-        return value if present else interpolate(operand, lookup, warn)
+        return value if present else interpolate(operand, lookup, warn, depth + 1)
     if operator.endswith("+"):
-        return interpolate(operand, lookup, warn) if present else ""
+        return interpolate(operand, lookup, warn, depth + 1) if present else ""
     if not present:
-        message = interpolate(operand, lookup, warn) or "required"
+        message = interpolate(operand, lookup, warn, depth + 1) or "required"
         raise ComposeError(f"variable {name} is not set: {message} (set it in .env or pass --env-file)")
     return value
 
@@ -379,18 +385,28 @@ _BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$", re.IGNORECASE)
 def mebibytes(value: object) -> int:
     """Compose byte value ('512M', '1gb', '300m', 1073741824) in MiB, rounded up (Docker's units are 1024-based)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return max(1, math.ceil(value / 2**20))
-    match = _BYTES.match(str(value).strip())
-    if not match:
-        raise ValueError(f"'{value}' is not a byte value like 512M or 1g")
-    amount, unit = float(match.group(1)), match.group(2).lower()
-    return max(1, math.ceil(amount * 1024 ** " kmgt".index(unit or " ") / 2**20))
+        amount, unit = value, ""
+    else:
+        match = _BYTES.match(str(value).strip())
+        if not match:
+            raise ValueError(f"'{value}' is not a byte value like 512M or 1g")
+        amount, unit = float(match.group(1)), match.group(2).lower()
+    try:
+        mib = amount * 1024 ** " kmgt".index(unit or " ") / 2**20
+    except OverflowError:  # an integer too large for a float
+        raise ValueError(f"'{value}' is not a byte value a host could have") from None
+    if not math.isfinite(mib):  # .inf, .nan, 1e400
+        raise ValueError(f"'{value}' is not a byte value a host could have")
+    return max(1, math.ceil(mib))
 
 
 def cpu_units(value: object) -> int:
     """Compose cpus (a fraction of a CPU) in ECS CPU units (1024 per vCPU)."""
-    cpus = float(value)
-    if cpus < 0:
+    try:
+        cpus = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise ValueError(f"'{value}' is not a number of CPUs a host could have") from None
+    if not math.isfinite(cpus) or cpus < 0:  # .inf and .nan are floats too
         raise ValueError(f"'{value}' is not a number of CPUs")
     return round(cpus * 1024)
 
@@ -791,7 +807,7 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
     out = {}
     try:
         cpu = cpu_units(cpus) if cpus is not None and float(cpus) > 0 else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ctx.warn(key, where_cpu, f"'{cpus}' is not a number of CPUs: ignored")
         cpu = None
     if cpu is None:
@@ -803,7 +819,7 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
     out["cpu"] = cpu
     try:
         mib = mebibytes(memory) if memory is not None else None
-    except ValueError:
+    except (TypeError, ValueError):
         ctx.warn(key, where_mem, f"'{memory}' is not a byte value: ignored")
         mib = None
     if mib is None:
@@ -826,7 +842,35 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
 
 # Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one.
 HOST_VARIABLE = re.compile(r"HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER", re.IGNORECASE)
-URL_AUTHORITY = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://(?:[^/@\s]*@)?)(?P<host>[A-Za-z0-9._-]+)")
+# What follows a URL's "://": [user[:password]@]host.
+URL_AUTHORITY = re.compile(r"(?:[^/@\s]*@)?(?P<host>[A-Za-z0-9._-]+)")
+_SCHEME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+def url_hosts(value: str, replace: Callable[[str], str]) -> str:
+    """`value` with the host of each scheme://[user@]host in it replaced by replace(host).
+
+    Found from each "://" outwards, so the work is linear in the value: a regular expression that
+    starts a scheme at every letter rescans a long run of letters with no "://" from each of them
+    (an 80 KB value took 10 s).
+    """
+    out, done, at = [], 0, value.find("://")
+    while at != -1:
+        start = at
+        while start > done and value[start - 1] in _SCHEME:
+            start -= 1
+        letter = _LETTER.search(value, start, at)  # a scheme starts with a letter
+        authority = URL_AUTHORITY.match(value, at + 3) if letter else None
+        if authority is None:
+            at = value.find("://", at + 3)
+            continue
+        out += [value[done:authority.start("host")], replace(authority.group("host"))]
+        done = authority.end()
+        at = value.find("://", done)
+    return "".join(out) + value[done:]
+
+
 LOCAL_URL = re.compile(r"^(https?://)(localhost|127\.0\.0\.1|0\.0\.0\.0)(?::(\d+))?(/.*)?$")
 
 
@@ -837,10 +881,10 @@ def _environment(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], pu
         spec = entry if isinstance(entry, dict) else {"path": entry}
         path = ctx.source_dir / str(spec.get("path", ""))
         try:
-            text = path.read_text()
-        except OSError as err:
+            text = bounded.read_text(path, bounded.COMPOSE_BYTES, "env_file")
+        except bounded.Refused as err:
             if spec.get("required", True):
-                ctx.warn(key, "env_file", f"cannot read {spec.get('path')}: {err.strerror}; its variables are missing")
+                ctx.warn(key, "env_file", f"{err}; its variables are missing")
             continue
         if spec.get("format") == "raw":
             merged.update({k: v for k, _, v in (line.partition("=") for line in text.splitlines()
@@ -883,15 +927,14 @@ def _rewrite_hosts(ctx: _Context, key: str, var: str, value: str, renamed: dict[
         return value
     original = value
 
-    def host(match: re.Match) -> str:
-        name = match.group("host")
-        return match.group("head") + ("{" + renamed[name] + ".host}" if name in renamed else name)
+    def host(name: str) -> str:
+        return "{" + renamed[name] + ".host}" if name in renamed else name
 
     # In a URL the authority names a host, whatever the variable is called (scheme://[user@]host[:port]).
-    value = URL_AUTHORITY.sub(host, value)
-    bare = re.fullmatch(r"(?P<head>)(?P<host>[A-Za-z0-9._-]+)(?P<port>:\d+)?", value)
+    value = url_hosts(value, host)
+    bare = re.fullmatch(r"(?P<host>[A-Za-z0-9._-]+)(?P<port>:\d+)?", value)
     if bare and bare.group("host") in renamed and (HOST_VARIABLE.search(var) or bare.group("port")):
-        value = host(bare) + (bare.group("port") or "")
+        value = host(bare.group("host")) + (bare.group("port") or "")
     if value != original:
         ctx.note(key, f"environment.{var}", f"'{_shown(ctx, var, original)}' becomes '{_shown(ctx, var, value)}' "
                                             "(services resolve as "
@@ -965,8 +1008,9 @@ NOT_A_SECRET_VARIABLE = re.compile(r"_(FILE|PATH|DIR|METHOD|TYPE|ALGORITHM|ALG|I
                                    r"LIFETIME|HEADER|NAME|URL|URI|HOST|PORT|USER|USERNAME|ENABLED|REQUIRED|POLICY|"
                                    r"BACKEND|MODE)$", re.IGNORECASE)
 NOT_A_PASSWORD = {"", "true", "false", "yes", "no", "0", "1", "on", "off"}
-# scheme://user:password@host: the password, whatever the variable is called.
-URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):(?P<password>[^/@\s]+)@")
+# scheme://user:password@host: the password, whatever the variable is called. Anchored at "://", not at
+# the scheme: a match may start only there, so a long value is scanned once (see url_hosts).
+URL_PASSWORD = re.compile(r"(?P<head>://[^/@\s:]*):(?P<password>[^/@\s]+)@")
 
 
 def _secret_kind(var: str, value: str) -> Optional[str]:
@@ -1488,6 +1532,8 @@ def size_cluster(data: dict, base_dir: Path, file_contents: Optional[dict[str, s
         app = config.parse(data, base_dir=base_dir, file_contents=file_contents)
     except config.ConfigError:
         return data, None
+    if any(not 0 <= svc.desired_count <= config.MAX_DESIRED_COUNT for svc in app.services):
+        return data, None  # placing a billion tasks would never end; validation refuses the count
     itype = instance_types.TYPES.get(app.cluster.instance_type)
     if itype is None:
         return data, None
@@ -1591,7 +1637,16 @@ def _comment(text: str, width: int = 116) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     out: Path = args.out
-    if out.exists() and not args.force:
+    if out.is_dir():
+        print(f"error: {printable(str(out))} is a folder; -o names the app config file to write "
+              f"(e.g. {printable(str(out / 'app.yaml'))})", file=sys.stderr)
+        return 2
+    if out.is_symlink() and not args.force:
+        # Written through, the link would put the config wherever it points; --force replaces the link.
+        print(f"error: {printable(str(out))} is a symbolic link (to {printable(os.readlink(out))}); pass --force to "
+              "replace the link with the config", file=sys.stderr)
+        return 2
+    if (out.exists() or out.is_symlink()) and not args.force:
         print(f"error: {printable(str(out))} exists; pass --force to overwrite it", file=sys.stderr)
         return 2
     try:
@@ -1626,12 +1681,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {', '.join(printable(str(p)) for p in clashing)} exist(s) beside {printable(str(out))} and "
               "differ from the Compose project's; pass --force to overwrite them", file=sys.stderr)
         return 2
-    for path, text in copies.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink():
-            path.unlink()
-        path.write_text(text, encoding="utf-8")
-    if not _write_checked(to_yaml(imported, str(args.compose)), out, app):
+    try:
+        for path, text in copies.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():
+                path.unlink()
+            path.write_text(text, encoding="utf-8")
+        if not _write_checked(to_yaml(imported, str(args.compose)), out, app):
+            return 2
+    except OSError as err:
+        reason = (f"{out.parent} is a file, not a folder" if out.parent.exists() and not out.parent.is_dir()
+                  else err.strerror or err)
+        print(f"error: cannot write {printable(str(out))}: {printable(str(reason))}", file=sys.stderr)
         return 2
     copied = f", {len(copies)} files copied beside it" if copies else ""
     print(f"wrote {printable(str(out))}: {len(data['services'])} services, {len(imported.warnings)} warnings{copied}; "
@@ -1651,14 +1712,13 @@ def _copies(imported: Imported, folder: Path) -> dict[Path, str]:
 def _write_checked(text: str, out: Path, validated: config.App) -> bool:
     """Write app.yaml only once the text, read back as the build reads it, is the config that was validated:
     nothing a Compose value holds may change what the file says."""
-    import tempfile
+    from templates_src import render
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    temporary = Path(name)
+    # A new file renamed over `out`: a link there is replaced, not written through, and a failed
+    # write (a full disk) leaves the old config whole.
+    temporary = render.stage(out.parent, f".{out.name}.", text.encode())
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
         try:
             written = config.load(temporary)
         except config.ConfigError as err:
@@ -1684,9 +1744,9 @@ def import_file(compose_path: Path, out: Path, env_file: Optional[Path] = None, 
     unset: list[str] = []
     if env_file or dotenv.is_file():
         try:
-            text = dotenv.read_text()
-        except OSError as err:
-            raise ComposeError(f"cannot read {dotenv}: {err.strerror}") from None
+            text = bounded.read_text(dotenv, bounded.COMPOSE_BYTES, "env file")
+        except bounded.Refused as err:
+            raise ComposeError(str(err)) from None
         variables = {k: v for k, v in parse_env_file(text, warn=unset.append).items() if v is not None}
     compose = interpolate_all(compose, variables.get, unset.append)
     imported = convert(compose, source_dir, out.parent, variables, name, compose_path.name)

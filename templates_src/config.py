@@ -255,26 +255,35 @@ def load_or_report(path: Path) -> App | None:
 def load(path: Path | str) -> App:
     import yaml
 
+    from templates_src import bounded
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError([("", f"cannot read config {path}: {err.strerror}")]) from None
-    except UnicodeDecodeError as err:
-        byte = err.object[err.start]
-        raise ConfigError([("", f"{path} is not UTF-8 text: byte {byte:#04x} at offset {err.start}")]) from None
+        text = bounded.read_text(path, bounded.CONFIG_BYTES, "config")
+    except bounded.Refused as err:
+        raise ConfigError([("", str(err))]) from None
     try:
         data = yaml.load(text, Loader=_loader(yaml))
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([("", f"{path} is not valid YAML{where}: {getattr(err, 'problem', err)}")]) from None
+        raise ConfigError([("", yaml_problem(path, err))]) from None
     if not isinstance(data, dict):
         what = "is empty" if data is None else f"holds {_describe(data)}"
         raise ConfigError([("", f"{path} {what}: an app config is a mapping of name, services, ...")])
     app = parse(data, base_dir=path.parent)
     validate(app)
     return app
+
+
+def yaml_problem(path: Path, err: Exception) -> str:
+    """One sentence for a YAML file PyYAML (or the bounds) refused, with the line and column."""
+    from templates_src import bounded
+
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or err
+    if isinstance(err, bounded.TooDeep):
+        return f"{path} is refused{where}: {problem}"
+    return f"{path} is not valid YAML{where}: {problem}"
 
 
 _LOADERS: dict[object, type] = {}
@@ -286,10 +295,12 @@ def _loader(yaml) -> type:
     PyYAML keeps the last of two equal keys, so a second `environment:` silently replaces the first;
     YAML says keys are unique. A scalar with an explicit tag it cannot read (`!!int abc`,
     `!!bool maybe`) makes PyYAML's own constructors raise ValueError, KeyError or AttributeError
-    without a position.
+    without a position. Nodes are composed within bounded.py's depth and alias bounds.
     """
     if yaml not in _LOADERS:
-        class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        from templates_src import bounded
+
+        class Loader(bounded.BoundedComposer, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
             yaml_implicit_resolvers: dict = {}  # YAML 1.2's, added below
 
             def construct_mapping(self, node, deep=False):
@@ -576,6 +587,14 @@ NAME = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 NAMESPACE = re.compile(r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]([a-z0-9-]*[a-z0-9])?$")
 ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 OUTPUT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,254}$")
+# The target group's HealthCheckPath (1 to 1024 characters,
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html) goes
+# into an HTTP request line, where a space or line break ends the path (RFC 9112, section 3).
+HEALTH_PATH = re.compile(r"^/[\x21-\x7e]*\Z")
+# runc refuses a mount inside /proc (https://github.com/opencontainers/runc/pull/2129, "cannot be
+# mounted because it is inside /proc", https://github.com/moby/moby/issues/26651); /sys and /dev are
+# the runtime's own mounts too (sysfs, devices), and a data volume over them would hide them.
+KERNEL_DIRECTORIES = ("/proc", "/sys", "/dev")
 LISTENER_PATH = re.compile(r"^/[A-Za-z0-9_\-.$/~\"'@:+*?&]*$")
 # ECS limits for a task on EC2 (task-level cpu/memory): 0.125 to 192 vCPU; Docker needs >= 6 MiB.
 TASK_CPU = (128, 196608)
@@ -583,6 +602,9 @@ TASK_MEMORY = (6, 3_145_728)
 LOG_RETENTION = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                  2557, 2922, 3288, 3653)
 PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# Tasks a service may ask for: ECS's default quota of tasks per service is 5,000; the fit check places
+# each one, so the bound also keeps that check quick.
+MAX_DESIRED_COUNT = 1000
 # Hosts a cluster may have: the bound of the MaxSize parameter.
 MAX_INSTANCES = 100
 # The highest MinSize: main.yaml's Rules check MinSize <= MaxSize by listing, for each MinSize, the
@@ -731,8 +753,8 @@ def _validate_services(app: App, add) -> None:
             add(f"{at}.cpu", f"{svc.cpu} CPU units is outside what ECS accepts on EC2 ({TASK_CPU[0]}-{TASK_CPU[1]})")
         if not TASK_MEMORY[0] <= svc.memory <= TASK_MEMORY[1]:
             add(f"{at}.memory", f"{svc.memory} MiB is outside what ECS accepts ({TASK_MEMORY[0]}-{TASK_MEMORY[1]})")
-        if not 0 <= svc.desired_count <= 1000:
-            add(f"{at}.desired_count", "must be between 0 and 1000")
+        if not 0 <= svc.desired_count <= MAX_DESIRED_COUNT:
+            add(f"{at}.desired_count", f"must be between 0 and {MAX_DESIRED_COUNT}")
         _validate_deployment(svc, f"{at}.deployment", add)
         _validate_health(svc, f"{at}.health_check", add)
         if svc.data:
@@ -783,8 +805,14 @@ def _validate_deployment(svc: Service, at: str, add) -> None:
 
 def _validate_data(svc: Service, at: str, add) -> None:
     data = svc.data
-    if not data.path.startswith("/") or data.path.rstrip("/") == "" or len(data.path) > 255:
-        add(f"{at}.path", "must be an absolute container directory other than / (at most 255 characters)")
+    if not data.path.startswith("/") or data.path.rstrip("/") == "" or len(data.path) > 255 \
+            or not data.path.isprintable():
+        add(f"{at}.path", "must be an absolute container directory other than / (at most 255 characters, no line "
+                          "breaks or control characters)")
+    elif (kernel := next((top for top in KERNEL_DIRECTORIES
+                          if data.path.rstrip("/") == top or data.path.startswith(top + "/")), None)):
+        add(f"{at}.path", f"{data.path} is inside {kernel}, which the container runtime mounts from the kernel; "
+                          "a volume cannot be mounted there")
     for key in ("uid", "gid"):
         if not 0 <= getattr(data, key) <= 4_294_967_295:
             add(f"{at}.{key}", "must be between 0 and 4294967295")
@@ -809,8 +837,9 @@ def _validate_health(svc: Service, at: str, add) -> None:
         add(f"{at}.start_period", "must be between 0 and 300 seconds")
     if not 0 <= h.grace_period <= 2_147_483_647:
         add(f"{at}.grace_period", "must not be negative")
-    if not h.path.startswith("/") or len(h.path) > 1024:
-        add(f"{at}.path", "must start with / (at most 1024 characters)")
+    if not HEALTH_PATH.match(h.path) or len(h.path) > 1024:
+        add(f"{at}.path", "must start with / and be at most 1024 visible ASCII characters, no space or line break "
+                          "(the load balancer sends it as the path of an HTTP request)")
 
 
 def _validate_ports(app: App, add) -> None:

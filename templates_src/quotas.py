@@ -19,6 +19,13 @@ OUTPUTS = 200
 TEMPLATE_BYTES = 1_048_576  # a template in S3
 INLINE_BYTES = 51_200  # a template passed in the request body
 PARAMETER_VALUE_BYTES = 4_096
+# ECS refuses a RegisterTaskDefinition whose task definition is over 64 KiB ("Task definition size",
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html): environment values
+# and the files a wrapper writes count whole.
+TASK_DEFINITION_BYTES = 65_536
+# The most a value CloudFormation resolves (Ref, GetAtt, a ${} in Fn::Sub) can add: ARNs and ECR image
+# URIs stay within it.
+RESOLVED_BYTES = 256
 RULES_PER_GROUP = 60  # EC2's default quota, per direction; AWS can raise it on request
 INLINE = ("main.yaml", "registry.yaml")  # deployed with --template-file in the README
 
@@ -84,12 +91,42 @@ def problems(name: str, template: dict, text: str) -> list[str]:
         if count > limit:
             found.append(f"{name}: {count} {what}, CloudFormation allows {limit} per stack")
     found += rule_problems(name, template)
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource["Type"] == "AWS::ECS::TaskDefinition":
+            size = resolved_bytes(resource.get("Properties", {}))
+            if size > TASK_DEFINITION_BYTES:
+                found.append(f"{name}: task definition {logical_id} takes up to {size:,} bytes (its environment, "
+                             f"command and files), ECS allows {TASK_DEFINITION_BYTES:,}")
     size = len(text.encode())
     limit, where = (INLINE_BYTES, "passed inline by `aws cloudformation deploy --template-file`") \
         if name in INLINE else (TEMPLATE_BYTES, "read from S3")
     if size > limit:
         found.append(f"{name}: {size:,} bytes, CloudFormation allows {limit:,} for a template {where}")
     return found
+
+
+def resolved_bytes(node: object) -> int:
+    """The most bytes `node` takes as JSON once CloudFormation has resolved its functions."""
+    import json
+    import re
+
+    if isinstance(node, dict):
+        if len(node) == 1:
+            (key, value), = node.items()
+            if key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                names = re.findall(r"\$\{[^!}][^}]*\}", text)
+                return len(json.dumps(text)) - sum(map(len, names)) + RESOLVED_BYTES * len(names)
+            if key == "Fn::If":
+                return max(resolved_bytes(value[1]), resolved_bytes(value[2]))
+            if key == "Fn::Join" and isinstance(value[1], list):
+                return 2 + len(value[0]) * max(0, len(value[1]) - 1) + sum(resolved_bytes(v) - 2 for v in value[1])
+            if key == "Ref" or key.startswith("Fn::"):
+                return RESOLVED_BYTES
+        return 2 + sum(len(json.dumps(key)) + 2 + resolved_bytes(value) for key, value in node.items())
+    if isinstance(node, list):
+        return 2 + sum(resolved_bytes(item) + 1 for item in node)
+    return len(json.dumps(node))
 
 
 def rule_problems(name: str, template: dict) -> list[str]:

@@ -7,6 +7,7 @@ removed.
 """
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -82,18 +83,57 @@ def render(app: App, config_name: str, local_urls: bool = False) -> dict[str, st
 
 
 def write(files: dict[str, str], out: Path) -> None:
+    """Write the templates into `out`. OSError (a file where the folder should be, a folder where a
+    template goes, a full disk, no permission) is raised before any template is replaced."""
     out.mkdir(parents=True, exist_ok=True)
-    # Hidden names that no *.yaml glob matches, unique to this process; no tempfile and shutil
-    # (with the compression modules shutil loads) to import for a folder of our own.
-    staged = {name: out / f".{name}.{os.getpid()}.tmp" for name in files}
+    for name in files:
+        if (out / name).is_dir() and not (out / name).is_symlink():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out / name))
+    staged: dict[str, Path] = {}
     try:
         for name, text in files.items():
-            staged[name].write_text(text)
+            staged[name] = stage(out, f".{name}.", text.encode())
         for name, temp in staged.items():
+            # A rename replaces the name itself: a symlink in `out` is replaced, never written through.
             os.replace(temp, out / name)
     finally:
         for temp in staged.values():
             temp.unlink(missing_ok=True)
+    marker = HEADER.split("{")[0].encode()
     for stale in out.glob("*.yaml"):
-        if stale.name not in files and stale.read_text().startswith(HEADER.split("{")[0]):
+        if stale.name in files or not stale.is_file() or stale.is_symlink():
+            continue
+        with stale.open("rb") as existing:  # bytes: a stale file need not be UTF-8
+            ours = existing.read(len(marker)) == marker
+        if ours:
             stale.unlink()
+
+
+def failure(err: OSError, out: Path) -> str:
+    """What went wrong writing into `out`, naming the file when it is not `out` itself (a rename
+    names the target second)."""
+    if out.exists() and not out.is_dir():
+        return "it is a file, not a folder"
+    name = err.filename2 or err.filename
+    shown = name if name and Path(name) != out and not Path(name).name.endswith(".tmp") else None
+    return f"{shown}: {err.strerror or err}" if shown else str(err.strerror or err)
+
+
+def stage(folder: Path, prefix: str, data: bytes) -> Path:
+    """`data` in a new hidden file of `folder` no *.yaml glob matches, to be renamed into place.
+
+    Created with O_EXCL and O_NOFOLLOW under a random name, as tempfile.mkstemp does (without its
+    import and the modules it loads, for one folder of our own): a file or symlink someone planted
+    under the name is refused, never written through. The mode is 0666 less the umask, like any
+    file the build writes.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    path = folder / f"{prefix}{os.urandom(8).hex()}.tmp"
+    fd = os.open(path, flags, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path

@@ -4,8 +4,8 @@ Hypothesis writes app configs the way a user would (YAML files, dicts and lists)
 of one to five services, then none, one or two mistakes of the kinds people make — a wrong type
 anywhere, an unknown or misspelt key, a dependency cycle, a port out of range, a task too big for
 the hosts, a dangling `{svc.host}` reference, an undeclared secret, a name AWS would refuse, broken
-YAML, a document that is not a mapping. Each config goes through `config.load` from a file under
-tmp_path, and then:
+YAML, a document that is not a mapping, one nested or aliased past the loader's bounds. Each config
+goes through `config.load` from a file under tmp_path, and then:
 
 - refused: the project's ConfigError (or, from the render, its QuotaError), never anything else;
   every problem is (path, reason), the path names a field that is in the file (or a required one
@@ -742,6 +742,16 @@ def broken_yaml(draw, text: str) -> tuple[str, Mistake]:
     return text, Mistake(f"odd YAML ({kind})", must_refuse=False)  # still YAML, maybe a wrong value
 
 
+# Files that once crashed or hung the loader: nesting past the C stack (a segfault), an alias bomb
+# (9**9 values once expanded), an alias inside its own anchor (walked forever).
+HOSTILE_DOCUMENTS = [
+    "name: a\nservices: " + "[" * 30_000 + "]" * 30_000 + "\n",
+    "x: &a0 [a, a, a, a, a, a, a, a, a]\n" + "".join(
+        f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)) + "name: a\nservices: *a8\n",
+    "name: a\nservices: &s [*s]\n",
+]
+
+
 @st.composite
 def cases(draw) -> Case:
     data = draw(apps())
@@ -761,7 +771,7 @@ def cases(draw) -> Case:
         text, mistake = broken_yaml(draw, text)
         return Case(data, [mistake], text)
     document = draw(st.sampled_from(["", "# only a comment\n", "- a list\n", "just text\n", "42\n", "null\n",
-                                     "--- {}\n", "---\nname: a\n---\nname: b\n"]))
+                                     "--- {}\n", "---\nname: a\n---\nname: b\n", *HOSTILE_DOCUMENTS]))
     return Case(None, [Mistake("not an app", "")], document)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from lifecycle import stacks
-from lifecycle.aws import LifecycleError, Target
+from lifecycle.aws import InputError, LifecycleError, Target
 from templates_src import config, instance_types, mirror, registry
 
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
@@ -88,19 +88,53 @@ def source(app: config.App, repository: str) -> Path:
         if not directory.is_dir():
             raise LifecycleError(f"{variable}={directory} is not a directory")
         return directory
-    pinned = (yaml.safe_load((app.base_dir / SOURCES).read_text()) or {}) if (app.base_dir / SOURCES).exists() else {}
-    entry = pinned.get(repository)
+    entry = pinned_sources(app.base_dir / SOURCES).get(repository)
     if not entry:
         raise LifecycleError(f"{repository}: no source; set {variable}=<checkout> "
                              f"or add it to {app.base_dir / SOURCES}")
     directory = CLONES / repository
     ref = entry.get("commit") or entry.get("ref", "HEAD")
     if not (directory / ".git").is_dir():
-        _run(["git", "clone", "--quiet", entry["git"], str(directory)], f"cloning {entry['git']}")
+        # "--": a URL is never read as an option (--upload-pack=... runs a program).
+        _run(["git", "clone", "--quiet", "--", entry["git"], str(directory)], f"cloning {entry['git']}")
     _run(["git", "-C", str(directory), "fetch", "--quiet", "origin"], f"fetching {entry['git']}")
     _run(["git", "-C", str(directory), "checkout", "--quiet", "--detach",
           ref if entry.get("commit") else f"origin/{ref}"], f"checking out {ref}")
     return directory
+
+
+SOURCE_KEYS = {"git": "the repository's URL", "commit": "a commit to pin", "ref": "a branch to follow"}
+
+
+def pinned_sources(path: Path) -> dict[str, dict[str, str]]:
+    """sources.yaml: repository -> {git, commit | ref}, or InputError naming the file and the entry."""
+    from templates_src import bounded
+
+    if not path.exists():
+        return {}
+    try:
+        data = bounded.load_yaml(bounded.read_text(path, bounded.CONFIG_BYTES, "sources file"))
+    except bounded.Refused as err:
+        raise InputError(str(err)) from None
+    except yaml.YAMLError as err:
+        raise InputError(config.yaml_problem(path, err)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path} must map each repository to its git URL and commit or ref")
+    for repository, entry in data.items():
+        if not isinstance(entry, dict):
+            raise InputError(f"{path}: {repository} must be a mapping with git and commit or ref")
+        for key, value in entry.items():
+            if key not in SOURCE_KEYS:
+                raise InputError(f"{path}: {repository}.{key} is not a key here (git, commit, ref)")
+            # A value starting with "-" would reach git as an option.
+            if not isinstance(value, str) or not value.strip() or value.startswith("-") or "\n" in value:
+                raise InputError(f"{path}: {repository}.{key} must be {SOURCE_KEYS[key]}, a string not starting "
+                                 "with '-'")
+        if "git" not in entry:
+            raise InputError(f"{path}: {repository} needs git, the repository's URL")
+    return data
 
 
 def tag_for(directories: dict[str, Path], build_args: dict[str, dict[str, str]], platform: str) -> str:
