@@ -82,7 +82,7 @@ DATA_STORE_PORTS = {5432, 3306, 27017, 6379, 11211, 5672, 9042, 1433, 1521, 9200
 # Service keys the import reads; every other key gets a warning (x- extensions included).
 HANDLED = {"image", "build", "ports", "expose", "environment", "env_file", "secrets", "configs", "depends_on",
            "healthcheck", "command", "entrypoint", "deploy", "cpus", "mem_limit", "scale", "volumes", "platform",
-           "profiles", "restart"}
+           "profiles", "restart", "read_only", "tmpfs", "cap_add", "cap_drop", "user", "init", "privileged"}
 # Why a key has no equivalent, for the keys Compose files use most; others get a generic reason.
 UNSUPPORTED = {
     "networks": "every service runs in one VPC; security groups let a service reach only the services it "
@@ -98,18 +98,11 @@ UNSUPPORTED = {
     "extra_hosts": "no /etc/hosts entries on ECS through the config",
     "dns": "tasks use the VPC resolver", "dns_search": "tasks use the VPC resolver",
     "dns_opt": "tasks use the VPC resolver",
-    "cap_add": "Linux capabilities are not part of the config",
-    "cap_drop": "Linux capabilities are not part of the config",
-    "privileged": "privileged containers are not part of the config",
     "security_opt": "not part of the config",
-    "user": "the image's USER runs the container",
     "working_dir": "the image's WORKDIR is used",
     "ulimits": "ECS default ulimits apply",
     "sysctls": "not part of the config",
-    "init": "no init process is added: the program runs as PID 1",
-    "read_only": "the root file system stays writable",
     "shm_size": "Docker's default /dev/shm size applies",
-    "tmpfs": "no tmpfs mounts: the paths are in the container's writable layer",
     "stop_grace_period": "ECS's stop timeout (30 s) applies",
     "stop_signal": "ECS stops containers with SIGTERM",
     "tty": "no TTY", "stdin_open": "no stdin",
@@ -501,9 +494,11 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
         out.update(_program(ctx, key, svc))
         out.update(_mounts(ctx, key, svc, out))
         out.update(_deploy(ctx, key, svc, out))
+        out.update(_privileges(ctx, key, svc))
         _other_keys(ctx, key, svc)
         _host_references_in_commands(ctx, key, svc, renamed, namespace)
         out_services.append(out)
+    _default_privileges(ctx, chosen, services)
     _password_secrets(ctx, out_services, secrets, chosen)
     _listeners(ctx, chosen, out_services, public, services)
     _network_modes(ctx, chosen, out_services)
@@ -520,7 +515,8 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
                 "network_mode", "environment", "secrets", "health_check", "public", "url_output", "depends_on",
-                "entrypoint", "command", "files", "data", "deployment")
+                "entrypoint", "command", "files", "data", "deployment", "user", "read_only", "writable",
+                "capabilities", "init")
 
 
 def _ordered(svc: dict) -> dict:
@@ -1229,6 +1225,61 @@ def _deploy(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
     for extra in sorted(set(deploy) - {"replicas", "mode", "update_config", "resources"}):
         ctx.warn(key, f"deploy.{extra}", reasons.get(extra, "not carried over"))
     return result
+
+
+def _privileges(ctx: _Context, key: str, svc: dict) -> dict:
+    """read_only, tmpfs, cap_add / cap_drop, user and init onto the config's least-privilege keys.
+
+    The config drops every capability and adds back only `capabilities`, so cap_add is what the container
+    gets and a cap_drop other than ALL has nothing left to take. privileged is refused by the hosts
+    (ECS_DISABLE_PRIVILEGED): it is reported, never carried over.
+    """
+    out: dict = {}
+    if "read_only" in svc:
+        out["read_only"] = bool(svc["read_only"])
+    tmpfs = svc.get("tmpfs")
+    entries = [str(entry) for entry in ([tmpfs] if isinstance(tmpfs, str) else tmpfs or [])]
+    if entries:
+        out["writable"] = list(dict.fromkeys(entry.split(":", 1)[0] for entry in entries))
+        ctx.note(key, "tmpfs", f"{', '.join(out['writable'])}: writable, each a tmpfs of {config.TMPFS_MIB} MiB"
+                 + (" (Compose's options are not carried over)" if any(":" in entry for entry in entries) else ""))
+    dropped = {str(c).upper().removeprefix("CAP_") for c in svc.get("cap_drop") or []}
+    added = []
+    for entry in svc.get("cap_add") or []:
+        name = str(entry).upper().removeprefix("CAP_")
+        if name == "ALL":
+            ctx.warn(key, "cap_add", "ALL is not carried over: name the capabilities the program needs under "
+                                     "capabilities")
+        elif name not in dropped or "ALL" in dropped:
+            added.append(name)
+    if added:
+        out["capabilities"] = list(dict.fromkeys(added))
+    if dropped - {"ALL"}:
+        ctx.note(key, "cap_drop", "every capability is dropped but those under capabilities, not only "
+                                  f"{', '.join(sorted(dropped))}")
+    if svc.get("user") is not None:
+        out["user"] = str(svc["user"])
+    if "init" in svc:
+        out["init"] = bool(svc["init"])
+    if svc.get("privileged"):
+        ctx.warn(key, "privileged", "not carried over: the hosts refuse privileged containers; list the "
+                                    "capabilities the program needs under capabilities")
+    return out
+
+
+def _default_privileges(ctx: _Context, chosen: list[str], services: dict[str, dict]) -> None:
+    """Where Compose says nothing, the config's least privilege applies, which Compose's defaults are not."""
+    open_root = [key for key in chosen if "read_only" not in services[key]]
+    default_caps = [key for key in chosen if not services[key].get("cap_add") and "ALL" not in
+                    {str(c).upper() for c in services[key].get("cap_drop") or []}]
+    if open_root:
+        ctx.warn("", "read_only", f"{', '.join(open_root)}: a read-only root file system, where Compose's is "
+                                  "writable; list the directories a program writes under writable, or set "
+                                  "read_only: false")
+    if default_caps:
+        ctx.warn("", "cap_add", f"{', '.join(default_caps)}: no Linux capability, where Docker gives its default "
+                                "set; list what a program needs under capabilities (NET_BIND_SERVICE to bind a "
+                                "port below 1024, SETUID and SETGID to switch user, CHOWN, ...)")
 
 
 def _other_keys(ctx: _Context, key: str, svc: dict) -> None:
