@@ -1241,7 +1241,7 @@ def _privileges(ctx: _Context, key: str, svc: dict) -> dict:
     entries = [str(entry) for entry in ([tmpfs] if isinstance(tmpfs, str) else tmpfs or [])]
     if entries:
         out["writable"] = list(dict.fromkeys(entry.split(":", 1)[0] for entry in entries))
-        ctx.note(key, "tmpfs", f"{', '.join(out['writable'])}: writable, each a tmpfs of {config.TMPFS_MIB} MiB"
+        ctx.note(key, "tmpfs", f"{', '.join(out['writable'])}: writable, a tmpfs each"
                  + (" (Compose's options are not carried over)" if any(":" in entry for entry in entries) else ""))
     dropped = {str(c).upper().removeprefix("CAP_") for c in svc.get("cap_drop") or []}
     added = []

@@ -157,8 +157,8 @@ class Service:
     data: Optional[Data] = None
     # What the container may do; least privilege unless the image needs more.
     # The root file system is read-only: the program writes only to its `data`, to the folders its
-    # `files` are written to and to the `writable` directories, each a tmpfs of TMPFS_MIB (memory the
-    # task's own limit covers). false for an image that writes where it cannot be told not to.
+    # `files` are written to and to the `writable` directories, each a tmpfs (memory the task's own
+    # limit covers: tmpfs_mib). false for an image that writes where it cannot be told not to.
     read_only: bool = True
     writable: tuple[str, ...] = ()
     # Linux capabilities given back after every one is dropped; most programs need none.
@@ -175,6 +175,10 @@ class Service:
         folders = [target.rsplit("/", 1)[0] or "/" for target in sorted(self.files)] if self.read_only else []
         folders = [f for f in folders if not (data and (f + "/").startswith(data))]
         return tuple(dict.fromkeys([*self.writable, *folders]))
+
+    def tmpfs_mib(self) -> int:
+        """The size of each tmpfs: TMPFS_MIB, less where that would let them fill more than half the task's memory."""
+        return min(TMPFS_MIB, self.memory // (2 * len(self.tmpfs_paths()))) if self.tmpfs_paths() else 0
 
 
 @dataclass(frozen=True)
@@ -503,8 +507,8 @@ MAX_INSTANCES = 100
 # MaxSize values below it (Rules have no numeric comparison), which grows with the square of this.
 MIN_SIZE_MAX = 20
 RESERVED_PORTS = (22, 2375, 2376, 51678, 51679, 51680)  # SSH, Docker, ECS agent on the host
-# Each tmpfs a container gets (services.py); its pages count against the task's memory, so the build
-# keeps them to at most half of it.
+# Each tmpfs a container gets (services.py), unless the task is small: its pages count against the
+# task's memory, so together they may take at most half of it (Service.tmpfs_mib).
 TMPFS_MIB = 64
 # Capabilities ECS can add (KernelCapabilities, less ALL, which would add Docker's whole default set back):
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_KernelCapabilities.html
@@ -567,6 +571,7 @@ def validate(app: App) -> None:
         _validate_hosts_bound(app, add)
     if not problems:
         capacity.validate(app, add)
+        _validate_tmpfs(app, add)
     if problems:
         raise ConfigError(problems)
 
@@ -733,11 +738,6 @@ def _validate_privileges(svc: Service, at: str, add) -> None:
     if svc.read_only and "/" in svc.tmpfs_paths():
         add(f"{at}.files", "a file directly in / cannot be written on a read-only root file system: put it in a "
                            "folder (it becomes a tmpfs) or set read_only: false")
-    tmpfs = len(svc.tmpfs_paths()) * TMPFS_MIB
-    if tmpfs * 2 > svc.memory and TASK_MEMORY[0] <= svc.memory:  # a memory out of bounds is refused already
-        add(f"{at}.writable", f"{tmpfs} MiB of tmpfs ({TMPFS_MIB} MiB per writable directory and per folder of "
-                              f"files) would take more than half of the task's {svc.memory} MiB: raise memory or "
-                              "write fewer directories")
     for j, capability in enumerate(svc.capabilities):
         if capability not in CAPABILITIES:
             close = difflib.get_close_matches(capability.upper().removeprefix("CAP_"), CAPABILITIES, n=1)
@@ -748,6 +748,16 @@ def _validate_privileges(svc: Service, at: str, add) -> None:
     if svc.user is not None and not CONTAINER_USER.match(svc.user):
         add(f"{at}.user", f"'{svc.user}' is not a user ECS can run a container as: a name or uid, optionally "
                           "followed by :group or :gid")
+
+
+def _validate_tmpfs(app: App, add) -> None:
+    """A tmpfs takes the task's memory as it fills (within its limit, which the fit check reserves): with the
+    fit, it is checked once every field is right."""
+    for i, svc in enumerate(app.services):
+        if svc.tmpfs_paths() and svc.tmpfs_mib() < 1:
+            add(f"services[{i}]", f"{len(svc.tmpfs_paths())} tmpfs (writable directories and folders of files) "
+                                  f"cannot share half of the task's {svc.memory} MiB at 1 MiB each: raise memory or "
+                                  "write fewer directories")
 
 
 def _validate_health(svc: Service, at: str, add) -> None:

@@ -30,7 +30,7 @@ from troposphere.ecs import (
 from troposphere.logs import LogGroup
 
 from templates_src import discovery, instance_types, links, loadbalancer, mirror, names, quotas
-from templates_src.config import REFERENCE, TMPFS_MIB, App, logical_id, references
+from templates_src.config import REFERENCE, App, logical_id, references
 from templates_src.config import Service as AppService
 from templates_src.wiring import ListLink, Stack
 
@@ -135,7 +135,7 @@ def privileges(svc: AppService) -> dict:
     Capabilities: with Drop ALL, the container has exactly the ones in Add; privileged would ignore both
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_KernelCapabilities.html).
     Tmpfs (EC2 only; Size in MiB is required) takes the container's memory as it fills, within the task's
-    limit, which the fit check already reserves: config.TMPFS_MIB bounds it
+    limit, which the fit check already reserves: Service.tmpfs_mib bounds them to half of it
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Tmpfs.html).
     A writable directory is noexec; the folders of `files` are exec, since the wrapper writes the files
     executable for the image's entrypoint to run (postgres runs an executable init script and sources
@@ -144,7 +144,7 @@ def privileges(svc: AppService) -> dict:
     (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html).
     """
     files = {target.rsplit("/", 1)[0] or "/" for target in svc.files}
-    tmpfs = [Tmpfs(ContainerPath=path, Size=TMPFS_MIB,
+    tmpfs = [Tmpfs(ContainerPath=path, Size=svc.tmpfs_mib(),
                    MountOptions=["nosuid", "nodev", "exec" if path in files else "noexec"])
              for path in svc.tmpfs_paths()]
     return {

@@ -119,6 +119,13 @@ def test_data_without_efs_lives_on_a_task_volume_not_the_read_only_root():
     assert "Volumes" not in task_definition(rendered, "dks-db")
 
 
+def test_a_small_task_gets_smaller_tmpfs_that_together_take_at_most_half_its_memory():
+    data = dks_data()
+    service(data, "dks-db")["memory"] = 256
+    mounts = containers(templates(app_from(data)))["dks-db"]["LinuxParameters"]["Tmpfs"]
+    assert len(mounts) == 3 and {t["Size"] for t in mounts} == {256 // 6}
+
+
 def test_a_file_inside_the_data_directory_takes_no_tmpfs():
     data = dks_data()
     db = service(data, "dks-db")
@@ -140,13 +147,16 @@ def test_a_file_inside_the_data_directory_takes_no_tmpfs():
     ({"writable": ["/var/lib/postgresql/data/"]}, "writable[0]", "data directory, writable already"),
     ({"writable": ["/a", "/b", "/a"]}, "writable[2]", "listed twice"),
     ({"files": {"/init.sh": "db-init.sh"}}, "files", "a file directly in / cannot be written on a read-only root"),
-    ({"writable": ["/a", "/b", "/c", "/d"]}, "writable", "320 MiB of tmpfs"),
+    # It spans memory, writable and files: said of the service.
+    ({"writable": ["/a", "/b", "/c", "/d"], "memory": 9}, "", "5 tmpfs (writable directories and folders of files) "
+                                                                "cannot share half of the task's 9 MiB"),
 ])
 def test_bad_privilege_settings_are_refused_with_the_field(change, where, fact):
     data = dks_data()
     service(data, "dks-db").update(change)
     problems = refusals(data)
-    assert [reason for path, reason in problems if path == f"services[0].{where}" and fact in reason], problems
+    field = f"services[0].{where}" if where else "services[0]"
+    assert [reason for path, reason in problems if path == field and fact in reason], problems
 
 
 def test_a_bad_capability_exits_2_with_one_sentence(tmp_path):
