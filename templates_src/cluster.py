@@ -114,6 +114,9 @@ def user_data(app: App) -> str:
         "ECS_CLUSTER=${Cluster}",
         # awsvpc tasks must not reach the host's instance metadata (and its role credentials).
         "ECS_AWSVPC_BLOCK_IMDS=true",
+        # No task may run a privileged container (root's power over the host), whatever its definition says:
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-agent-config.html
+        "ECS_DISABLE_PRIVILEGED=true",
         f"ECS_RESERVED_MEMORY={app.cluster.reserved_memory_mib}",
         "ECS_ENABLE_CONTAINER_METADATA=true",
         # Bridge containers get their task role from the agent only with this on; otherwise the SDKs

@@ -82,7 +82,7 @@ DATA_STORE_PORTS = {5432, 3306, 27017, 6379, 11211, 5672, 9042, 1433, 1521, 9200
 # Service keys the import reads; every other key gets a warning (x- extensions included).
 HANDLED = {"image", "build", "ports", "expose", "environment", "env_file", "secrets", "configs", "depends_on",
            "healthcheck", "command", "entrypoint", "deploy", "cpus", "mem_limit", "scale", "volumes", "platform",
-           "profiles", "restart"}
+           "profiles", "restart", "read_only", "tmpfs", "cap_add", "cap_drop", "user", "init", "privileged"}
 # Why a key has no equivalent, for the keys Compose files use most; others get a generic reason.
 UNSUPPORTED = {
     "networks": "every service runs in one VPC; security groups let a service reach only the services it "
@@ -98,18 +98,11 @@ UNSUPPORTED = {
     "extra_hosts": "no /etc/hosts entries on ECS through the config",
     "dns": "tasks use the VPC resolver", "dns_search": "tasks use the VPC resolver",
     "dns_opt": "tasks use the VPC resolver",
-    "cap_add": "Linux capabilities are not part of the config",
-    "cap_drop": "Linux capabilities are not part of the config",
-    "privileged": "privileged containers are not part of the config",
     "security_opt": "not part of the config",
-    "user": "the image's USER runs the container",
     "working_dir": "the image's WORKDIR is used",
     "ulimits": "ECS default ulimits apply",
     "sysctls": "not part of the config",
-    "init": "no init process is added: the program runs as PID 1",
-    "read_only": "the root file system stays writable",
     "shm_size": "Docker's default /dev/shm size applies",
-    "tmpfs": "no tmpfs mounts: the paths are in the container's writable layer",
     "stop_grace_period": "ECS's stop timeout (30 s) applies",
     "stop_signal": "ECS stops containers with SIGTERM",
     "tty": "no TTY", "stdin_open": "no stdin",
@@ -532,9 +525,11 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
         out.update(_program(ctx, key, svc))
         out.update(_mounts(ctx, key, svc, out))
         out.update(_deploy(ctx, key, svc, out))
+        out.update(_privileges(ctx, key, svc))
         _other_keys(ctx, key, svc)
         _host_references_in_commands(ctx, key, svc, renamed, namespace)
         out_services.append(out)
+    _default_privileges(ctx, chosen, services)
     _password_secrets(ctx, out_services, secrets, chosen)
     _listeners(ctx, chosen, out_services, public, services)
     _network_modes(ctx, chosen, out_services)
@@ -552,7 +547,8 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
                 "network_mode", "environment", "secrets", "health_check", "public", "url_output", "depends_on",
-                "entrypoint", "command", "files", "data", "deployment")
+                "entrypoint", "command", "files", "data", "deployment", "user", "read_only", "writable",
+                "capabilities", "init")
 
 
 def _ordered(svc: dict) -> dict:
@@ -1424,6 +1420,67 @@ def _deploy(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
     for extra in sorted(set(deploy) - {"replicas", "mode", "update_config", "resources"}):
         ctx.warn(key, f"deploy.{extra}", reasons.get(extra, "not carried over"))
     return result
+
+
+# What `docker compose up` gives a container that names no capability (moby's defaults, listed under
+# "Runtime privilege and Linux capabilities", https://docs.docker.com/engine/containers/run/), less NET_RAW:
+# raw sockets let a container forge packets to its neighbours on the host, and no program of an app needs
+# them (ping works without, through the ping_group_range sysctl Docker sets). The same set is the
+# Kubernetes Pod Security Standards' baseline (https://kubernetes.io/docs/concepts/security/pod-security-standards/).
+COMPOSE_CAPABILITIES = ("AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                        "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT")
+
+
+def _privileges(ctx: _Context, key: str, svc: dict) -> dict:
+    """read_only, tmpfs, cap_add / cap_drop, user and init onto the config's least-privilege keys.
+
+    The config's defaults (a read-only root, no capability) are for images whose needs are known; an
+    imported image was made and tried under Compose's (a writable root, Docker's capabilities: the
+    official postgres image chowns its directories and steps down to its user with them), so where the
+    Compose file says nothing the service keeps those, less NET_RAW, and a note says how to tighten it.
+    privileged is refused by the hosts (ECS_DISABLE_PRIVILEGED): it is reported, never carried over.
+    """
+    out: dict = {"read_only": bool(svc.get("read_only", False))}
+    tmpfs = svc.get("tmpfs")
+    entries = [str(entry) for entry in ([tmpfs] if isinstance(tmpfs, str) else tmpfs or [])]
+    if entries:
+        out["writable"] = list(dict.fromkeys(entry.split(":", 1)[0] for entry in entries))
+        ctx.note(key, "tmpfs", f"{', '.join(out['writable'])}: writable, a tmpfs each"
+                 + (" (Compose's options are not carried over)" if any(":" in entry for entry in entries) else ""))
+    dropped = {str(c).upper().removeprefix("CAP_") for c in svc.get("cap_drop") or []}
+    added = []
+    for entry in svc.get("cap_add") or []:
+        name = str(entry).upper().removeprefix("CAP_")
+        if name == "ALL":
+            ctx.warn(key, "cap_add", "ALL is not carried over: name the capabilities the program needs under "
+                                     "capabilities")
+        else:
+            added.append(name)
+    kept = [] if "ALL" in dropped else [name for name in COMPOSE_CAPABILITIES if name not in dropped]
+    out["capabilities"] = list(dict.fromkeys(kept + added))
+    if svc.get("user") is not None:
+        out["user"] = str(svc["user"])
+    if "init" in svc:
+        out["init"] = bool(svc["init"])
+    if svc.get("privileged"):
+        ctx.warn(key, "privileged", "not carried over: the hosts refuse privileged containers; list the "
+                                    "capabilities the program needs under capabilities")
+    return out
+
+
+def _default_privileges(ctx: _Context, chosen: list[str], services: dict[str, dict]) -> None:
+    """Where Compose says nothing, the service keeps what Compose gave it: say so, and how to tighten it."""
+    open_root = [key for key in chosen if "read_only" not in services[key]]
+    default_caps = [key for key in chosen if "ALL" not in
+                    {str(c).upper().removeprefix("CAP_") for c in services[key].get("cap_drop") or []}]
+    if open_root:
+        ctx.note("", "read_only", f"{', '.join(open_root)}: a writable root file system, as under Compose; "
+                                  "read_only: true with the directories a program writes under writable "
+                                  "makes it read-only")
+    if default_caps:
+        ctx.note("", "cap_drop", f"{', '.join(default_caps)}: Docker's default capabilities but NET_RAW, as "
+                                 "under Compose; list only what a program needs under capabilities (none for "
+                                 "most; SETUID and SETGID to switch user, CHOWN, NET_BIND_SERVICE below 1024)")
 
 
 def _other_keys(ctx: _Context, key: str, svc: dict) -> None:

@@ -155,6 +155,30 @@ class Service:
     url_output: Optional[str] = None
     # A directory to keep across tasks and hosts (see Data).
     data: Optional[Data] = None
+    # What the container may do; least privilege unless the image needs more.
+    # The root file system is read-only: the program writes only to its `data`, to the folders its
+    # `files` are written to and to the `writable` directories, each a tmpfs (memory the task's own
+    # limit covers: tmpfs_mib). false for an image that writes where it cannot be told not to.
+    read_only: bool = True
+    writable: tuple[str, ...] = ()
+    # Linux capabilities given back after every one is dropped; most programs need none.
+    capabilities: tuple[str, ...] = ()
+    # The user the container runs as (name or uid, optionally :group or :gid); None: the image's USER.
+    user: Optional[str] = None
+    # An init process as PID 1 forwards signals to the program and reaps the processes it leaves.
+    init: bool = True
+
+    def tmpfs_paths(self) -> tuple[str, ...]:
+        """Directories mounted as tmpfs: `writable`, and on a read-only root the folders `files` go to,
+        but for those in the data directory (a volume, writable: services.py)."""
+        data = self.data.path.rstrip("/") + "/" if self.data else None
+        folders = [target.rsplit("/", 1)[0] or "/" for target in sorted(self.files)] if self.read_only else []
+        folders = [f for f in folders if not (data and (f + "/").startswith(data))]
+        return tuple(dict.fromkeys([*self.writable, *folders]))
+
+    def tmpfs_mib(self) -> int:
+        """The size of each tmpfs: TMPFS_MIB, less where that would let them fill more than half the task's memory."""
+        return min(TMPFS_MIB, self.memory // (2 * len(self.tmpfs_paths()))) if self.tmpfs_paths() else 0
 
 
 @dataclass(frozen=True)
@@ -611,6 +635,18 @@ MAX_INSTANCES = 100
 # MaxSize values below it (Rules have no numeric comparison), which grows with the square of this.
 MIN_SIZE_MAX = 20
 RESERVED_PORTS = (22, 2375, 2376, 51678, 51679, 51680)  # SSH, Docker, ECS agent on the host
+# Each tmpfs a container gets (services.py), unless the task is small: its pages count against the
+# task's memory, so together they may take at most half of it (Service.tmpfs_mib).
+TMPFS_MIB = 64
+# Capabilities ECS can add (KernelCapabilities, less ALL, which would add Docker's whole default set back):
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_KernelCapabilities.html
+CAPABILITIES = ("AUDIT_CONTROL", "AUDIT_WRITE", "BLOCK_SUSPEND", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER",
+                "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE",
+                "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP",
+                "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE",
+                "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM")
+# user, user:group, uid, uid:gid, ... as ECS's `user` takes them (names as Linux allows them).
+CONTAINER_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$")
 # main.yaml's Description, around the app's; CloudFormation allows 1024 bytes for a template's.
 ROOT_DESCRIPTION = "{} on Amazon ECS (EC2 launch type): root stack"
 TEMPLATE_DESCRIPTION_BYTES = 1024
@@ -663,6 +699,7 @@ def validate(app: App) -> None:
         _validate_hosts_bound(app, add)
     if not problems:
         capacity.validate(app, add)
+        _validate_tmpfs(app, add)
     if problems:
         raise ConfigError(problems)
 
@@ -759,6 +796,7 @@ def _validate_services(app: App, add) -> None:
         _validate_health(svc, f"{at}.health_check", add)
         if svc.data:
             _validate_data(svc, f"{at}.data", add)
+        _validate_privileges(svc, at, add)
         for key in svc.environment:
             if not ENV_VAR.match(key):
                 add(f"{at}.environment.{key}", "not a valid environment variable name")
@@ -820,6 +858,40 @@ def _validate_data(svc: Service, at: str, add) -> None:
     if svc.desired_count > 1 or svc.deployment.max_percent > 100:
         add(at, "a service with data runs one task at a time: desired_count at most 1 and deployment "
                 "max_percent 100 (min_healthy_percent 0), so a new task starts after the old one stopped")
+
+
+def _validate_privileges(svc: Service, at: str, add) -> None:
+    for j, path in enumerate(svc.writable):
+        if not path.startswith("/") or path.rstrip("/") == "" or len(path) > 255 or re.search(r"[\s,:]", path):
+            add(f"{at}.writable[{j}]", f"'{path}' must be an absolute container directory other than / (no spaces, "
+                                      "commas or colons; at most 255 characters)")
+        elif svc.data and path.rstrip("/") == svc.data.path.rstrip("/"):
+            add(f"{at}.writable[{j}]", f"'{path}' is the service's data directory, writable already")
+        elif path in svc.writable[:j]:
+            add(f"{at}.writable[{j}]", f"'{path}' is listed twice")
+    if svc.read_only and "/" in svc.tmpfs_paths():
+        add(f"{at}.files", "a file directly in / cannot be written on a read-only root file system: put it in a "
+                           "folder (it becomes a tmpfs) or set read_only: false")
+    for j, capability in enumerate(svc.capabilities):
+        if capability not in CAPABILITIES:
+            close = difflib.get_close_matches(capability.upper().removeprefix("CAP_"), CAPABILITIES, n=1)
+            add(f"{at}.capabilities[{j}]", f"'{capability}' is not a Linux capability ECS can add"
+                + (f" (did you mean {close[0]}?)" if close else "") + "; ALL is not accepted: name the ones needed")
+        elif capability in svc.capabilities[:j]:
+            add(f"{at}.capabilities[{j}]", f"'{capability}' is listed twice")
+    if svc.user is not None and not CONTAINER_USER.match(svc.user):
+        add(f"{at}.user", f"'{svc.user}' is not a user ECS can run a container as: a name or uid, optionally "
+                          "followed by :group or :gid")
+
+
+def _validate_tmpfs(app: App, add) -> None:
+    """A tmpfs takes the task's memory as it fills (within its limit, which the fit check reserves): with the
+    fit, it is checked once every field is right."""
+    for i, svc in enumerate(app.services):
+        if svc.tmpfs_paths() and svc.tmpfs_mib() < 1:
+            add(f"services[{i}]", f"{len(svc.tmpfs_paths())} tmpfs (writable directories and folders of files) "
+                                  f"cannot share half of the task's {svc.memory} MiB at 1 MiB each: raise memory or "
+                                  "write fewer directories")
 
 
 def _validate_health(svc: Service, at: str, add) -> None:

@@ -10,6 +10,10 @@ A service's network mode (config.Service.network_mode) shapes both: awsvpc tasks
 interface, security group and Cloud Map record; a bridge service's containers use the host's
 interface, so its ECS service has neither a network configuration nor a service registry, and its
 load balancer target is the host and the port Docker picked.
+
+Every container runs with the least it needs (config.Service.read_only, writable, capabilities, user,
+init): a read-only root file system with tmpfs where the program writes, every Linux capability
+dropped but the ones named, never privileged (the hosts refuse it too: cluster.py), an init process.
 """
 from __future__ import annotations
 
@@ -19,9 +23,9 @@ import shlex
 from troposphere import Equals, GetAtt, If, Join, Ref, Sub
 from troposphere.ecs import (
     AuthorizationConfig, AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
-    DeploymentCircuitBreaker, DeploymentConfiguration, EFSVolumeConfiguration, Environment, HealthCheck, LoadBalancer,
-    LogConfiguration, MountPoint, NetworkConfiguration, PlacementStrategy, PortMapping, RuntimePlatform, Secret, Service,
-    ServiceRegistry, TaskDefinition, Volume,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DockerVolumeConfiguration, EFSVolumeConfiguration, Environment,
+    HealthCheck, KernelCapabilities, LinuxParameters, LoadBalancer, LogConfiguration, MountPoint, NetworkConfiguration,
+    PlacementStrategy, PortMapping, RuntimePlatform, Secret, Service, ServiceRegistry, TaskDefinition, Tmpfs, Volume,
 )
 from troposphere.logs import LogGroup
 
@@ -125,13 +129,56 @@ def launcher(svc: AppService) -> tuple[list[str] | None, list[str] | None]:
     return ["/bin/sh", "-c", "\n".join(lines), program[0]], program[1:]
 
 
+def privileges(svc: AppService) -> dict:
+    """The container definition's properties that bound what it may do.
+
+    Capabilities: with Drop ALL, the container has exactly the ones in Add; privileged would ignore both
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_KernelCapabilities.html).
+    Tmpfs (EC2 only; Size in MiB is required) takes the container's memory as it fills, within the task's
+    limit, which the fit check already reserves: Service.tmpfs_mib bounds them to half of it
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Tmpfs.html).
+    A writable directory is noexec; the folders of `files` are exec, since the wrapper writes the files
+    executable for the image's entrypoint to run (postgres runs an executable init script and sources
+    one it cannot execute). ReadonlyRootFilesystem, User, Privileged and InitProcessEnabled map to
+    docker run's --read-only, --user, --privileged and --init
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html).
+    """
+    files = {target.rsplit("/", 1)[0] or "/" for target in svc.files}
+    tmpfs = [Tmpfs(ContainerPath=path, Size=svc.tmpfs_mib(),
+                   MountOptions=["nosuid", "nodev", "exec" if path in files else "noexec"])
+             for path in svc.tmpfs_paths()]
+    return {
+        "ReadonlyRootFilesystem": svc.read_only,
+        "Privileged": False,
+        "LinuxParameters": LinuxParameters(
+            Capabilities=KernelCapabilities(Drop=["ALL"], **({"Add": list(svc.capabilities)} if svc.capabilities
+                                                             else {})),
+            InitProcessEnabled=svc.init, **({"Tmpfs": tmpfs} if tmpfs else {})),
+        **({"User": svc.user} if svc.user else {}),
+    }
+
+
+def _data_volume(stack: Stack, svc: AppService) -> Volume:
+    """Where the service's `data` lives: EFS, or (without EFS, on a read-only root) a Docker volume that
+    lives as long as the task, on the host's disk rather than in memory; Docker fills a new volume with
+    what the image has at that path, owner included
+    (https://docs.docker.com/engine/storage/volumes/#populate-a-volume-using-a-container)."""
+    if svc in stack.app.stored_services:
+        return Volume(Name=DATA_VOLUME, EFSVolumeConfiguration=EFSVolumeConfiguration(
+            FilesystemId=stack.use(links.FILE_SYSTEM_ID), TransitEncryption="ENABLED",
+            # IAM: the task role must be allowed to mount (iam.yaml); the access point sets owner and root.
+            AuthorizationConfig=AuthorizationConfig(AccessPointId=_member(stack, links.ACCESS_POINT_IDS, svc.name),
+                                                    IAM="ENABLED")))
+    return Volume(Name=DATA_VOLUME, DockerVolumeConfiguration=DockerVolumeConfiguration(Scope="task", Driver="local"))
+
+
 def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefinition:
     app = stack.app
     entrypoint, command = launcher(svc)
     variables = {key: environment_value(stack, value) for key, value in svc.environment.items()}
     variables.update({file_variable(target): app.file_contents[source] for target, source in svc.files.items()})
     check = svc.health_check
-    stored = svc in app.stored_services
+    mounted = svc in app.stored_services or bool(svc.data and svc.read_only)
     container = ContainerDefinition(
         Name=svc.name, Image=image(stack, svc), Essential=True,
         # bridge: no HostPort, so Docker picks one from the host's ephemeral range per task (the load
@@ -147,7 +194,8 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
            if check.command else {}),
         **({"EntryPoint": entrypoint} if entrypoint else {}),
         **({"Command": command} if command else {}),
-        **({"MountPoints": [MountPoint(SourceVolume=DATA_VOLUME, ContainerPath=svc.data.path)]} if stored else {}),
+        **({"MountPoints": [MountPoint(SourceVolume=DATA_VOLUME, ContainerPath=svc.data.path)]} if mounted else {}),
+        **privileges(svc),
     )
     arch = instance_types.TYPES[app.cluster.instance_type].architecture
     return stack.add(TaskDefinition(
@@ -156,11 +204,7 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
         RuntimePlatform=RuntimePlatform(CpuArchitecture=CPU_ARCHITECTURE[arch], OperatingSystemFamily="LINUX"),
         ExecutionRoleArn=stack.use(links.EXECUTION_ROLE_ARN), TaskRoleArn=_member(stack, links.TASK_ROLE_ARNS, svc.name),
         ContainerDefinitions=[container],
-        **({"Volumes": [Volume(Name=DATA_VOLUME, EFSVolumeConfiguration=EFSVolumeConfiguration(
-            FilesystemId=stack.use(links.FILE_SYSTEM_ID), TransitEncryption="ENABLED",
-            # IAM: the task role must be allowed to mount (iam.yaml); the access point sets owner and root.
-            AuthorizationConfig=AuthorizationConfig(AccessPointId=_member(stack, links.ACCESS_POINT_IDS, svc.name),
-                                                    IAM="ENABLED")))]} if stored else {}),
+        **({"Volumes": [_data_volume(stack, svc)]} if mounted else {}),
     ))
 
 

@@ -394,6 +394,13 @@ def _task_definitions(d: Deployment, items: list[Resource]) -> None:
             assert container["image"] == f"{uri}:{copy.tag}"
         else:
             assert container["image"] == service.image
+        # Least privilege as ECS registered it: read-only root, no capability but the config's, init, never privileged.
+        linux = container["linuxParameters"]
+        assert container["readonlyRootFilesystem"] is service.read_only and container["privileged"] is False
+        assert linux["capabilities"]["drop"] == ["ALL"] and linux["capabilities"].get("add", []) == list(
+            service.capabilities)
+        assert linux["initProcessEnabled"] is service.init and container.get("user") == service.user
+        assert [t["containerPath"] for t in linux.get("tmpfs", [])] == list(service.tmpfs_paths())
         environment = {e["name"]: e["value"] for e in container.get("environment", [])}
         if "DB_HOST" in environment:
             assert environment["DB_HOST"] == f"dks-db.{d.app.namespace}"

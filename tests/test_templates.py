@@ -1159,4 +1159,7 @@ def test_the_database_keeps_its_data_on_efs_and_none_opts_out(dks, dks_templates
     data["persistence"] = "none"
     plain = templates(app_from(data))
     assert "storage.yaml" not in plain
-    assert all("Volumes" not in props(t) for t in resources(plain["services.yaml"], "AWS::ECS::TaskDefinition").values())
+    # No EFS: the read-only database's data is on a volume as long-lived as the task (test_least_privilege).
+    volumes = [v for t in resources(plain["services.yaml"], "AWS::ECS::TaskDefinition").values()
+               for v in props(t).get("Volumes", [])]
+    assert volumes == [{"Name": "data", "DockerVolumeConfiguration": {"Scope": "task", "Driver": "local"}}]
