@@ -245,12 +245,22 @@ def _gone(holder: dict) -> bool:
     if holder.get("stack") is None or holder.get("host") != socket.gethostname():
         return False
     try:
-        os.kill(int(holder.get("pid", 0)), 0)
+        pid = int(holder.get("pid", 0))
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except (PermissionError, ValueError, OverflowError):
         return False
-    return int(holder["pid"]) <= 0
+    return pid <= 0 or _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process whose parent has not collected it yet still answers kill(pid, 0) (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def _describe(target: Target, bucket: str, holder: dict) -> str:
