@@ -160,11 +160,14 @@ def manifest(target: Target, bucket: str) -> tuple[dict, str | None]:
 
 
 def upload(target: Target, bucket: str, key_prefix: str, files: dict[str, str]) -> int:
-    """Put each template unless deploy recorded putting it there already; record what it put.
-    Returns how many were put."""
+    """Put each template unless deploy recorded putting it there already and it still is; record
+    what it put. Returns how many were put."""
     s3 = target.client("s3")
     recorded, version = manifest(target, bucket)
-    done = {item["Key"] for item in recorded["objects"]}
+    present = {item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=key_prefix, **_owner(target)) for item in page.get("Contents", [])}
+    # Deploy's own and still there: a key somebody else put at the same name is put again, as deploy's.
+    done = {item["Key"] for item in recorded["objects"]} & present
     put = []
     for name, text in files.items():
         key = key_prefix + name
