@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from botocore.exceptions import ClientError
 
 from lifecycle import bucket as templates_bucket
 from lifecycle import data, hosts, images, rules, stacks
