@@ -1,5 +1,10 @@
 """make cleanup: delete the root and registry stacks, the templates bucket, and prove nothing is left.
 
+Only what the deployment made: a root or registry stack without the tag deploy writes on both, or
+a templates bucket of another account, is refused (exit 2) before anything is deleted; in the
+bucket, only the object versions deploy recorded uploading go, and the bucket itself only when
+deploy created it for this stack and nothing else is left in it (bucket.py).
+
 A delete that ends DELETE_FAILED is diagnosed from its events and the known traps fixed before a
 retry: instances still registered in Cloud Map (a namespace or service cannot go while they are),
 images in a repository, hosts kept by scale-in protection, services or tasks left in the cluster,
@@ -20,16 +25,27 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
+from lifecycle import bucket as templates_bucket
 from lifecycle import data, stacks
-from lifecycle.aws import CREATED_TAG, TAG, LifecycleError, Target, missing
+from lifecycle.aws import TAG, LifecycleError, Target, missing
 
 TRIES = 3
+
+
+def refuse_strangers(target: Target, bucket: str | None) -> None:
+    """Before anything is deleted: refuse (exit 2) a root or registry stack of these names that the
+    deployment did not make, a templates bucket another account owns, and a deploy still running."""
+    stacks.refuse_strangers(target)
+    bucket = bucket or target.default_bucket()
+    if templates_bucket.exists(target, bucket):
+        templates_bucket.clear_stale_lock(target, bucket)
 
 
 def run(target: Target, bucket: str | None, keep_data: bool = False,
         known: list[data.Item] | None = None) -> list[str]:
     """Delete everything the deployment made (its data too, unless keep_data); returns the ARNs
     still tagged with its name. `known`: the data found before (for the prompt), else found here."""
+    refuse_strangers(target, bucket)
     if known is None:
         known, strangers = data.in_stack(target)
         for line in strangers:
@@ -45,8 +61,9 @@ def run(target: Target, bucket: str | None, keep_data: bool = False,
         data.keep(target, found)
     else:
         data.delete(target, found)
-    remove_templates(target, bucket or target.default_bucket())
-    return [arn for arn in leftovers(target) if not data.accounts_for(found, arn)]
+    bucket = bucket or target.default_bucket()
+    kept = {f"arn:aws:s3:::{bucket}"} if templates_bucket.remove(target, bucket) else set()
+    return [arn for arn in leftovers(target) if not data.accounts_for(found, arn) and arn not in kept]
 
 
 def kept_validation_records(target: Target) -> list[str]:
@@ -242,33 +259,6 @@ FIXES: dict[str, Callable[[Target, str], list[str]]] = {
 
 
 # --- the bucket and the final check ------------------------------------------------------------------
-
-def remove_templates(target: Target, bucket: str) -> None:
-    """Delete the bucket if deploy created it for this stack; else only this stack's templates in it."""
-    s3 = target.client("s3")
-    try:
-        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
-    except ClientError as error:
-        if missing(error):
-            print(f"bucket {bucket}: not there")
-            return
-        tags = {}  # NoSuchTagSet: not a bucket deploy created
-    owned = tags.get(CREATED_TAG) == target.stack
-    prefix = "" if owned else f"{target.stack}/"
-    deleted = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
-        batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-        if batch:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-            deleted += len(batch)
-    if owned:
-        s3.delete_bucket(Bucket=bucket)
-        s3.get_waiter("bucket_not_exists").wait(Bucket=bucket, WaiterConfig={"Delay": 2, "MaxAttempts": 30})
-        print(f"bucket {bucket}: deleted ({deleted} objects)")
-    else:
-        print(f"bucket {bucket}: not created by deploy, kept; {deleted} objects under {prefix} deleted")
-
 
 def leftovers(target: Target) -> list[str]:
     """ARNs still tagged with the stack, but for KMS keys pending deletion: KMS deletes a key only

@@ -122,6 +122,7 @@ def _status(where, args) -> int:
 def _cleanup(where, args) -> int:
     from lifecycle import cleanup, data
 
+    cleanup.refuse_strangers(where, args.bucket)  # before the prompt: nothing of anyone else's is offered
     known, strangers = data.in_stack(where)  # before anything is deleted, to say what happens to it
     known = data.merge(known, data.find(where))
     fate = data.summary(known, args.keep_data)

@@ -3,9 +3,13 @@
 1. Render the config's templates (the same text `make templates` writes), and check the root
    parameters it will pass against the root template's Rules (lifecycle/rules.py): a combination
    CloudFormation would refuse stops here, before anything is made.
-2. Ensure the templates bucket: created when missing (encrypted, public access blocked, tagged).
-3. Upload the templates under `<stack>/<digest of their contents>/`: a deploy never changes the
-   templates a running stack was made from, and an unchanged build uploads nothing.
+2. Refuse a root or registry stack of these names that does not carry the deployment's tag (it is
+   somebody else's). Ensure the templates bucket, in this account only (lifecycle/bucket.py):
+   created when missing (encrypted, versioned, TLS only, public access blocked, tagged). Take the
+   stack's deploy lock there: a second deploy of the stack meanwhile refuses.
+3. Upload the templates under `<stack>/<digest of their contents>/`, recording each key and
+   version in the manifest cleanup deletes by: a deploy never changes the templates a running
+   stack was made from, and an unchanged build uploads nothing.
 4. Create or update the registry stack (the ECR repositories).
 5. Copy the Docker Hub images into ECR, then build and push the app's images (unless
    SKIP_IMAGES=1). The copies need no URL, so they are made before the root changes. An image
@@ -22,15 +26,17 @@ keeps; PARAMS win.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from botocore.exceptions import ClientError
 
+from lifecycle import bucket as templates_bucket
 from lifecycle import data, hosts, images, rules, stacks
-from lifecycle.aws import CREATED_TAG, TAG, InputError, LifecycleError, Target, error_code
+from lifecycle.aws import InputError, Target
 from templates_src import config, links, main, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,42 +56,6 @@ def prefix(target: Target, files: dict[str, str]) -> str:
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
     return f"{target.stack}/{digest.hexdigest()[:16]}/"
-
-
-def ensure_bucket(target: Target, bucket: str) -> None:
-    s3 = target.client("s3")
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return
-    except ClientError as error:
-        if error_code(error) in ("403", "AccessDenied"):
-            raise LifecycleError(f"bucket {bucket} exists but belongs to someone else (403); "
-                                 "choose BUCKET=...") from None
-        if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
-            raise
-    print(f"bucket {bucket}: creating (encrypted, public access blocked)")
-    extra = {} if target.region == "us-east-1" else {
-        "CreateBucketConfiguration": {"LocationConstraint": target.region}}
-    s3.create_bucket(Bucket=bucket, **extra)
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
-    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
-        {"Key": TAG, "Value": target.stack}, {"Key": CREATED_TAG, "Value": target.stack}]})
-
-
-def upload(target: Target, bucket: str, key_prefix: str, files: dict[str, str]) -> int:
-    """Put each template unless this exact build is there already; returns how many were put."""
-    s3 = target.client("s3")
-    present = {item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
-               for item in page.get("Contents", [])}
-    put = 0
-    for name, text in files.items():
-        if key_prefix + name not in present:
-            s3.put_object(Bucket=bucket, Key=key_prefix + name, Body=text.encode(), ContentType="application/x-yaml")
-            put += 1
-    return put
 
 
 def url(target: Target, bucket: str, key: str) -> str:
@@ -126,8 +96,11 @@ class Staged:
                     self.declared["main.yaml"])
 
 
-def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> Staged:
-    """Render, check the overrides and the root's Rules, ensure the bucket and upload what is not there yet."""
+@contextlib.contextmanager
+def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> Iterator[Staged]:
+    """Render, check the overrides, the root's Rules and that the stacks of these names are this
+    deployment's; ensure the bucket, hold the stack's deploy lock for the block, and upload what
+    deploy has not uploaded yet."""
     app, files = rendered(config_path)
     parsed = {name: yaml.safe_load(text) for name, text in files.items() if name in ("main.yaml", "registry.yaml")}
     declared = {name: set(template.get("Parameters") or {}) for name, template in parsed.items()}
@@ -140,16 +113,26 @@ def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict
         target, stacks.describe(target, target.stack), overrides))
     if refused:
         raise InputError(f"PARAMS: {refused}")
-    ensure_bucket(target, staged.bucket)
-    put = upload(target, staged.bucket, staged.prefix, files)
-    print(f"templates: s3://{staged.bucket}/{staged.prefix} ({put} of {len(files)} uploaded, the rest were there)")
-    return staged
+    stacks.refuse_strangers(target)
+    templates_bucket.ensure(target, staged.bucket)
+    with templates_bucket.lock(target, staged.bucket):
+        # Checked again under the lock: a deploy that ended while this one waited may have made them.
+        stacks.refuse_strangers(target)
+        put = templates_bucket.upload(target, staged.bucket, staged.prefix, files)
+        print(f"templates: s3://{staged.bucket}/{staged.prefix} ({put} of {len(files)} uploaded, the rest were there)")
+        yield staged
 
 
 def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool,
         image_tag: str | None, overrides: dict[str, str]) -> dict[str, str]:
-    """The whole deploy; returns the root stack's outputs."""
-    staged = stage(target, config_path, bucket, overrides)
+    """The whole deploy, one at a time per stack (the lock in the templates bucket); returns the
+    root stack's outputs."""
+    with stage(target, config_path, bucket, overrides) as staged:
+        return _run(target, staged, skip_images, image_tag, overrides)
+
+
+def _run(target: Target, staged: Staged, skip_images: bool, image_tag: str | None,
+         overrides: dict[str, str]) -> dict[str, str]:
     app = staged.app
     root = stacks.describe(target, target.stack)
     given = dict(overrides)

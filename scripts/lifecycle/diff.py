@@ -1,6 +1,7 @@
 """make diff: what make deploy would change, per stack and nested stack, without changing anything.
 
-The templates are uploaded (a change set reads them from S3), then each stack gets a change set
+The templates are uploaded (a change set reads them from S3) under the deploy lock (a diff and a
+deploy of one stack do not run at once), then each stack gets a change set
 with nested stacks included, which is printed and deleted unexecuted. A stack that does not exist
 yet shows every resource as Add; the empty stack CloudFormation makes for that change set is
 deleted with it. Replacements are called out: they are the changes that lose a resource's data
@@ -16,7 +17,11 @@ from lifecycle.aws import Target
 
 def run(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> int:
     """Print the changes; returns how many resources would change."""
-    staged = deploy.stage(target, config_path, bucket, overrides)
+    with deploy.stage(target, config_path, bucket, overrides) as staged:
+        return _changes(target, staged, overrides)
+
+
+def _changes(target: Target, staged: deploy.Staged, overrides: dict[str, str]) -> int:
     plans = []
     if "registry.yaml" in staged.files:
         plans.append((target.registry, "registry.yaml", staged.registry_parameters(target)))

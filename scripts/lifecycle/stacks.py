@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime
 import re
 import threading
+import uuid
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
 from lifecycle import progress
-from lifecycle.aws import LifecycleError, Target, missing
+from lifecycle.aws import TAG, InputError, LifecycleError, Target, missing
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
@@ -42,6 +43,17 @@ def describe(target: Target, name: str) -> dict | None:
             return None
         raise
     return None if found["StackStatus"] == "DELETE_COMPLETE" else found
+
+
+def refuse_strangers(target: Target) -> None:
+    """Refuse (exit 2) when the root or registry stack exists without the tag make deploy writes on
+    both (the change set's stack tags): a stack that merely has the name is somebody else's, and
+    neither deploy nor cleanup touches it."""
+    for name in (target.stack, target.registry):
+        stack = describe(target, name)
+        if stack is not None and {"Key": TAG, "Value": target.stack} not in stack.get("Tags", []):
+            raise InputError(f"stack {name} does not carry {TAG}={target.stack}, the tag make deploy writes on the "
+                             f"stacks it makes: it is not this deployment's and is left alone; choose another STACK")
 
 
 def resources(target: Target, stack_id: str) -> list[dict]:
@@ -132,7 +144,8 @@ def propose(target: Target, name: str, template_url: str, params: dict[str, str]
                if stack["StackStatus"] == "UPDATE_ROLLBACK_FAILED" else
                f"  remove it with make cleanup STACK={target.stack}, then deploy again"))
     kind = "UPDATE" if stack and stack["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
-    label = f"{purpose}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d%H%M%S}"
+    # The time says when; the random part keeps two change sets made in one second apart.
+    label = f"{purpose}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
     created = cfn.create_change_set(
         StackName=name, ChangeSetName=label, ChangeSetType=kind, TemplateURL=template_url,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(params.items())],
