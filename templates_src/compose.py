@@ -870,6 +870,23 @@ def url_hosts(value: str, replace: Callable[[str], str]) -> str:
 LOCAL_URL = re.compile(r"^(https?://)(localhost|127\.0\.0\.1|0\.0\.0\.0)(?::(\d+))?(/.*)?$")
 
 
+def _inside(path: Path, project: Path) -> Path:
+    """`path`, or Refused when it (or a link on the way) leads out of the Compose project's folder.
+
+    An env file's values land in app.yaml, so like a bind it is read only inside the project: not
+    /proc/self/environ (the importer's own environment), not ../../home/me/.aws/credentials, not a
+    link to either. An --env-file given on the command line is the user's choice and is not checked.
+    """
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (before Python 3.13)
+        raise bounded.Refused(f"cannot read {printable(str(path))}: {getattr(err, 'strerror', None) or err}") from None
+    if not resolved.is_relative_to(project.resolve()):
+        raise bounded.Refused(f"{printable(str(path))} leads to {printable(str(resolved))}, outside the Compose "
+                              f"project's folder ({printable(str(project.resolve()))}): refused")
+    return resolved
+
+
 def _environment(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], public: dict[str, Port]) -> dict:
     merged: dict[str, Optional[str]] = {}
     files = svc.get("env_file")
@@ -877,7 +894,7 @@ def _environment(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], pu
         spec = entry if isinstance(entry, dict) else {"path": entry}
         path = ctx.source_dir / str(spec.get("path", ""))
         try:
-            text = bounded.read_text(path, bounded.COMPOSE_BYTES, "env_file")
+            text = bounded.read_text(_inside(path, ctx.source_dir), bounded.COMPOSE_BYTES, "env_file")
         except bounded.Refused as err:
             if spec.get("required", True):
                 ctx.warn(key, "env_file", f"{err}; its variables are missing")
@@ -1801,7 +1818,8 @@ def import_file(compose_path: Path, out: Path, env_file: Optional[Path] = None, 
     unset: list[str] = []
     if env_file or dotenv.is_file():
         try:
-            text = bounded.read_text(dotenv, bounded.COMPOSE_BYTES, "env file")
+            text = bounded.read_text(dotenv if env_file else _inside(dotenv, source_dir), bounded.COMPOSE_BYTES,
+                                     "env file")
         except bounded.Refused as err:
             raise ComposeError(str(err)) from None
         variables = {k: v for k, v in parse_env_file(text, warn=unset.append).items() if v is not None}

@@ -7,11 +7,14 @@ is refused by name, and nothing of it is read.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from helpers import ROOT
 from templates_src import compose
 
 KEY = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
@@ -135,3 +138,35 @@ def test_a_link_inside_the_project_to_its_env_file_is_refused(project):
     (project / ".env").write_text(KEY)
     (project / "app.conf").symlink_to(project / ".env")
     assert "credentials or keys" in refused(imported(["./app.conf:/etc/app.conf"], project))
+
+
+def test_an_env_file_outside_the_project_is_refused_and_its_values_never_reach_app_yaml(tmp_path):
+    """Its values would sit in plain text in app.yaml: /proc/self/environ is the importer's own environment."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "credentials.env").write_text("AWS_SECRET_ACCESS_KEY=outside-the-project\n")
+    (project / "linked.env").symlink_to(tmp_path / "credentials.env")
+    (project / "compose.yaml").write_text(
+        "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n"
+        "    env_file: [/proc/self/environ, ../credentials.env, linked.env]\n")
+    out = tmp_path / "out" / "app.yaml"
+    run = subprocess.run([sys.executable, "-m", "templates_src", "import-compose", str(project / "compose.yaml"),
+                          "-o", str(out)], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "IMPORT_CANARY": "builder-environment-canary"})
+    assert run.returncode == 0, run.stderr
+    refusals = [line for line in run.stderr.splitlines() if line.startswith("warning: web.env_file:")]
+    assert len(refusals) == 3 and all("outside the Compose project's folder" in line for line in refusals), run.stderr
+    written = out.read_text()
+    assert "builder-environment-canary" not in written and "outside-the-project" not in written
+
+
+def test_a_dotenv_linked_out_of_the_project_is_refused(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "elsewhere").write_text("TAG=1.27\n")
+    (project / ".env").symlink_to(tmp_path / "elsewhere")
+    (project / "compose.yaml").write_text("services:\n  web:\n    image: nginx:${TAG}\n    ports: ['8080:80']\n")
+    run = subprocess.run([sys.executable, "-m", "templates_src", "import-compose", str(project / "compose.yaml"),
+                          "-o", str(tmp_path / "app.yaml")], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2 and "outside the Compose project's folder" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "app.yaml").exists()
