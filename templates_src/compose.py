@@ -476,6 +476,8 @@ class _Context:
     generated: set[tuple[str, str]] = field(default_factory=set)
     file_contents: dict[str, str] = field(default_factory=dict)
     secret_values: set[str] = field(default_factory=set)
+    # What a build makes (context, Dockerfile, target, args) -> (the first service built so, its repository).
+    builds: dict[tuple, tuple[str, str]] = field(default_factory=dict)
 
     def warn(self, service: str, key: str, message: str) -> None:
         self.warnings.append(Finding(service, key, message))
@@ -646,6 +648,9 @@ def _ports(ctx: _Context, key: str, svc: dict) -> tuple[int, list[Port]]:
         except ValueError:
             ctx.warn(key, f"expose[{i}]", f"'{entry}' is not a port: ignored")
             continue
+        if ranged:
+            ctx.warn(key, f"expose[{i}]", f"port range '{entry}': the config has one port per service; only {target} "
+                                          "is carried over")
         targets.append(target)
     distinct = list(dict.fromkeys(targets))
     if distinct:
@@ -739,9 +744,17 @@ def _image(ctx: _Context, key: str, svc: dict, name: str) -> dict:
         if args:
             details.append("args " + ", ".join(f"{k}={_shown(ctx, k, v)}" if v is not None else k
                                                for k, v in args.items()))
-        # Services that share an image (web and worker from one Dockerfile) share its repository.
+        # Services that share an image (web and worker from one Dockerfile) share its repository: the
+        # same build, or the same image name in Compose.
+        build_id = (os.path.normpath(str(context)), str(spec.get("dockerfile") or "Dockerfile"),
+                    str(spec.get("target") or ""), tuple(sorted(args.items())))
         repository = _label(_image_name(svc)) if svc.get("image") else name
         repository = repository if config.NAME.match(repository or "") else name
+        first, repository = ctx.builds.setdefault(build_id, (key, repository))
+        if first != key:
+            ctx.note(key, "build", f"the same build as {first}: the image in its ECR repository "
+                                   f"${{EnvironmentName}}/{repository}")
+            return {"repository": repository}
         ctx.warn(key, "build", f"built from {'; '.join(details)}: build it for the hosts' architecture and push it to "
                                f"the ECR repository ${{EnvironmentName}}/{repository} (registry.yaml) before deploying")
         for arg, value in args.items():
@@ -836,8 +849,10 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
     return out
 
 
-# Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one.
-HOST_VARIABLE = re.compile(r"HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER", re.IGNORECASE)
+# Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one: the
+# word begins or ends a part of the name (PGHOST, HOSTNAME, REDIS_ADDR), so "URI" inside SECURITY is none.
+_HOST_WORD = "HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER"
+HOST_VARIABLE = re.compile(rf"(?:^|[^A-Za-z0-9])(?:{_HOST_WORD})|(?:{_HOST_WORD})(?:$|[^A-Za-z0-9])", re.IGNORECASE)
 # What follows a URL's "://": [user[:password]@]host.
 URL_AUTHORITY = re.compile(r"(?:[^/@\s]*@)?(?P<host>[A-Za-z0-9._-]+)")
 _SCHEME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
@@ -1286,6 +1301,8 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
     bind-mounted files and configs become `files`."""
     declared = ctx.compose.get("volumes") or {}
     files: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    carried: list[tuple[str, str, list[str]]] = []  # (where, source, targets) of each bind that can become files
     for i, entry in enumerate(svc.get("volumes") or []):
         where = f"volumes[{i}]"
         mount = parse_volume(entry, declared)
@@ -1294,7 +1311,9 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
         elif mount.kind == "anonymous":
             ctx.warn(key, where, f"anonymous volume at {mount.target}: its data does not outlive the task")
         elif mount.kind == "bind":
-            _bind(ctx, key, where, mount, files)
+            before = set(files)
+            if _bind(ctx, key, where, mount, files, texts):
+                carried.append((where, mount.source, sorted(set(files) - before)))
         else:
             ctx.warn(key, where, f"{mount.kind} mount at {mount.target}: not carried over")
     declared_configs = ctx.compose.get("configs") or {}
@@ -1304,27 +1323,37 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
         target = str(entry.get("target") or f"/{source}") if isinstance(entry, dict) else f"/{source}"
         spec = declared_configs.get(source)
         if isinstance(spec, dict) and spec.get("file"):
-            _bind(ctx, key, where, Mount("bind", str(spec["file"]), target), files)
+            before = set(files)
+            if _bind(ctx, key, where, Mount("bind", str(spec["file"]), target), files, texts):
+                carried.append((where, str(spec["file"]), sorted(set(files) - before)))
         else:
             ctx.warn(key, where, f"config '{source}' is not a file in Compose (content, environment or external): "
                                  "not carried over")
     if not files:
         return {}
-    if out.get("entrypoint"):
-        return {"files": files}
     # The wrapper that writes the files replaces the entrypoint, then must run what the image runs.
     known = _known(svc)
-    if not known or not known.entrypoint:
-        ctx.warn(key, "volumes", f"files mounted at {', '.join(sorted(files))} need the image's entrypoint to hand "
-                                 "over to, which is unknown for this image: not carried over; set entrypoint (and "
-                                 "command) to what the image runs and add them under `files`")
+    if not out.get("entrypoint") and (not known or not known.entrypoint):
+        for where, source, targets in carried:
+            ctx.warn(key, where, f"{source} at {', '.join(targets)}: "
+                                 "not carried over: written into the container by a wrapper that then hands over to "
+                                 "the image's entrypoint, which is unknown for this image; set entrypoint (and "
+                                 "command) to what the image runs and add the files under `files`")
         return {}
+    for where, source, _ in carried:
+        ctx.note(key, where, f"{source} becomes `files` (written into the container at start; changes on this "
+                             "machine need a new deployment)")
+    ctx.file_contents.update(texts)
+    if out.get("entrypoint"):
+        return {"files": files}
     command = out.get("command") or list(known.command)
     ctx.note(key, "volumes", f"entrypoint {shlex.join(known.entrypoint)} (what {_image_name(svc)} runs) set "
                              "explicitly, so the files are written before it starts")
     return {"entrypoint": list(known.entrypoint), "command": command, "files": files}
 
 
+# The Docker daemon's socket, at either of the paths Linux hosts give it (/var/run is commonly a link to /run).
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 # Paths that hold credentials or keys: a bind of one is refused, never read, wherever it is.
 SECRET_PATH = re.compile(
     r"(^|/)(\.aws|\.ssh|\.gnupg|\.kube|\.docker|\.azure|\.gcloud|gcloud|\.password-store|\.vault-token)(/|$)"
@@ -1333,28 +1362,36 @@ SECRET_PATH = re.compile(
     r"|[^/]*\.(pem|key|p12|pfx|jks|keystore|kdbx|ovpn))$", re.IGNORECASE)
 
 
-def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, str]) -> None:
-    """A bind mount of files inside the Compose project's folder becomes `files`; anything else is
-    refused without reading it: their text would sit in plain text in the task definition."""
+def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, str], texts: dict[str, str]) -> bool:
+    """Whether a bind mount of files inside the Compose project's folder can become `files` (target -> source,
+    source -> text, for `_mounts` to keep or drop); anything else is refused without reading it: their text
+    would sit in plain text in the task definition."""
     raw = mount.source
     if not raw.startswith((".", "~")) and Path(raw).is_absolute():
-        ctx.warn(key, where, f"host path {raw} at {mount.target}: ECS hosts do not have it; not carried over")
-        return
+        if os.path.normpath(raw) in DOCKER_SOCKETS:
+            ctx.warn(key, where, f"the Docker socket {raw} at {mount.target}: not carried over. ECS hosts have it, but "
+                                 "whoever holds it commands the host's Docker, so every task on that host and the "
+                                 "host itself; the config mounts no host path, and giving a container that is a "
+                                 "decision to make by hand in the task definition, knowingly")
+        else:
+            ctx.warn(key, where, f"host path {raw} at {mount.target}: not carried over (the config mounts no host path: "
+                                 "a task may start on any host, which holds what the image and the AMI put there)")
+        return False
     refused = f"bind mount of {raw} at {mount.target}: refused, nothing from it is read:"
     if SECRET_PATH.search(os.path.normpath(raw)):
         ctx.warn(key, where, f"{refused} it looks like credentials or keys; give the app what it needs as a Compose "
                              "secret (it becomes a Secrets Manager secret)")
-        return
+        return False
     root = ctx.source_dir.resolve()
     relative = os.path.relpath(os.path.normpath(root / os.path.expanduser(raw)), root)
     if relative == ".." or relative.startswith(("../", "/")):
         ctx.warn(key, where, f"{refused} it is outside the Compose project's folder ({root}); files are read from "
                              "there only")
-        return
+        return False
     path = root / relative
     if not path.exists():
         ctx.warn(key, where, f"bind mount of {raw}, which does not exist here: not carried over")
-        return
+        return False
     if path.is_dir() and not path.is_symlink():
         found = []
         for folder, dirs, names in os.walk(path):  # never into a linked folder; read_file refuses it below
@@ -1366,8 +1403,8 @@ def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, st
         ctx.warn(key, where, f"bind mount of {raw} at {mount.target} ({len(found)} files): only up to {MAX_FILES} "
                              f"text files of {MAX_FILES_BYTES // 1024} KiB in all are carried over as `files`; the "
                              "image must contain the rest")
-        return
-    texts: dict[str, str] = {}
+        return False
+    read: dict[str, str] = {}
     for file, _ in found:
         name = file.relative_to(root).as_posix()
         real = file.resolve()  # a link inside the project to its .env is the .env
@@ -1375,28 +1412,32 @@ def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, st
                 and SECRET_PATH.search(real.relative_to(root).as_posix()):
             ctx.warn(key, where, f"{refused} {name} looks like credentials or keys; give the app what it needs as a "
                                  "Compose secret (it becomes a Secrets Manager secret)")
-            return
+            return False
         try:
-            texts[name] = config.read_file(root, name, "the Compose project's folder")
+            read[name] = config.read_file(root, name, "the Compose project's folder")
         except config.NotText as err:
             ctx.warn(key, where, f"bind mount of {raw} at {mount.target}: {err}; only up to {MAX_FILES} text files "
                                  f"of {MAX_FILES_BYTES // 1024} KiB in all are carried over as `files`; the image "
                                  "must contain the rest")
-            return
+            return False
         except config.FileRefused as err:
             ctx.warn(key, where, f"{refused} {err}")
-            return
-    size = sum(config.file_bytes(text) for text in texts.values())
-    if not found or size > MAX_FILES_BYTES:
+            return False
+    if not found:
+        ctx.warn(key, where, f"bind mount of {raw} at {mount.target}: the folder is empty here, so there is nothing to "
+                             f"carry over; the container sees what the image has at {mount.target}, not an empty "
+                             "folder")
+        return False
+    size = sum(config.file_bytes(text) for text in read.values())
+    if size > MAX_FILES_BYTES:
         ctx.warn(key, where, f"bind mount of {raw} at {mount.target} ({len(found)} files, {size} bytes): "
                              f"only up to {MAX_FILES} text files of {MAX_FILES_BYTES // 1024} KiB in all are carried "
                              "over as `files`; the image must contain the rest")
-        return
-    for (_, target), (name, text) in zip(found, texts.items()):
+        return False
+    for (_, target), (name, text) in zip(found, read.items()):
         files[target] = name
-        ctx.file_contents[name] = text
-    ctx.note(key, where, f"{raw} becomes `files` (written into the container at start; changes on this "
-                         "machine need a new deployment)")
+        texts[name] = text
+    return True
 
 
 def _deploy(ctx: _Context, key: str, svc: dict, out: dict) -> dict:

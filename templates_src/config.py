@@ -609,7 +609,10 @@ def _describe(value: object) -> str:
 
 NAME = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 NAMESPACE = re.compile(r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]([a-z0-9-]*[a-z0-9])?$")
-ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# ECS puts no pattern on a variable's name (KeyValuePair.Name is any string:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-taskdefinition-keyvaluepair.html),
+# and Docker passes any name without "=" to the process: Elasticsearch reads settings as discovery.type.
+ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 OUTPUT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,254}$")
 # The target group's HealthCheckPath (1 to 1024 characters,
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html) goes

@@ -648,10 +648,10 @@ def test_bind_mounts_that_cannot_become_files_are_warned(tmp_path):
     result = imported({"app": {"image": "acme/app", "volumes": [".:/app", "/var/run/docker.sock:/var/run/docker.sock",
                                                                 "./missing:/m", "./app.ini:/etc/app.ini"]}}, tmp_path)
     assert "the image must contain" in warned(result, "app", "volumes[0]")
-    assert "ECS hosts do not have it" in warned(result, "app", "volumes[1]")
+    assert "the config mounts no host path" in warned(result, "app", "volumes[1]")
     assert "does not exist" in warned(result, "app", "volumes[2]")
     # A file, but nothing known to hand over to: the image's entrypoint is unknown.
-    assert "entrypoint" in warned(result, "app", "volumes")
+    assert "entrypoint" in warned(result, "app", "volumes[3]")
     assert "files" not in service(result, "app")
 
 
@@ -806,8 +806,8 @@ EXPECTED_WARNINGS = {
     "dks": {"dks-db.ports", "dks-api.build", "dks-ui.build", "dks-ui.build.args.KNOWLEDGE_SHARE_API"},
     "wordpress": {"variable WORDPRESS_DEBUG is not set (no .env value, no default)", "networks",
                   "db.deploy.resources.limits.cpus", "db.networks",
-                  "wordpress.volumes", "wordpress.networks", "wordpress.logging", "wordpress.healthcheck"},
-    "pollster": {"x-app", "migrate", "flower.profiles", "worker.ports", "web.build", "worker.build",
+                  "wordpress.volumes[1]", "wordpress.networks", "wordpress.logging", "wordpress.healthcheck"},
+    "pollster": {"x-app", "migrate", "flower.profiles", "worker.ports", "web.build",
                  "web.deploy.resources.reservations", "secrets.db_password", "secrets.django_secret_key",
                  "web.secrets[1]", "worker.secrets[1]", "web.depends_on.migrate", "web.deploy.update_config.parallelism",
                  "worker.stop_grace_period", "redis.deploy.resources.limits.cpus",
