@@ -476,6 +476,9 @@ class _Context:
     generated: set[tuple[str, str]] = field(default_factory=set)
     file_contents: dict[str, str] = field(default_factory=dict)
     secret_values: set[str] = field(default_factory=set)
+    # Compose secrets a service reads from a file: service -> [(where, path, secret)], for `_mounts` to write
+    # them as files (or, with no entrypoint to hand over to, give them as variables).
+    secret_mounts: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     # What a build makes (context, Dockerfile, target, args) -> (the first service built so, its repository).
     builds: dict[tuple, tuple[str, str]] = field(default_factory=dict)
 
@@ -549,7 +552,7 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
                 "network_mode", "environment", "secrets", "health_check", "public", "url_output", "depends_on",
-                "entrypoint", "command", "files", "data", "deployment", "user", "read_only", "writable",
+                "entrypoint", "command", "files", "secret_files", "data", "deployment", "user", "read_only", "writable",
                 "capabilities", "init")
 
 
@@ -981,9 +984,10 @@ def _shown(ctx: _Context, var: str, value: str) -> str:
 
 
 def _secrets(ctx: _Context, key: str, svc: dict, out: dict, secrets: dict[str, dict]) -> dict:
+    """Compose secrets become generated secrets, written where Compose mounted them (`secret_files`):
+    a program that reads /run/secrets/x, or X_FILE=/run/secrets/x, reads the same path on ECS."""
     declared = ctx.compose.get("secrets") or {}
-    result: dict[str, str] = {}
-    environment = out["environment"]
+    files: dict[str, str] = {}
     for i, entry in enumerate(svc.get("secrets") or []):
         source = str(entry.get("source", "")) if isinstance(entry, dict) else str(entry)
         target = str(entry.get("target") or source) if isinstance(entry, dict) else source
@@ -1002,22 +1006,39 @@ def _secrets(ctx: _Context, key: str, svc: dict, out: dict, secrets: dict[str, d
                                               f"its value at deploy time (32 letters and digits); the Compose value "
                                               f"({origin or 'not given'}) is not copied. A value that must be exact "
                                               "(an API key) has to be set in Secrets Manager after deploying")
+        files[path] = secret
+        ctx.secret_mounts.setdefault(key, []).append((f"secrets[{i}]", path, secret))
+    return {"secret_files": files} if files else {}
+
+
+def _secret_files_as_variables(ctx: _Context, key: str, out: dict) -> None:
+    """With no program to hand over to, no wrapper writes the secret files: each secret is given as an
+    environment variable instead, which the app must read."""
+    environment = out["environment"]
+    given = out.setdefault("secrets", {})
+    for where, path, secret in ctx.secret_mounts.get(key, []):
         pointer = next((var for var, value in environment.items() if value == path and var.endswith("_FILE")), None)
         if pointer:
             variable = pointer[:-len("_FILE")]
             del environment[pointer]
-            ctx.note(key, f"secrets[{i}]", f"{pointer}={path} becomes {variable} from the secret '{secret}' (ECS "
-                                           "injects secrets as environment variables, not files)")
+            ctx.note(key, where, f"{pointer}={path} becomes {variable} from the secret '{secret}': the image's "
+                                 "entrypoint is unknown, so no wrapper can write the file before it starts")
         else:
             variable = re.sub(r"[^A-Za-z0-9_]", "_", path.rsplit("/", 1)[-1]).upper()
             if not re.match(r"[A-Z_]", variable):
                 variable = f"SECRET_{variable}"
-            ctx.warn(key, f"secrets[{i}]", f"the container read the secret from the file {path}; it now gets it in "
-                                           f"the environment variable {variable}: the app must read that instead")
-        if variable in environment:
-            del environment[variable]
-        result[variable] = secret
-    return {"secrets": result} if result else {}
+            ctx.warn(key, where, f"the container read the secret from the file {path}; it now gets it in the "
+                                 f"environment variable {variable}, since the image's entrypoint is unknown and no "
+                                 "wrapper can write the file before it starts: the app must read the variable "
+                                 "instead, or set entrypoint to what the image runs")
+        for var, value in environment.items():
+            if value == path:  # a path, not a password: never made a secret of its own
+                ctx.generated.add((out["name"], var))
+                ctx.warn(key, f"environment.{var}", f"names the secret file {path}, which is not written (see "
+                                                    f"{where})")
+        environment.pop(variable, None)
+        given[variable] = secret
+    out.pop("secret_files", None)
 
 
 # A password the app and its peers share: a value Secrets Manager generates serves as well.
@@ -1060,8 +1081,10 @@ def _distinctive(value: str) -> bool:
 
 
 def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, dict], chosen: list[str]) -> None:
-    """Every value that is, or holds, a secret becomes a generated secret; one per distinct value, shared where
-    it is repeated. Nothing of its value is written to app.yaml or said in a message.
+    """Every value that is, or holds, a secret becomes a generated secret; one per distinct value among services
+    that connect (see `_groups`), under whatever name it is repeated, and every health check, command,
+    entrypoint and file holding it follows it or is reported. Nothing of its value is written to app.yaml or
+    said in a message.
 
     A secret fills a whole variable (ECS's `secrets`), never part of one: a URL's password moves to a
     variable of its own, and any other value holding a secret becomes a secret as a whole.
@@ -1081,68 +1104,232 @@ def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, di
                      f"its URL held a password: the URL keeps the rest, and the password is in {holder}, from a "
                      "generated secret (ECS fills a whole variable from a secret, never part of one); the app must "
                      f"read it from {holder}, or set the whole URL in Secrets Manager after deploying")
-    holders: dict[str, list[tuple[dict, str]]] = {}
-    kinds: dict[str, str] = {}
+    links = _links(services)
+    # value -> its uses (service, variable, why it is a secret): "password", "key", "same" (the value of a
+    # secret under any other name) or "whole" (a value with a secret inside).
+    holders: dict[str, list[tuple[dict, str, str]]] = {}
+    held: set[tuple[str, str]] = set()
     for svc in services:
+        paths = svc.get("secret_files") or {}
         for var, value in svc["environment"].items():
-            kind = None if (svc["name"], var) in ctx.generated else _secret_kind(var, value)
+            kind = None if (svc["name"], var) in ctx.generated or value in paths else _secret_kind(var, value)
             if kind:
-                holders.setdefault(value, []).append((svc, var))
-                kinds[value] = "key" if "key" in (kind, kinds.get(value)) else kind
-    for value in [v for v in holders if _distinctive(v)]:
+                holders.setdefault(value, []).append((svc, var, kind))
+                held.add((svc["name"], var))
+    # Words a short value may be without being that secret: a user named like its password (postgres).
+    words = {str(name).lower() for name in chosen} | {_image_name(ctx.compose["services"][name]) for name in chosen}
+    words |= {value.lower() for svc in services for var, value in svc["environment"].items()
+              if NOT_A_SECRET_VARIABLE.search(var)}
+    for value in list(holders):
+        inside, same = _distinctive(value), len(value) >= 8 and value.lower() not in words
         for svc in services:
             for var, other in svc["environment"].items():
-                if value in other and other != value and other not in holders \
-                        and (svc["name"], var) not in ctx.generated:
-                    holders.setdefault(other, []).append((svc, var))
-                    kinds[other] = "whole"
+                if (svc["name"], var) in held or (svc["name"], var) in ctx.generated:
+                    continue
+                if other == value and (inside or same):
+                    holders[value].append((svc, var, "same"))
+                elif inside and value in other:
+                    holders.setdefault(other, []).append((svc, var, "whole"))
+                else:
+                    continue
+                held.add((svc["name"], var))
+    chosen_secret: dict[tuple[str, str], str] = {}  # (value, service) -> the secret its uses there became
     for value, uses in holders.items():
         ctx.secret_values.add(value)
-        first_svc, first_var = uses[0]
-        secret = _unique(_label(first_var), secrets)
-        secrets[secret] = {"description": f"{first_var} of {first_svc['name']} (imported from Compose)"}
-        for svc, var in uses:
-            del svc["environment"][var]
-            svc.setdefault("secrets", {})[var] = secret
-            others = [f"{compose_name[s['name']]}.{v}" for s, v in uses if (s["name"], v) != (svc["name"], var)]
-            shared = f", shared with {', '.join(others)}" if others else ""
-            where = (compose_name[svc["name"]], f"environment.{var}")
-            if kinds[value] == "password":
-                ctx.note(*where, f"a plain password in Compose; now the generated secret '{secret}'{shared} (the "
-                                 "Compose value is not copied)")
-            elif kinds[value] == "key":
-                ctx.warn(*where, f"looks secret; now the generated secret '{secret}'{shared} (the Compose value is "
-                                 "not copied): if it must be exact (a key someone issued), set it in Secrets Manager "
-                                 "after deploying")
-            else:
-                ctx.warn(*where, f"holds a secret's value, so it is a secret as a whole: the generated secret "
-                                 f"'{secret}'{shared} (the Compose value is not copied); set its exact value in "
-                                 "Secrets Manager after deploying")
-    _secrets_in_commands(ctx, services, holders, compose_name)
+        groups = _groups(uses, links)
+        for group in groups:
+            first_svc, first_var, _ = group[0]
+            secret = _unique(_label(first_var), secrets)
+            secrets[secret] = {"description": f"{first_var} of {first_svc['name']} (imported from Compose)"}
+            apart = [f"{compose_name[s['name']]}.{v}" for other in groups if other is not group for s, v, _ in other]
+            for svc, var, kind in group:
+                del svc["environment"][var]
+                svc.setdefault("secrets", {})[var] = secret
+                chosen_secret.setdefault((value, svc["name"]), secret)
+                _said_secret(ctx, (compose_name[svc["name"]], f"environment.{var}"), secret, kind,
+                             [f"{compose_name[s['name']]}.{v}" for s, v, _ in group
+                              if (s["name"], v) != (svc["name"], var)], apart)
+    _secrets_in_commands(ctx, services, holders, chosen_secret, links, compose_name)
+    _secrets_in_files(ctx, services, holders, compose_name)
 
 
-def _secrets_in_commands(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str]]],
-                         compose_name: dict[str, str]) -> None:
-    """A secret's value written into a health check (Compose interpolates ${VAR} from .env at import time)
-    becomes a reference to the variable that holds it: the check runs through the container's shell,
-    where ECS has set that variable from the secret. A command or entrypoint runs without a shell, so
-    the value cannot be referenced there: it is said, never shown."""
+def _said_secret(ctx: _Context, where: tuple[str, str], secret: str, kind: str, shared: list[str],
+                 apart: list[str]) -> None:
+    """What became of one variable; a warning where the user has something to do or decide, a note otherwise."""
+    together = f", shared with {', '.join(shared)}" if shared else ""
+    if apart:
+        together += (f"; {', '.join(apart)} had the same value in Compose but do not connect to this service (no "
+                     "depends_on or name between them), so theirs is a secret of its own: set them equal in Secrets "
+                     "Manager if they must match")
+    message = {
+        "password": f"a plain password in Compose; now the generated secret '{secret}'{together} (the Compose value "
+                    "is not copied)",
+        "key": f"looks secret; now the generated secret '{secret}'{together} (the Compose value is not copied): if "
+               "it must be exact (a key someone issued), set it in Secrets Manager after deploying",
+        "same": f"held the same value as a secret, so it is that secret: the generated secret '{secret}'{together} "
+                "(the Compose value is not copied)",
+        "whole": f"holds a secret's value, so it is a secret as a whole: the generated secret '{secret}'{together} "
+                 "(the Compose value is not copied); set its exact value in Secrets Manager after deploying",
+    }[kind]
+    (ctx.warn if apart or kind in ("key", "whole") else ctx.note)(*where, message)
+
+
+def _links(services: list[dict]) -> dict[str, set[str]]:
+    """Which services connect, either way: depends_on, or a name in the environment ({svc.host}, {svc.url})."""
+    links: dict[str, set[str]] = {svc["name"]: set() for svc in services}
     for svc in services:
+        named = {ref.service for value in svc["environment"].values() for ref in config.references(str(value))}
+        for other in (set(svc.get("depends_on") or ()) | named) & set(links) - {svc["name"]}:
+            links[svc["name"]].add(other)
+            links[other].add(svc["name"])
+    return links
+
+
+def _groups(uses: list[tuple[dict, str, str]], links: dict[str, set[str]]) -> list[list[tuple[dict, str, str]]]:
+    """The uses of one value, grouped so that a group's services connect to each other (directly, or through
+    another service holding the value): one secret per group.
+
+    Compose gives every service its value, and equal values in services that talk (a client's DB_PASSWORD and
+    the database's POSTGRES_PASSWORD) are one credential. Equal values in services that never talk (a
+    dashboard's admin login and a database's superuser password) are a coincidence: one secret would tie them
+    together for no reason, and a leak of either would open both."""
+    names = list(dict.fromkeys(svc["name"] for svc, _, _ in uses))
+    group_of: dict[str, int] = {}
+    for start in names:
+        if start in group_of:
+            continue
+        group_of[start], todo = len(set(group_of.values())), [start]
+        while todo:
+            for other in links[todo.pop()] & set(names):
+                if other not in group_of:
+                    group_of[other] = group_of[start]
+                    todo.append(other)
+    groups: dict[int, list] = {}
+    for use in uses:
+        groups.setdefault(group_of[use[0]["name"]], []).append(use)
+    return list(groups.values())
+
+
+def _shell_substitute(text: str, value: str, variable: str) -> str:
+    """A shell command with each `value` in it read from $variable instead, wherever it stands: unquoted it
+    becomes "${variable}", in double quotes ${variable}, and in single quotes, where the shell expands
+    nothing, the quotes are closed around "${variable}"."""
+    reference = "${" + variable + "}"
+    out, i, quote = [], 0, None
+    while i < len(text):
+        if text.startswith(value, i):
+            out.append({None: f'"{reference}"', '"': reference, "'": f"'\"{reference}\"'"}[quote])
+            i += len(value)
+            continue
+        char = text[i]
+        if char == "\\" and quote != "'" and i + 1 < len(text):
+            out.append(text[i:i + 2])
+            i += 2
+            continue
+        if char in "'\"" and quote in (None, char):
+            quote = None if quote else char
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _shell_word(arg: str, found: list[tuple[str, str]]) -> str:
+    """One argument of an exec form as a shell word, with each secret value in it read from its variable."""
+    for value, variable in found:
+        if value in arg:
+            return f'"${{{variable}}}"'.join(_shell_word(piece, found) if piece else "" for piece in arg.split(value))
+    return shlex.quote(arg)
+
+
+def _variable_for(svc: dict, value: str, holders: dict[str, list[tuple[dict, str, str]]],
+                  chosen_secret: dict[tuple[str, str], str], links: dict[str, set[str]]) -> tuple[str, str]:
+    """The variable that holds `value`'s secret in `svc` (added from the secret when it has none), and the secret."""
+    secret = chosen_secret.get((value, svc["name"]))
+    if secret is None:  # not in this service's environment: the secret of a service it connects to, or the first
+        near = [(other, var) for other, var, _ in holders[value] if other["name"] in links[svc["name"]]]
+        other, var = (near or [holders[value][0][:2]])[0]
+        secret = other["secrets"][var]
+    given = svc.setdefault("secrets", {})
+    for variable, name in given.items():
+        if name == secret:
+            return variable, secret
+    variable = _unique(holders[value][0][1], {**svc["environment"], **given}, "_")
+    given[variable] = secret
+    return variable, secret
+
+
+def _secrets_in_commands(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str, str]]],
+                         chosen_secret: dict[tuple[str, str], str], links: dict[str, set[str]],
+                         compose_name: dict[str, str]) -> None:
+    """A secret's value written into a health check, command or entrypoint (Compose interpolates ${VAR} from
+    .env at import time) is read from the variable that holds it instead; the container has it from the
+    secret (ECS injects secrets as environment variables,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html).
+
+    A health check runs through the container's shell (CMD-SHELL). A command or entrypoint runs without
+    one, as an exec form: it is run through /bin/sh -c "exec ..." with the program's words quoted, which
+    needs the program's entrypoint (Compose's, or a known image's) and a shell in the image."""
+    distinctive = [value for value in sorted(holders, key=len, reverse=True) if _distinctive(value)]
+    for svc in services:
+        key = compose_name[svc["name"]]
         check = svc.get("health_check") or {}
-        for value in sorted(holders, key=len, reverse=True):
-            if not _distinctive(value):
-                continue
-            [(_, var), *_] = holders[value]
+        for value in distinctive:
             if value in (check.get("command") or ""):
-                secret = next(s["secrets"][v] for s, v in holders[value])
-                svc.setdefault("secrets", {}).setdefault(var, secret)
-                check["command"] = check["command"].replace(value, f"${{{var}}}")
-                ctx.note(compose_name[svc["name"]], "healthcheck.test", f"held the value of the secret '{secret}': "
-                         f"now ${{{var}}}, which the container's shell reads from the secret")
-            for key in ("command", "entrypoint"):
-                if any(value in str(part) for part in svc.get(key) or []):
-                    ctx.warn(compose_name[svc["name"]], key, f"holds the value of {var}, a secret now: ECS runs it "
-                             f"without a shell, so it cannot read {var}; change the {key} to read the variable")
+                variable, secret = _variable_for(svc, value, holders, chosen_secret, links)
+                check["command"] = _shell_substitute(check["command"], value, variable)
+                ctx.note(key, "healthcheck.test", f"held the value of the secret '{secret}': now ${{{variable}}}, "
+                                                  "which the container's shell reads from the secret")
+        words = [str(part) for part in (svc.get("entrypoint") or []) + (svc.get("command") or [])]
+        inside = [value for value in distinctive if any(value in word for word in words)]
+        if not inside:
+            continue
+        where = "entrypoint" if any(value in str(part) for value in inside for part in svc.get("entrypoint") or []) \
+            else "command"
+        known = _known(ctx.compose["services"][key])
+        program: Optional[list[str]] = None
+        if svc.get("entrypoint"):
+            program = words
+        elif known and known.entrypoint:
+            program = [*known.entrypoint, *(svc.get("command") or known.command)]
+        found = [(value, _variable_for(svc, value, holders, chosen_secret, links)[0]) for value in inside]
+        if program is None:
+            # The Compose value is written nowhere: the words hold the variable's name, which the user wires up.
+            for name in ("entrypoint", "command"):
+                for value, variable in found:
+                    if svc.get(name):
+                        svc[name] = [str(part).replace(value, f"${{{variable}}}") for part in svc[name]]
+            variables = ", ".join(variable for _, variable in found)
+            ctx.warn(key, where, f"held the value of {variables}, a secret now, and holds ${{...}} in its place, which "
+                                 "nothing expands: ECS runs it without a shell, and the image's entrypoint is unknown, "
+                                 "so it cannot be run through one; set entrypoint in the Compose file to what the "
+                                 f"image runs and import again, or change the {where} to read {variables}")
+            continue
+        svc["entrypoint"] = ["/bin/sh", "-c", "exec " + " ".join(_shell_word(word, found) for word in program)]
+        svc.pop("command", None)
+        ctx.note(key, where, f"held the value of {', '.join(v for _, v in found)}, a secret now: it runs through "
+                             f"/bin/sh -c \"exec ...\" so the shell reads {', '.join('$' + v for _, v in found)} from "
+                             "the secret (ECS runs a command without a shell; the image needs /bin/sh)")
+
+
+def _secrets_in_files(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str, str]]],
+                      compose_name: dict[str, str]) -> None:
+    """A carried file holding a secret's value is not carried: its text would sit in the task definition in
+    plain text, and it would hold the Compose value, not the generated secret's."""
+    distinctive = [value for value in holders if _distinctive(value)]
+    for svc in services:
+        for target, source in list((svc.get("files") or {}).items()):
+            text = ctx.file_contents.get(source, "")
+            secret_of = next((holders[v][0][0]["secrets"][holders[v][0][1]] for v in distinctive if v in text), None)
+            if secret_of is None:
+                continue
+            del svc["files"][target]
+            ctx.warn(compose_name[svc["name"]], f"files.{target}", f"{source} holds the value of the secret "
+                     f"'{secret_of}': not carried over (its text would sit in plain text in the task definition, "
+                     "with the Compose value rather than the generated one); have the program read the secret's "
+                     "variable, or put the file in the image and set the secret's value in Secrets Manager")
+    used = {source for svc in services for source in (svc.get("files") or {}).values()}
+    for source in [name for name in ctx.file_contents if name not in used]:
+        del ctx.file_contents[source]
 
 
 def _unique(base: str, taken: dict, joiner: str = "-") -> str:
@@ -1329,7 +1516,7 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
         else:
             ctx.warn(key, where, f"config '{source}' is not a file in Compose (content, environment or external): "
                                  "not carried over")
-    if not files:
+    if not files and not out.get("secret_files"):
         return {}
     # The wrapper that writes the files replaces the entrypoint, then must run what the image runs.
     known = _known(svc)
@@ -1339,17 +1526,22 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
                                  "not carried over: written into the container by a wrapper that then hands over to "
                                  "the image's entrypoint, which is unknown for this image; set entrypoint (and "
                                  "command) to what the image runs and add the files under `files`")
+        _secret_files_as_variables(ctx, key, out)
         return {}
     for where, source, _ in carried:
         ctx.note(key, where, f"{source} becomes `files` (written into the container at start; changes on this "
                              "machine need a new deployment)")
+    for where, path, secret in ctx.secret_mounts.get(key, []):
+        ctx.note(key, where, f"{path} is written at start from the generated secret '{secret}' (readable by all, "
+                             "as Compose mounts it), so what read it under Compose reads it here")
     ctx.file_contents.update(texts)
+    result = {"files": files} if files else {}
     if out.get("entrypoint"):
-        return {"files": files}
+        return result
     command = out.get("command") or list(known.command)
-    ctx.note(key, "volumes", f"entrypoint {shlex.join(known.entrypoint)} (what {_image_name(svc)} runs) set "
-                             "explicitly, so the files are written before it starts")
-    return {"entrypoint": list(known.entrypoint), "command": command, "files": files}
+    ctx.note(key, "volumes" if files else "secrets", f"entrypoint {shlex.join(known.entrypoint)} (what "
+             f"{_image_name(svc)} runs) set explicitly, so the files are written before it starts")
+    return {"entrypoint": list(known.entrypoint), "command": command, **result}
 
 
 # The Docker daemon's socket, at either of the paths Linux hosts give it (/var/run is commonly a link to /run).
