@@ -1566,8 +1566,8 @@ def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, st
                                  "host itself; the config mounts no host path, and giving a container that is a "
                                  "decision to make by hand in the task definition, knowingly")
         else:
-            ctx.warn(key, where, f"host path {raw} at {mount.target}: not carried over (the config mounts no host path: "
-                                 "a task may start on any host, which holds what the image and the AMI put there)")
+            ctx.warn(key, where, f"host path {raw} at {mount.target}: not carried over (the config mounts no host "
+                                 "path: a task may start on any host, which holds only what the AMI put there)")
         return False
     refused = f"bind mount of {raw} at {mount.target}: refused, nothing from it is read:"
     if SECRET_PATH.search(os.path.normpath(raw)):

@@ -73,9 +73,9 @@ def test_a_short_value_that_is_also_a_name_does_not_pull_other_variables_in(tmp_
 
 def test_a_health_check_in_exec_form_reads_the_secret_through_the_shell(tmp_path):
     # aspnet-mssql's shape: the password in a CMD exec form, one argument quoted because it holds a space.
+    check = ["CMD", "sqlcmd", "-U", "sa", "-P", PASSWORD, "-Q", "SELECT 1"]
     result = imported({"db": {"image": "mcr.microsoft.com/mssql/server", "environment": {"SA_PASSWORD": PASSWORD},
-                              "healthcheck": {"test": ["CMD", "sqlcmd", "-U", "sa", "-P", PASSWORD, "-Q", "SELECT 1"]}}},
-                      tmp_path)
+                              "healthcheck": {"test": check}}}, tmp_path)
     command = service(result, "db")["health_check"]["command"]
     assert PASSWORD not in command and "${SA_PASSWORD}" in command
     printed = shell(command, {"SA_PASSWORD": "Generated 1"}, tmp_path)
