@@ -218,3 +218,38 @@ def test_equal_passwords_of_services_that_never_talk_are_separate_secrets(tmp_pa
     said = findings(result.warnings, "grafana", "environment.GF_SECURITY_ADMIN_PASSWORD")
     assert "db.POSTGRES_PASSWORD" in said and "do not connect" in said
     assert "same-pass-1" not in written(result, tmp_path)
+
+
+# --- on the emulator --------------------------------------------------------------------------------------------
+
+
+def test_a_compose_secret_file_deploys_with_the_secret_given_to_the_wrapper(aws, tmp_path):
+    import stacks
+    from helpers import write_build
+
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "password.txt").write_text("unused\n")
+    result = compose.convert({"name": "secretfile", "services": {
+        "db": {"image": "mariadb:10", "secrets": ["db-password"],
+               "environment": {"MARIADB_ROOT_PASSWORD_FILE": "/run/secrets/db-password"},
+               "healthcheck": {"test": ["CMD-SHELL", "mariadb-admin ping -p\"$(cat /run/secrets/db-password)\""]}}},
+        "secrets": {"db-password": {"file": "db/password.txt"}}}, tmp_path, tmp_path, {})
+    (tmp_path / "app.yaml").write_text(written(result, tmp_path))
+    build = write_build(config.load(tmp_path / "app.yaml"), tmp_path / "build")
+    stacks.upload(aws, "secretfile-templates", "t/", build)
+    url = stacks.template_url(aws, "secretfile-templates", "t/")
+    registry = stacks.create(aws, "secretfile-registry", url + "registry.yaml")
+    assert registry["StackStatus"] == "CREATE_COMPLETE", registry.get("StackStatusReason")
+    root = stacks.create(aws, "secretfile", url + "main.yaml", {"QSS3BucketName": "secretfile-templates",
+                                                                 "QSS3KeyPrefix": "t/"})
+    assert root["StackStatus"] == "CREATE_COMPLETE", root.get("StackStatusReason")
+    ecs = aws.client("ecs")
+    arns = ecs.list_task_definitions()["taskDefinitionArns"]
+    [container] = ecs.describe_task_definition(taskDefinition=arns[0])["taskDefinition"]["containerDefinitions"]
+    variable = services.secret_file_variable("/run/secrets/db-password")
+    [given] = container["secrets"]
+    assert given["name"] == variable and ":secret:" in given["valueFrom"]
+    assert '> /run/secrets/db-password' in container["entryPoint"][2]
+    assert {"name": "MARIADB_ROOT_PASSWORD_FILE", "value": "/run/secrets/db-password"} in container["environment"]
+    stacks.delete(aws, "secretfile")
+    stacks.delete(aws, "secretfile-registry")
