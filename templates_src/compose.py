@@ -1149,8 +1149,17 @@ def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, di
                 _said_secret(ctx, (compose_name[svc["name"]], f"environment.{var}"), secret, kind,
                              [f"{compose_name[s['name']]}.{v}" for s, v, _ in group
                               if (s["name"], v) != (svc["name"], var)], apart)
-    _secrets_in_commands(ctx, services, holders, chosen_secret, links, compose_name)
-    _secrets_in_files(ctx, services, holders, compose_name)
+    # Where a value is looked for in commands and files: anywhere when distinctive, else as a word of its own;
+    # a commands' word of 8 characters or more that is no name is taken for the secret, a shorter one is said.
+    patterns = {value: re.compile(re.escape(value) if _distinctive(value) else rf"(?<![\w.-]){re.escape(value)}"
+                                  r"(?![\w.-])") for value in sorted(holders, key=len, reverse=True)
+                if _distinctive(value) or len(value) >= 4 and value.lower() not in words}
+    sure = {value: pattern for value, pattern in patterns.items() if _distinctive(value) or len(value) >= 8}
+    _secrets_in_commands(ctx, services, holders, chosen_secret, links, compose_name, sure)
+    # A file is no command: a word such as "password" in it is left there, and said.
+    _secrets_in_files(ctx, services, holders, compose_name, {v: p for v, p in patterns.items() if _distinctive(v)})
+    _unsure_secrets(ctx, services, holders, compose_name, {v: p for v, p in patterns.items() if v not in sure},
+                    {v: p for v, p in patterns.items() if not _distinctive(v)})
 
 
 def _said_secret(ctx: _Context, where: tuple[str, str], secret: str, kind: str, shared: list[str],
@@ -1158,9 +1167,9 @@ def _said_secret(ctx: _Context, where: tuple[str, str], secret: str, kind: str, 
     """What became of one variable; a warning where the user has something to do or decide, a note otherwise."""
     together = f", shared with {', '.join(shared)}" if shared else ""
     if apart:
-        together += (f"; {', '.join(apart)} had the same value in Compose but do not connect to this service (no "
-                     "depends_on or name between them), so theirs is a secret of its own: set them equal in Secrets "
-                     "Manager if they must match")
+        together += (f"; {', '.join(apart)} had the same value in Compose, under another name, but do not connect "
+                     "to this service (no depends_on or name between them), so theirs is a secret of its own: set "
+                     "them equal in Secrets Manager if they must match")
     message = {
         "password": f"a plain password in Compose; now the generated secret '{secret}'{together} (the Compose value "
                     "is not copied)",
@@ -1186,40 +1195,45 @@ def _links(services: list[dict]) -> dict[str, set[str]]:
 
 
 def _groups(uses: list[tuple[dict, str, str]], links: dict[str, set[str]]) -> list[list[tuple[dict, str, str]]]:
-    """The uses of one value, grouped so that a group's services connect to each other (directly, or through
-    another service holding the value): one secret per group.
+    """The uses of one value, grouped: one secret per group. Two uses are in one group when they are the same
+    variable (SECRET_KEY of a web and a worker process: one setting of the app), both keys or tokens (nobody
+    picks the same random key twice by chance), or in services that connect (a client's DB_PASSWORD and the
+    database's POSTGRES_PASSWORD: one credential), or through another use.
 
-    Compose gives every service its value, and equal values in services that talk (a client's DB_PASSWORD and
-    the database's POSTGRES_PASSWORD) are one credential. Equal values in services that never talk (a
-    dashboard's admin login and a database's superuser password) are a coincidence: one secret would tie them
-    together for no reason, and a leak of either would open both."""
-    names = list(dict.fromkeys(svc["name"] for svc, _, _ in uses))
-    group_of: dict[str, int] = {}
-    for start in names:
-        if start in group_of:
-            continue
-        group_of[start], todo = len(set(group_of.values())), [start]
-        while todo:
-            for other in links[todo.pop()] & set(names):
-                if other not in group_of:
-                    group_of[other] = group_of[start]
-                    todo.append(other)
+    Compose gives every service its own value; equal passwords under different names in services that never
+    talk (a dashboard's admin login and a database's superuser password) are a coincidence of the kind people
+    make ("changeme"): one secret would tie them together for no reason, and a leak of either would open both."""
+    parent = list(range(len(uses)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, (svc, var, kind) in enumerate(uses):
+        for j in range(i):
+            other, other_var, other_kind = uses[j]
+            if var == other_var or kind == other_kind == "key" or svc["name"] == other["name"] \
+                    or other["name"] in links[svc["name"]]:
+                parent[root(i)] = root(j)
     groups: dict[int, list] = {}
-    for use in uses:
-        groups.setdefault(group_of[use[0]["name"]], []).append(use)
+    for i, use in enumerate(uses):
+        groups.setdefault(root(i), []).append(use)
     return list(groups.values())
 
 
-def _shell_substitute(text: str, value: str, variable: str) -> str:
+def _shell_substitute(text: str, value: re.Pattern, variable: str) -> str:
     """A shell command with each `value` in it read from $variable instead, wherever it stands: unquoted it
     becomes "${variable}", in double quotes ${variable}, and in single quotes, where the shell expands
     nothing, the quotes are closed around "${variable}"."""
     reference = "${" + variable + "}"
     out, i, quote = [], 0, None
     while i < len(text):
-        if text.startswith(value, i):
+        found = value.match(text, i)
+        if found:
             out.append({None: f'"{reference}"', '"': reference, "'": f"'\"{reference}\"'"}[quote])
-            i += len(value)
+            i = found.end()
             continue
         char = text[i]
         if char == "\\" and quote != "'" and i + 1 < len(text):
@@ -1233,11 +1247,11 @@ def _shell_substitute(text: str, value: str, variable: str) -> str:
     return "".join(out)
 
 
-def _shell_word(arg: str, found: list[tuple[str, str]]) -> str:
+def _shell_word(arg: str, found: list[tuple[re.Pattern, str]]) -> str:
     """One argument of an exec form as a shell word, with each secret value in it read from its variable."""
     for value, variable in found:
-        if value in arg:
-            return f'"${{{variable}}}"'.join(_shell_word(piece, found) if piece else "" for piece in arg.split(value))
+        if value.search(arg):
+            return f'"${{{variable}}}"'.join(_shell_word(piece, found) if piece else "" for piece in value.split(arg))
     return shlex.quote(arg)
 
 
@@ -1260,7 +1274,7 @@ def _variable_for(svc: dict, value: str, holders: dict[str, list[tuple[dict, str
 
 def _secrets_in_commands(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str, str]]],
                          chosen_secret: dict[tuple[str, str], str], links: dict[str, set[str]],
-                         compose_name: dict[str, str]) -> None:
+                         compose_name: dict[str, str], patterns: dict[str, re.Pattern]) -> None:
     """A secret's value written into a health check, command or entrypoint (Compose interpolates ${VAR} from
     .env at import time) is read from the variable that holds it instead; the container has it from the
     secret (ECS injects secrets as environment variables,
@@ -1269,35 +1283,34 @@ def _secrets_in_commands(ctx: _Context, services: list[dict], holders: dict[str,
     A health check runs through the container's shell (CMD-SHELL). A command or entrypoint runs without
     one, as an exec form: it is run through /bin/sh -c "exec ..." with the program's words quoted, which
     needs the program's entrypoint (Compose's, or a known image's) and a shell in the image."""
-    distinctive = [value for value in sorted(holders, key=len, reverse=True) if _distinctive(value)]
     for svc in services:
         key = compose_name[svc["name"]]
         check = svc.get("health_check") or {}
-        for value in distinctive:
-            if value in (check.get("command") or ""):
+        for value, pattern in patterns.items():
+            if pattern.search(check.get("command") or ""):
                 variable, secret = _variable_for(svc, value, holders, chosen_secret, links)
-                check["command"] = _shell_substitute(check["command"], value, variable)
+                check["command"] = _shell_substitute(check["command"], pattern, variable)
                 ctx.note(key, "healthcheck.test", f"held the value of the secret '{secret}': now ${{{variable}}}, "
                                                   "which the container's shell reads from the secret")
         words = [str(part) for part in (svc.get("entrypoint") or []) + (svc.get("command") or [])]
-        inside = [value for value in distinctive if any(value in word for word in words)]
+        inside = [value for value, pattern in patterns.items() if any(pattern.search(word) for word in words)]
         if not inside:
             continue
-        where = "entrypoint" if any(value in str(part) for value in inside for part in svc.get("entrypoint") or []) \
-            else "command"
+        where = "entrypoint" if any(patterns[value].search(str(part)) for value in inside
+                                    for part in svc.get("entrypoint") or []) else "command"
         known = _known(ctx.compose["services"][key])
         program: Optional[list[str]] = None
         if svc.get("entrypoint"):
             program = words
         elif known and known.entrypoint:
             program = [*known.entrypoint, *(svc.get("command") or known.command)]
-        found = [(value, _variable_for(svc, value, holders, chosen_secret, links)[0]) for value in inside]
+        found = [(patterns[value], _variable_for(svc, value, holders, chosen_secret, links)[0]) for value in inside]
         if program is None:
             # The Compose value is written nowhere: the words hold the variable's name, which the user wires up.
             for name in ("entrypoint", "command"):
-                for value, variable in found:
+                for pattern, variable in found:
                     if svc.get(name):
-                        svc[name] = [str(part).replace(value, f"${{{variable}}}") for part in svc[name]]
+                        svc[name] = [pattern.sub(f"${{{variable}}}", str(part)) for part in svc[name]]
             variables = ", ".join(variable for _, variable in found)
             ctx.warn(key, where, f"held the value of {variables}, a secret now, and holds ${{...}} in its place, which "
                                  "nothing expands: ECS runs it without a shell, and the image's entrypoint is unknown, "
@@ -1312,14 +1325,14 @@ def _secrets_in_commands(ctx: _Context, services: list[dict], holders: dict[str,
 
 
 def _secrets_in_files(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str, str]]],
-                      compose_name: dict[str, str]) -> None:
+                      compose_name: dict[str, str], patterns: dict[str, re.Pattern]) -> None:
     """A carried file holding a secret's value is not carried: its text would sit in the task definition in
     plain text, and it would hold the Compose value, not the generated secret's."""
-    distinctive = [value for value in holders if _distinctive(value)]
     for svc in services:
         for target, source in list((svc.get("files") or {}).items()):
             text = ctx.file_contents.get(source, "")
-            secret_of = next((holders[v][0][0]["secrets"][holders[v][0][1]] for v in distinctive if v in text), None)
+            secret_of = next((holders[v][0][0]["secrets"][holders[v][0][1]] for v, pattern in patterns.items()
+                              if pattern.search(text)), None)
             if secret_of is None:
                 continue
             del svc["files"][target]
@@ -1330,6 +1343,27 @@ def _secrets_in_files(ctx: _Context, services: list[dict], holders: dict[str, li
     used = {source for svc in services for source in (svc.get("files") or {}).values()}
     for source in [name for name in ctx.file_contents if name not in used]:
         del ctx.file_contents[source]
+
+
+def _unsure_secrets(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str, str]]],
+                    compose_name: dict[str, str], in_commands: dict[str, re.Pattern],
+                    in_files: dict[str, re.Pattern]) -> None:
+    """A short secret value standing as a word in a check, command or file may be that secret or a word
+    that happens to be the same: it is left, and said."""
+    for svc in services:
+        texts = [("healthcheck.test", (svc.get("health_check") or {}).get("command") or "", in_commands)]
+        texts += [(name, " ".join(map(str, svc.get(name) or [])), in_commands) for name in ("entrypoint", "command")]
+        texts += [(f"files.{target}", ctx.file_contents.get(source, ""), in_files) for target, source in
+                  (svc.get("files") or {}).items()]
+        for where, text, patterns in texts:
+            for value, pattern in patterns.items():
+                if pattern.search(text):
+                    first_svc, first_var, _ = holders[value][0]
+                    ctx.warn(compose_name[svc["name"]], where, f"holds a word equal to the value of "
+                             f"{compose_name[first_svc['name']]}.{first_var}, a generated secret now, too short to "
+                             "tell it from a word that happens to be the same: left as it was; if it is that "
+                             "password, read it from the secret's variable, or make the value 12 characters or "
+                             "more in Compose and import again")
 
 
 def _unique(base: str, taken: dict, joiner: str = "-") -> str:

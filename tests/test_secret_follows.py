@@ -91,6 +91,23 @@ def test_a_secret_inside_single_quotes_of_a_shell_check_is_still_expanded(tmp_pa
     assert shell(command, {"DB_PASSWORD": "g3n"}, tmp_path).endswith("sqlcmd|-P|g3n|-Q|pw=g3n|")
 
 
+def test_a_word_of_letters_follows_in_a_check_when_long_enough_and_is_said_when_short(tmp_path):
+    result = imported({
+        "cache": {"image": "acme/cache", "environment": {"CACHE_PASSWORD": "cachepass"},
+                  "healthcheck": {"test": "cache-cli -a cachepass ping"}},
+        "db": {"image": "acme/db", "environment": {"DB_PASSWORD": "hunter"},
+               "healthcheck": {"test": "check -p hunter"}},
+        "pg": {"image": "postgres:16", "environment": {"POSTGRES_PASSWORD": "postgres"},
+               "healthcheck": {"test": "pg_isready -U postgres"}},
+    }, tmp_path)
+    assert service(result, "cache")["health_check"]["command"] == 'cache-cli -a "${CACHE_PASSWORD}" ping'
+    assert service(result, "db")["health_check"]["command"] == "check -p hunter"
+    assert "too short" in findings(result.warnings, "db", "healthcheck.test")
+    # "postgres" is the image's name, the user's too: no word in the check is taken for the password.
+    assert service(result, "pg")["health_check"]["command"] == "pg_isready -U postgres"
+    assert not findings(result.warnings, "pg", "healthcheck.test")
+
+
 def test_a_command_holding_a_secret_runs_through_a_shell_that_reads_it(tmp_path):
     # langfuse's redis: the password in `command`; the image's entrypoint is known, so the program is too.
     result = imported({"redis": {"image": "redis:7", "command": ["--requirepass", "myredissecret"]},
@@ -253,3 +270,23 @@ def test_a_compose_secret_file_deploys_with_the_secret_given_to_the_wrapper(aws,
     assert {"name": "MARIADB_ROOT_PASSWORD_FILE", "value": "/run/secrets/db-password"} in container["environment"]
     stacks.delete(aws, "secretfile")
     stacks.delete(aws, "secretfile-registry")
+
+
+def test_the_same_variable_in_services_that_do_not_talk_is_one_setting(tmp_path):
+    # taiga's shape: the back end and its async worker both sign with SECRET_KEY, and talk only to the database.
+    result = imported({
+        "db": {"image": "postgres:16"},
+        "back": {"image": "taiga/back", "depends_on": ["db"], "environment": {"SECRET_KEY": "k3y-0f-the-app"}},
+        "async": {"image": "taiga/back", "depends_on": ["db"], "environment": {"SECRET_KEY": "k3y-0f-the-app"}},
+    }, tmp_path)
+    assert service(result, "back")["secrets"] == service(result, "async")["secrets"] == {"SECRET_KEY": "secret-key"}
+
+
+def test_equal_keys_are_one_secret_even_between_services_that_do_not_talk(tmp_path):
+    # taiga-protected's SECRET_KEY must be taiga-back's TAIGA_SECRET_KEY; nobody picks a key twice by chance.
+    result = imported({
+        "back": {"image": "taiga/back", "environment": {"TAIGA_SECRET_KEY": "k3y-0f-the-app"}},
+        "protected": {"image": "taiga/protected", "environment": {"SECRET_KEY": "k3y-0f-the-app"}},
+    }, tmp_path)
+    assert service(result, "protected")["secrets"]["SECRET_KEY"] == service(result, "back")["secrets"][
+        "TAIGA_SECRET_KEY"]
