@@ -290,3 +290,21 @@ def test_equal_keys_are_one_secret_even_between_services_that_do_not_talk(tmp_pa
     }, tmp_path)
     assert service(result, "protected")["secrets"]["SECRET_KEY"] == service(result, "back")["secrets"][
         "TAIGA_SECRET_KEY"]
+
+
+def test_bad_secret_files_are_refused_with_the_field():
+    import pytest
+    from helpers import dks_data
+
+    data = dks_data()
+    index, db = next((i, s) for i, s in enumerate(data["services"]) if s["name"] == "dks-db")
+    secret = next(iter(data["secrets"]))
+    written_file = next(iter(db["files"]))
+    db["secret_files"] = {"run/x": secret, "/run/y": "nope", written_file: secret}
+    with pytest.raises(config.ConfigError) as refused:
+        config.validate(config.parse(data, base_dir=config.DEFAULT_CONFIG.parent))
+    problems = {where: reason for where, reason in refused.value.problems}
+    at = f"services[{index}].secret_files."
+    assert "absolute" in problems[at + "run/x"]
+    assert "unknown secret" in problems[at + "/run/y"]
+    assert "also under files" in problems[at + written_file]
