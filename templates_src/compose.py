@@ -476,6 +476,11 @@ class _Context:
     generated: set[tuple[str, str]] = field(default_factory=set)
     file_contents: dict[str, str] = field(default_factory=dict)
     secret_values: set[str] = field(default_factory=set)
+    # Compose secrets a service reads from a file: service -> [(where, path, secret)], for `_mounts` to write
+    # them as files (or, with no entrypoint to hand over to, give them as variables).
+    secret_mounts: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    # What a build makes (context, Dockerfile, target, args) -> (the first service built so, its repository).
+    builds: dict[tuple, tuple[str, str]] = field(default_factory=dict)
 
     def warn(self, service: str, key: str, message: str) -> None:
         self.warnings.append(Finding(service, key, message))
@@ -547,7 +552,7 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
                 "network_mode", "environment", "secrets", "health_check", "public", "url_output", "depends_on",
-                "entrypoint", "command", "files", "data", "deployment", "user", "read_only", "writable",
+                "entrypoint", "command", "files", "secret_files", "data", "deployment", "user", "read_only", "writable",
                 "capabilities", "init")
 
 
@@ -646,6 +651,9 @@ def _ports(ctx: _Context, key: str, svc: dict) -> tuple[int, list[Port]]:
         except ValueError:
             ctx.warn(key, f"expose[{i}]", f"'{entry}' is not a port: ignored")
             continue
+        if ranged:
+            ctx.warn(key, f"expose[{i}]", f"port range '{entry}': the config has one port per service; only {target} "
+                                          "is carried over")
         targets.append(target)
     distinct = list(dict.fromkeys(targets))
     if distinct:
@@ -739,9 +747,17 @@ def _image(ctx: _Context, key: str, svc: dict, name: str) -> dict:
         if args:
             details.append("args " + ", ".join(f"{k}={_shown(ctx, k, v)}" if v is not None else k
                                                for k, v in args.items()))
-        # Services that share an image (web and worker from one Dockerfile) share its repository.
+        # Services that share an image (web and worker from one Dockerfile) share its repository: the
+        # same build, or the same image name in Compose.
+        build_id = (os.path.normpath(str(context)), str(spec.get("dockerfile") or "Dockerfile"),
+                    str(spec.get("target") or ""), tuple(sorted(args.items())))
         repository = _label(_image_name(svc)) if svc.get("image") else name
         repository = repository if config.NAME.match(repository or "") else name
+        first, repository = ctx.builds.setdefault(build_id, (key, repository))
+        if first != key:
+            ctx.note(key, "build", f"the same build as {first}: the image in its ECR repository "
+                                   f"${{EnvironmentName}}/{repository}")
+            return {"repository": repository}
         ctx.warn(key, "build", f"built from {'; '.join(details)}: build it for the hosts' architecture and push it to "
                                f"the ECR repository ${{EnvironmentName}}/{repository} (registry.yaml) before deploying")
         for arg, value in args.items():
@@ -836,8 +852,10 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
     return out
 
 
-# Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one.
-HOST_VARIABLE = re.compile(r"HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER", re.IGNORECASE)
+# Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one: the
+# word begins or ends a part of the name (PGHOST, HOSTNAME, REDIS_ADDR), so "URI" inside SECURITY is none.
+_HOST_WORD = "HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER"
+HOST_VARIABLE = re.compile(rf"(?:^|[^A-Za-z0-9])(?:{_HOST_WORD})|(?:{_HOST_WORD})(?:$|[^A-Za-z0-9])", re.IGNORECASE)
 # What follows a URL's "://": [user[:password]@]host.
 URL_AUTHORITY = re.compile(r"(?:[^/@\s]*@)?(?P<host>[A-Za-z0-9._-]+)")
 _SCHEME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
@@ -966,9 +984,10 @@ def _shown(ctx: _Context, var: str, value: str) -> str:
 
 
 def _secrets(ctx: _Context, key: str, svc: dict, out: dict, secrets: dict[str, dict]) -> dict:
+    """Compose secrets become generated secrets, written where Compose mounted them (`secret_files`):
+    a program that reads /run/secrets/x, or X_FILE=/run/secrets/x, reads the same path on ECS."""
     declared = ctx.compose.get("secrets") or {}
-    result: dict[str, str] = {}
-    environment = out["environment"]
+    files: dict[str, str] = {}
     for i, entry in enumerate(svc.get("secrets") or []):
         source = str(entry.get("source", "")) if isinstance(entry, dict) else str(entry)
         target = str(entry.get("target") or source) if isinstance(entry, dict) else source
@@ -987,22 +1006,39 @@ def _secrets(ctx: _Context, key: str, svc: dict, out: dict, secrets: dict[str, d
                                               f"its value at deploy time (32 letters and digits); the Compose value "
                                               f"({origin or 'not given'}) is not copied. A value that must be exact "
                                               "(an API key) has to be set in Secrets Manager after deploying")
+        files[path] = secret
+        ctx.secret_mounts.setdefault(key, []).append((f"secrets[{i}]", path, secret))
+    return {"secret_files": files} if files else {}
+
+
+def _secret_files_as_variables(ctx: _Context, key: str, out: dict) -> None:
+    """With no program to hand over to, no wrapper writes the secret files: each secret is given as an
+    environment variable instead, which the app must read."""
+    environment = out["environment"]
+    given = out.setdefault("secrets", {})
+    for where, path, secret in ctx.secret_mounts.get(key, []):
         pointer = next((var for var, value in environment.items() if value == path and var.endswith("_FILE")), None)
         if pointer:
             variable = pointer[:-len("_FILE")]
             del environment[pointer]
-            ctx.note(key, f"secrets[{i}]", f"{pointer}={path} becomes {variable} from the secret '{secret}' (ECS "
-                                           "injects secrets as environment variables, not files)")
+            ctx.note(key, where, f"{pointer}={path} becomes {variable} from the secret '{secret}': the image's "
+                                 "entrypoint is unknown, so no wrapper can write the file before it starts")
         else:
             variable = re.sub(r"[^A-Za-z0-9_]", "_", path.rsplit("/", 1)[-1]).upper()
             if not re.match(r"[A-Z_]", variable):
                 variable = f"SECRET_{variable}"
-            ctx.warn(key, f"secrets[{i}]", f"the container read the secret from the file {path}; it now gets it in "
-                                           f"the environment variable {variable}: the app must read that instead")
-        if variable in environment:
-            del environment[variable]
-        result[variable] = secret
-    return {"secrets": result} if result else {}
+            ctx.warn(key, where, f"the container read the secret from the file {path}; it now gets it in the "
+                                 f"environment variable {variable}, since the image's entrypoint is unknown and no "
+                                 "wrapper can write the file before it starts: the app must read the variable "
+                                 "instead, or set entrypoint to what the image runs")
+        for var, value in environment.items():
+            if value == path:  # a path, not a password: never made a secret of its own
+                ctx.generated.add((out["name"], var))
+                ctx.warn(key, f"environment.{var}", f"names the secret file {path}, which is not written (see "
+                                                    f"{where})")
+        environment.pop(variable, None)
+        given[variable] = secret
+    out.pop("secret_files", None)
 
 
 # A password the app and its peers share: a value Secrets Manager generates serves as well.
@@ -1045,8 +1081,10 @@ def _distinctive(value: str) -> bool:
 
 
 def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, dict], chosen: list[str]) -> None:
-    """Every value that is, or holds, a secret becomes a generated secret; one per distinct value, shared where
-    it is repeated. Nothing of its value is written to app.yaml or said in a message.
+    """Every value that is, or holds, a secret becomes a generated secret; one per distinct value among services
+    that connect (see `_groups`), under whatever name it is repeated, and every health check, command,
+    entrypoint and file holding it follows it or is reported. Nothing of its value is written to app.yaml or
+    said in a message.
 
     A secret fills a whole variable (ECS's `secrets`), never part of one: a URL's password moves to a
     variable of its own, and any other value holding a secret becomes a secret as a whole.
@@ -1066,68 +1104,266 @@ def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, di
                      f"its URL held a password: the URL keeps the rest, and the password is in {holder}, from a "
                      "generated secret (ECS fills a whole variable from a secret, never part of one); the app must "
                      f"read it from {holder}, or set the whole URL in Secrets Manager after deploying")
-    holders: dict[str, list[tuple[dict, str]]] = {}
-    kinds: dict[str, str] = {}
+    links = _links(services)
+    # value -> its uses (service, variable, why it is a secret): "password", "key", "same" (the value of a
+    # secret under any other name) or "whole" (a value with a secret inside).
+    holders: dict[str, list[tuple[dict, str, str]]] = {}
+    held: set[tuple[str, str]] = set()
     for svc in services:
+        paths = svc.get("secret_files") or {}
         for var, value in svc["environment"].items():
-            kind = None if (svc["name"], var) in ctx.generated else _secret_kind(var, value)
+            kind = None if (svc["name"], var) in ctx.generated or value in paths else _secret_kind(var, value)
             if kind:
-                holders.setdefault(value, []).append((svc, var))
-                kinds[value] = "key" if "key" in (kind, kinds.get(value)) else kind
-    for value in [v for v in holders if _distinctive(v)]:
+                holders.setdefault(value, []).append((svc, var, kind))
+                held.add((svc["name"], var))
+    # Words a short value may be without being that secret: a user named like its password (postgres).
+    words = {str(name).lower() for name in chosen} | {_image_name(ctx.compose["services"][name]) for name in chosen}
+    words |= {value.lower() for svc in services for var, value in svc["environment"].items()
+              if NOT_A_SECRET_VARIABLE.search(var)}
+    for value in list(holders):
+        inside, same = _distinctive(value), len(value) >= 8 and value.lower() not in words
         for svc in services:
             for var, other in svc["environment"].items():
-                if value in other and other != value and other not in holders \
-                        and (svc["name"], var) not in ctx.generated:
-                    holders.setdefault(other, []).append((svc, var))
-                    kinds[other] = "whole"
+                if (svc["name"], var) in held or (svc["name"], var) in ctx.generated:
+                    continue
+                if other == value and (inside or same):
+                    holders[value].append((svc, var, "same"))
+                elif inside and value in other:
+                    holders.setdefault(other, []).append((svc, var, "whole"))
+                else:
+                    continue
+                held.add((svc["name"], var))
+    chosen_secret: dict[tuple[str, str], str] = {}  # (value, service) -> the secret its uses there became
     for value, uses in holders.items():
         ctx.secret_values.add(value)
-        first_svc, first_var = uses[0]
-        secret = _unique(_label(first_var), secrets)
-        secrets[secret] = {"description": f"{first_var} of {first_svc['name']} (imported from Compose)"}
-        for svc, var in uses:
-            del svc["environment"][var]
-            svc.setdefault("secrets", {})[var] = secret
-            others = [f"{compose_name[s['name']]}.{v}" for s, v in uses if (s["name"], v) != (svc["name"], var)]
-            shared = f", shared with {', '.join(others)}" if others else ""
-            where = (compose_name[svc["name"]], f"environment.{var}")
-            if kinds[value] == "password":
-                ctx.note(*where, f"a plain password in Compose; now the generated secret '{secret}'{shared} (the "
-                                 "Compose value is not copied)")
-            elif kinds[value] == "key":
-                ctx.warn(*where, f"looks secret; now the generated secret '{secret}'{shared} (the Compose value is "
-                                 "not copied): if it must be exact (a key someone issued), set it in Secrets Manager "
-                                 "after deploying")
-            else:
-                ctx.warn(*where, f"holds a secret's value, so it is a secret as a whole: the generated secret "
-                                 f"'{secret}'{shared} (the Compose value is not copied); set its exact value in "
-                                 "Secrets Manager after deploying")
-    _secrets_in_commands(ctx, services, holders, compose_name)
+        groups = _groups(uses, links)
+        for group in groups:
+            first_svc, first_var, _ = group[0]
+            secret = _unique(_label(first_var), secrets)
+            secrets[secret] = {"description": f"{first_var} of {first_svc['name']} (imported from Compose)"}
+            apart = [f"{compose_name[s['name']]}.{v}" for other in groups if other is not group for s, v, _ in other]
+            for svc, var, kind in group:
+                del svc["environment"][var]
+                svc.setdefault("secrets", {})[var] = secret
+                chosen_secret.setdefault((value, svc["name"]), secret)
+                _said_secret(ctx, (compose_name[svc["name"]], f"environment.{var}"), secret, kind,
+                             [f"{compose_name[s['name']]}.{v}" for s, v, _ in group
+                              if (s["name"], v) != (svc["name"], var)], apart)
+    # Where a value is looked for in commands and files: anywhere when distinctive, else as a word of its own;
+    # a commands' word of 8 characters or more that is no name is taken for the secret, a shorter one is said.
+    patterns = {value: re.compile(re.escape(value) if _distinctive(value) else rf"(?<![\w.-]){re.escape(value)}"
+                                  r"(?![\w.-])") for value in sorted(holders, key=len, reverse=True)
+                if _distinctive(value) or len(value) >= 4 and value.lower() not in words}
+    sure = {value: pattern for value, pattern in patterns.items() if _distinctive(value) or len(value) >= 8}
+    _secrets_in_commands(ctx, services, holders, chosen_secret, links, compose_name, sure)
+    # A file is no command: a word such as "password" in it is left there, and said.
+    _secrets_in_files(ctx, services, holders, compose_name, {v: p for v, p in patterns.items() if _distinctive(v)})
+    _unsure_secrets(ctx, services, holders, compose_name, {v: p for v, p in patterns.items() if v not in sure},
+                    {v: p for v, p in patterns.items() if not _distinctive(v)})
 
 
-def _secrets_in_commands(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str]]],
-                         compose_name: dict[str, str]) -> None:
-    """A secret's value written into a health check (Compose interpolates ${VAR} from .env at import time)
-    becomes a reference to the variable that holds it: the check runs through the container's shell,
-    where ECS has set that variable from the secret. A command or entrypoint runs without a shell, so
-    the value cannot be referenced there: it is said, never shown."""
+def _said_secret(ctx: _Context, where: tuple[str, str], secret: str, kind: str, shared: list[str],
+                 apart: list[str]) -> None:
+    """What became of one variable; a warning where the user has something to do or decide, a note otherwise."""
+    together = f", shared with {', '.join(shared)}" if shared else ""
+    if apart:
+        together += (f"; {', '.join(apart)} had the same value in Compose, under another name, but do not connect "
+                     "to this service (no depends_on or name between them), so theirs is a secret of its own: set "
+                     "them equal in Secrets Manager if they must match")
+    message = {
+        "password": f"a plain password in Compose; now the generated secret '{secret}'{together} (the Compose value "
+                    "is not copied)",
+        "key": f"looks secret; now the generated secret '{secret}'{together} (the Compose value is not copied): if "
+               "it must be exact (a key someone issued), set it in Secrets Manager after deploying",
+        "same": f"held the same value as a secret, so it is that secret: the generated secret '{secret}'{together} "
+                "(the Compose value is not copied)",
+        "whole": f"holds a secret's value, so it is a secret as a whole: the generated secret '{secret}'{together} "
+                 "(the Compose value is not copied); set its exact value in Secrets Manager after deploying",
+    }[kind]
+    (ctx.warn if apart or kind in ("key", "whole") else ctx.note)(*where, message)
+
+
+def _links(services: list[dict]) -> dict[str, set[str]]:
+    """Which services connect, either way: depends_on, or a name in the environment ({svc.host}, {svc.url})."""
+    links: dict[str, set[str]] = {svc["name"]: set() for svc in services}
     for svc in services:
+        named = {ref.service for value in svc["environment"].values() for ref in config.references(str(value))}
+        for other in (set(svc.get("depends_on") or ()) | named) & set(links) - {svc["name"]}:
+            links[svc["name"]].add(other)
+            links[other].add(svc["name"])
+    return links
+
+
+def _groups(uses: list[tuple[dict, str, str]], links: dict[str, set[str]]) -> list[list[tuple[dict, str, str]]]:
+    """The uses of one value, grouped: one secret per group. Two uses are in one group when they are the same
+    variable (SECRET_KEY of a web and a worker process: one setting of the app), both keys or tokens (nobody
+    picks the same random key twice by chance), or in services that connect (a client's DB_PASSWORD and the
+    database's POSTGRES_PASSWORD: one credential), or through another use.
+
+    Compose gives every service its own value; equal passwords under different names in services that never
+    talk (a dashboard's admin login and a database's superuser password) are a coincidence of the kind people
+    make ("changeme"): one secret would tie them together for no reason, and a leak of either would open both."""
+    parent = list(range(len(uses)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, (svc, var, kind) in enumerate(uses):
+        for j in range(i):
+            other, other_var, other_kind = uses[j]
+            if var == other_var or kind == other_kind == "key" or svc["name"] == other["name"] \
+                    or other["name"] in links[svc["name"]]:
+                parent[root(i)] = root(j)
+    groups: dict[int, list] = {}
+    for i, use in enumerate(uses):
+        groups.setdefault(root(i), []).append(use)
+    return list(groups.values())
+
+
+def _shell_substitute(text: str, value: re.Pattern, variable: str) -> str:
+    """A shell command with each `value` in it read from $variable instead, wherever it stands: unquoted it
+    becomes "${variable}", in double quotes ${variable}, and in single quotes, where the shell expands
+    nothing, the quotes are closed around "${variable}"."""
+    reference = "${" + variable + "}"
+    out, i, quote = [], 0, None
+    while i < len(text):
+        found = value.match(text, i)
+        if found:
+            out.append({None: f'"{reference}"', '"': reference, "'": f"'\"{reference}\"'"}[quote])
+            i = found.end()
+            continue
+        char = text[i]
+        if char == "\\" and quote != "'" and i + 1 < len(text):
+            out.append(text[i:i + 2])
+            i += 2
+            continue
+        if char in "'\"" and quote in (None, char):
+            quote = None if quote else char
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _shell_word(arg: str, found: list[tuple[re.Pattern, str]]) -> str:
+    """One argument of an exec form as a shell word, with each secret value in it read from its variable."""
+    for value, variable in found:
+        if value.search(arg):
+            return f'"${{{variable}}}"'.join(_shell_word(piece, found) if piece else "" for piece in value.split(arg))
+    return shlex.quote(arg)
+
+
+def _variable_for(svc: dict, value: str, holders: dict[str, list[tuple[dict, str, str]]],
+                  chosen_secret: dict[tuple[str, str], str], links: dict[str, set[str]]) -> tuple[str, str]:
+    """The variable that holds `value`'s secret in `svc` (added from the secret when it has none), and the secret."""
+    secret = chosen_secret.get((value, svc["name"]))
+    if secret is None:  # not in this service's environment: the secret of a service it connects to, or the first
+        near = [(other, var) for other, var, _ in holders[value] if other["name"] in links[svc["name"]]]
+        other, var = (near or [holders[value][0][:2]])[0]
+        secret = other["secrets"][var]
+    given = svc.setdefault("secrets", {})
+    for variable, name in given.items():
+        if name == secret:
+            return variable, secret
+    variable = _unique(holders[value][0][1], {**svc["environment"], **given}, "_")
+    given[variable] = secret
+    return variable, secret
+
+
+def _secrets_in_commands(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str, str]]],
+                         chosen_secret: dict[tuple[str, str], str], links: dict[str, set[str]],
+                         compose_name: dict[str, str], patterns: dict[str, re.Pattern]) -> None:
+    """A secret's value written into a health check, command or entrypoint (Compose interpolates ${VAR} from
+    .env at import time) is read from the variable that holds it instead; the container has it from the
+    secret (ECS injects secrets as environment variables,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html).
+
+    A health check runs through the container's shell (CMD-SHELL). A command or entrypoint runs without
+    one, as an exec form: it is run through /bin/sh -c "exec ..." with the program's words quoted, which
+    needs the program's entrypoint (Compose's, or a known image's) and a shell in the image."""
+    for svc in services:
+        key = compose_name[svc["name"]]
         check = svc.get("health_check") or {}
-        for value in sorted(holders, key=len, reverse=True):
-            if not _distinctive(value):
+        for value, pattern in patterns.items():
+            if pattern.search(check.get("command") or ""):
+                variable, secret = _variable_for(svc, value, holders, chosen_secret, links)
+                check["command"] = _shell_substitute(check["command"], pattern, variable)
+                ctx.note(key, "healthcheck.test", f"held the value of the secret '{secret}': now ${{{variable}}}, "
+                                                  "which the container's shell reads from the secret")
+        words = [str(part) for part in (svc.get("entrypoint") or []) + (svc.get("command") or [])]
+        inside = [value for value, pattern in patterns.items() if any(pattern.search(word) for word in words)]
+        if not inside:
+            continue
+        where = "entrypoint" if any(patterns[value].search(str(part)) for value in inside
+                                    for part in svc.get("entrypoint") or []) else "command"
+        known = _known(ctx.compose["services"][key])
+        program: Optional[list[str]] = None
+        if svc.get("entrypoint"):
+            program = words
+        elif known and known.entrypoint:
+            program = [*known.entrypoint, *(svc.get("command") or known.command)]
+        found = [(patterns[value], _variable_for(svc, value, holders, chosen_secret, links)[0]) for value in inside]
+        if program is None:
+            # The Compose value is written nowhere: the words hold the variable's name, which the user wires up.
+            for name in ("entrypoint", "command"):
+                for pattern, variable in found:
+                    if svc.get(name):
+                        svc[name] = [pattern.sub(f"${{{variable}}}", str(part)) for part in svc[name]]
+            variables = ", ".join(variable for _, variable in found)
+            ctx.warn(key, where, f"held the value of {variables}, a secret now, and holds ${{...}} in its place, which "
+                                 "nothing expands: ECS runs it without a shell, and the image's entrypoint is unknown, "
+                                 "so it cannot be run through one; set entrypoint in the Compose file to what the "
+                                 f"image runs and import again, or change the {where} to read {variables}")
+            continue
+        svc["entrypoint"] = ["/bin/sh", "-c", "exec " + " ".join(_shell_word(word, found) for word in program)]
+        svc.pop("command", None)
+        ctx.note(key, where, f"held the value of {', '.join(v for _, v in found)}, a secret now: it runs through "
+                             f"/bin/sh -c \"exec ...\" so the shell reads {', '.join('$' + v for _, v in found)} from "
+                             "the secret (ECS runs a command without a shell; the image needs /bin/sh)")
+
+
+def _secrets_in_files(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str, str]]],
+                      compose_name: dict[str, str], patterns: dict[str, re.Pattern]) -> None:
+    """A carried file holding a secret's value is not carried: its text would sit in the task definition in
+    plain text, and it would hold the Compose value, not the generated secret's."""
+    for svc in services:
+        for target, source in list((svc.get("files") or {}).items()):
+            text = ctx.file_contents.get(source, "")
+            secret_of = next((holders[v][0][0]["secrets"][holders[v][0][1]] for v, pattern in patterns.items()
+                              if pattern.search(text)), None)
+            if secret_of is None:
                 continue
-            [(_, var), *_] = holders[value]
-            if value in (check.get("command") or ""):
-                secret = next(s["secrets"][v] for s, v in holders[value])
-                svc.setdefault("secrets", {}).setdefault(var, secret)
-                check["command"] = check["command"].replace(value, f"${{{var}}}")
-                ctx.note(compose_name[svc["name"]], "healthcheck.test", f"held the value of the secret '{secret}': "
-                         f"now ${{{var}}}, which the container's shell reads from the secret")
-            for key in ("command", "entrypoint"):
-                if any(value in str(part) for part in svc.get(key) or []):
-                    ctx.warn(compose_name[svc["name"]], key, f"holds the value of {var}, a secret now: ECS runs it "
-                             f"without a shell, so it cannot read {var}; change the {key} to read the variable")
+            del svc["files"][target]
+            ctx.warn(compose_name[svc["name"]], f"files.{target}", f"{source} holds the value of the secret "
+                     f"'{secret_of}': not carried over (its text would sit in plain text in the task definition, "
+                     "with the Compose value rather than the generated one); have the program read the secret's "
+                     "variable, or put the file in the image and set the secret's value in Secrets Manager")
+    used = {source for svc in services for source in (svc.get("files") or {}).values()}
+    for source in [name for name in ctx.file_contents if name not in used]:
+        del ctx.file_contents[source]
+
+
+def _unsure_secrets(ctx: _Context, services: list[dict], holders: dict[str, list[tuple[dict, str, str]]],
+                    compose_name: dict[str, str], in_commands: dict[str, re.Pattern],
+                    in_files: dict[str, re.Pattern]) -> None:
+    """A short secret value standing as a word in a check, command or file may be that secret or a word
+    that happens to be the same: it is left, and said."""
+    for svc in services:
+        texts = [("healthcheck.test", (svc.get("health_check") or {}).get("command") or "", in_commands)]
+        texts += [(name, " ".join(map(str, svc.get(name) or [])), in_commands) for name in ("entrypoint", "command")]
+        texts += [(f"files.{target}", ctx.file_contents.get(source, ""), in_files) for target, source in
+                  (svc.get("files") or {}).items()]
+        for where, text, patterns in texts:
+            for value, pattern in patterns.items():
+                if pattern.search(text):
+                    first_svc, first_var, _ = holders[value][0]
+                    ctx.warn(compose_name[svc["name"]], where, f"holds a word equal to the value of "
+                             f"{compose_name[first_svc['name']]}.{first_var}, a generated secret now, too short to "
+                             "tell it from a word that happens to be the same: left as it was; if it is that "
+                             "password, read it from the secret's variable, or make the value 12 characters or "
+                             "more in Compose and import again")
 
 
 def _unique(base: str, taken: dict, joiner: str = "-") -> str:
@@ -1286,6 +1522,8 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
     bind-mounted files and configs become `files`."""
     declared = ctx.compose.get("volumes") or {}
     files: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    carried: list[tuple[str, str, list[str]]] = []  # (where, source, targets) of each bind that can become files
     for i, entry in enumerate(svc.get("volumes") or []):
         where = f"volumes[{i}]"
         mount = parse_volume(entry, declared)
@@ -1294,7 +1532,9 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
         elif mount.kind == "anonymous":
             ctx.warn(key, where, f"anonymous volume at {mount.target}: its data does not outlive the task")
         elif mount.kind == "bind":
-            _bind(ctx, key, where, mount, files)
+            before = set(files)
+            if _bind(ctx, key, where, mount, files, texts):
+                carried.append((where, mount.source, sorted(set(files) - before)))
         else:
             ctx.warn(key, where, f"{mount.kind} mount at {mount.target}: not carried over")
     declared_configs = ctx.compose.get("configs") or {}
@@ -1304,27 +1544,42 @@ def _mounts(ctx: _Context, key: str, svc: dict, out: dict) -> dict:
         target = str(entry.get("target") or f"/{source}") if isinstance(entry, dict) else f"/{source}"
         spec = declared_configs.get(source)
         if isinstance(spec, dict) and spec.get("file"):
-            _bind(ctx, key, where, Mount("bind", str(spec["file"]), target), files)
+            before = set(files)
+            if _bind(ctx, key, where, Mount("bind", str(spec["file"]), target), files, texts):
+                carried.append((where, str(spec["file"]), sorted(set(files) - before)))
         else:
             ctx.warn(key, where, f"config '{source}' is not a file in Compose (content, environment or external): "
                                  "not carried over")
-    if not files:
+    if not files and not out.get("secret_files"):
         return {}
-    if out.get("entrypoint"):
-        return {"files": files}
     # The wrapper that writes the files replaces the entrypoint, then must run what the image runs.
     known = _known(svc)
-    if not known or not known.entrypoint:
-        ctx.warn(key, "volumes", f"files mounted at {', '.join(sorted(files))} need the image's entrypoint to hand "
-                                 "over to, which is unknown for this image: not carried over; set entrypoint (and "
-                                 "command) to what the image runs and add them under `files`")
+    if not out.get("entrypoint") and (not known or not known.entrypoint):
+        for where, source, targets in carried:
+            ctx.warn(key, where, f"{source} at {', '.join(targets)}: "
+                                 "not carried over: written into the container by a wrapper that then hands over to "
+                                 "the image's entrypoint, which is unknown for this image; set entrypoint (and "
+                                 "command) to what the image runs and add the files under `files`")
+        _secret_files_as_variables(ctx, key, out)
         return {}
+    for where, source, _ in carried:
+        ctx.note(key, where, f"{source} becomes `files` (written into the container at start; changes on this "
+                             "machine need a new deployment)")
+    for where, path, secret in ctx.secret_mounts.get(key, []):
+        ctx.note(key, where, f"{path} is written at start from the generated secret '{secret}' (readable by all, "
+                             "as Compose mounts it), so what read it under Compose reads it here")
+    ctx.file_contents.update(texts)
+    result = {"files": files} if files else {}
+    if out.get("entrypoint"):
+        return result
     command = out.get("command") or list(known.command)
-    ctx.note(key, "volumes", f"entrypoint {shlex.join(known.entrypoint)} (what {_image_name(svc)} runs) set "
-                             "explicitly, so the files are written before it starts")
-    return {"entrypoint": list(known.entrypoint), "command": command, "files": files}
+    ctx.note(key, "volumes" if files else "secrets", f"entrypoint {shlex.join(known.entrypoint)} (what "
+             f"{_image_name(svc)} runs) set explicitly, so the files are written before it starts")
+    return {"entrypoint": list(known.entrypoint), "command": command, **result}
 
 
+# The Docker daemon's socket, at either of the paths Linux hosts give it (/var/run is commonly a link to /run).
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 # Paths that hold credentials or keys: a bind of one is refused, never read, wherever it is.
 SECRET_PATH = re.compile(
     r"(^|/)(\.aws|\.ssh|\.gnupg|\.kube|\.docker|\.azure|\.gcloud|gcloud|\.password-store|\.vault-token)(/|$)"
@@ -1333,28 +1588,36 @@ SECRET_PATH = re.compile(
     r"|[^/]*\.(pem|key|p12|pfx|jks|keystore|kdbx|ovpn))$", re.IGNORECASE)
 
 
-def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, str]) -> None:
-    """A bind mount of files inside the Compose project's folder becomes `files`; anything else is
-    refused without reading it: their text would sit in plain text in the task definition."""
+def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, str], texts: dict[str, str]) -> bool:
+    """Whether a bind mount of files inside the Compose project's folder can become `files` (target -> source,
+    source -> text, for `_mounts` to keep or drop); anything else is refused without reading it: their text
+    would sit in plain text in the task definition."""
     raw = mount.source
     if not raw.startswith((".", "~")) and Path(raw).is_absolute():
-        ctx.warn(key, where, f"host path {raw} at {mount.target}: ECS hosts do not have it; not carried over")
-        return
+        if os.path.normpath(raw) in DOCKER_SOCKETS:
+            ctx.warn(key, where, f"the Docker socket {raw} at {mount.target}: not carried over. ECS hosts have it, but "
+                                 "whoever holds it commands the host's Docker, so every task on that host and the "
+                                 "host itself; the config mounts no host path, and giving a container that is a "
+                                 "decision to make by hand in the task definition, knowingly")
+        else:
+            ctx.warn(key, where, f"host path {raw} at {mount.target}: not carried over (the config mounts no host "
+                                 "path: a task may start on any host, which holds only what the AMI put there)")
+        return False
     refused = f"bind mount of {raw} at {mount.target}: refused, nothing from it is read:"
     if SECRET_PATH.search(os.path.normpath(raw)):
         ctx.warn(key, where, f"{refused} it looks like credentials or keys; give the app what it needs as a Compose "
                              "secret (it becomes a Secrets Manager secret)")
-        return
+        return False
     root = ctx.source_dir.resolve()
     relative = os.path.relpath(os.path.normpath(root / os.path.expanduser(raw)), root)
     if relative == ".." or relative.startswith(("../", "/")):
         ctx.warn(key, where, f"{refused} it is outside the Compose project's folder ({root}); files are read from "
                              "there only")
-        return
+        return False
     path = root / relative
     if not path.exists():
         ctx.warn(key, where, f"bind mount of {raw}, which does not exist here: not carried over")
-        return
+        return False
     if path.is_dir() and not path.is_symlink():
         found = []
         for folder, dirs, names in os.walk(path):  # never into a linked folder; read_file refuses it below
@@ -1366,8 +1629,8 @@ def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, st
         ctx.warn(key, where, f"bind mount of {raw} at {mount.target} ({len(found)} files): only up to {MAX_FILES} "
                              f"text files of {MAX_FILES_BYTES // 1024} KiB in all are carried over as `files`; the "
                              "image must contain the rest")
-        return
-    texts: dict[str, str] = {}
+        return False
+    read: dict[str, str] = {}
     for file, _ in found:
         name = file.relative_to(root).as_posix()
         real = file.resolve()  # a link inside the project to its .env is the .env
@@ -1375,28 +1638,32 @@ def _bind(ctx: _Context, key: str, where: str, mount: Mount, files: dict[str, st
                 and SECRET_PATH.search(real.relative_to(root).as_posix()):
             ctx.warn(key, where, f"{refused} {name} looks like credentials or keys; give the app what it needs as a "
                                  "Compose secret (it becomes a Secrets Manager secret)")
-            return
+            return False
         try:
-            texts[name] = config.read_file(root, name, "the Compose project's folder")
+            read[name] = config.read_file(root, name, "the Compose project's folder")
         except config.NotText as err:
             ctx.warn(key, where, f"bind mount of {raw} at {mount.target}: {err}; only up to {MAX_FILES} text files "
                                  f"of {MAX_FILES_BYTES // 1024} KiB in all are carried over as `files`; the image "
                                  "must contain the rest")
-            return
+            return False
         except config.FileRefused as err:
             ctx.warn(key, where, f"{refused} {err}")
-            return
-    size = sum(config.file_bytes(text) for text in texts.values())
-    if not found or size > MAX_FILES_BYTES:
+            return False
+    if not found:
+        ctx.warn(key, where, f"bind mount of {raw} at {mount.target}: the folder is empty here, so there is nothing to "
+                             f"carry over; the container sees what the image has at {mount.target}, not an empty "
+                             "folder")
+        return False
+    size = sum(config.file_bytes(text) for text in read.values())
+    if size > MAX_FILES_BYTES:
         ctx.warn(key, where, f"bind mount of {raw} at {mount.target} ({len(found)} files, {size} bytes): "
                              f"only up to {MAX_FILES} text files of {MAX_FILES_BYTES // 1024} KiB in all are carried "
                              "over as `files`; the image must contain the rest")
-        return
-    for (_, target), (name, text) in zip(found, texts.items()):
+        return False
+    for (_, target), (name, text) in zip(found, read.items()):
         files[target] = name
-        ctx.file_contents[name] = text
-    ctx.note(key, where, f"{raw} becomes `files` (written into the container at start; changes on this "
-                         "machine need a new deployment)")
+        texts[name] = text
+    return True
 
 
 def _deploy(ctx: _Context, key: str, svc: dict, out: dict) -> dict:

@@ -150,6 +150,10 @@ class Service:
     # Files written into the container before its entrypoint runs: container path -> file
     # (a regular UTF-8 file inside the config's folder: read_file). Needs `entrypoint` or `command` to hand over to.
     files: dict[str, str] = field(default_factory=dict)
+    # Files whose content is a secret's value, written by the same wrapper: container path -> name of an app
+    # secret. For a program that reads its secret from a file (Compose's /run/secrets/<name>, a *_FILE
+    # variable); the value reaches the wrapper as an ECS secret and is taken out of the environment it hands on.
+    secret_files: dict[str, str] = field(default_factory=dict)
     deployment: Deployment = Deployment()
     # Root output carrying this service's public URL; default <PascalName>Url.
     url_output: Optional[str] = None
@@ -172,7 +176,8 @@ class Service:
         """Directories mounted as tmpfs: `writable`, and on a read-only root the folders `files` go to,
         but for those in the data directory (a volume, writable: services.py)."""
         data = self.data.path.rstrip("/") + "/" if self.data else None
-        folders = [target.rsplit("/", 1)[0] or "/" for target in sorted(self.files)] if self.read_only else []
+        folders = [target.rsplit("/", 1)[0] or "/" for target in sorted({*self.files, *self.secret_files})] \
+            if self.read_only else []
         folders = [f for f in folders if not (data and (f + "/").startswith(data))]
         return tuple(dict.fromkeys([*self.writable, *folders]))
 
@@ -609,7 +614,10 @@ def _describe(value: object) -> str:
 
 NAME = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 NAMESPACE = re.compile(r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]([a-z0-9-]*[a-z0-9])?$")
-ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# ECS puts no pattern on a variable's name (KeyValuePair.Name is any string:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-taskdefinition-keyvaluepair.html),
+# and Docker passes any name without "=" to the process: Elasticsearch reads settings as discovery.type.
+ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 OUTPUT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,254}$")
 # The target group's HealthCheckPath (1 to 1024 characters,
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html) goes
@@ -807,6 +815,16 @@ def _validate_services(app: App, add) -> None:
                 add(f"{at}.secrets.{key}", f"unknown secret '{secret}' (declare it under top-level secrets)")
             if key in svc.environment:
                 add(f"{at}.secrets.{key}", "also set in environment; a variable comes from one place")
+        for target, secret in svc.secret_files.items():
+            if not target.startswith("/") or target.endswith("/"):
+                add(f"{at}.secret_files.{target}", "must be an absolute file path inside the container")
+            if secret not in app.secrets:
+                add(f"{at}.secret_files.{target}", f"unknown secret '{secret}' (declare it under top-level secrets)")
+            if target in svc.files:
+                add(f"{at}.secret_files.{target}", "also under files; a file comes from one place")
+        if svc.secret_files and not (svc.entrypoint or svc.command):
+            add(f"{at}.secret_files", "secret files are written by a wrapper that then runs the image's program: "
+                                      "set entrypoint and/or command to what the image runs")
         if svc.files and not (svc.entrypoint or svc.command):
             add(f"{at}.files", "files are written by a wrapper that then runs the image's program: "
                                "set entrypoint and/or command to what the image runs")

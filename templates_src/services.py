@@ -108,6 +108,10 @@ def file_variable(target: str) -> str:
     return "APP_FILE_" + re.sub(r"[^A-Za-z0-9]", "_", target.strip("/")).upper()
 
 
+def secret_file_variable(target: str) -> str:
+    return "APP_SECRET_FILE_" + re.sub(r"[^A-Za-z0-9]", "_", target.strip("/")).upper()
+
+
 def launcher(svc: AppService) -> tuple[list[str] | None, list[str] | None]:
     """EntryPoint and Command; with `files`, a shell wrapper writes them, then runs the program.
 
@@ -116,7 +120,7 @@ def launcher(svc: AppService) -> tuple[list[str] | None, list[str] | None]:
     """
     entrypoint = list(svc.entrypoint) if svc.entrypoint else None
     command = list(svc.command) if svc.command else None
-    if not svc.files:
+    if not svc.files and not svc.secret_files:
         return entrypoint, command
     lines = ["set -e"]
     for target in sorted(svc.files):
@@ -124,6 +128,17 @@ def launcher(svc: AppService) -> tuple[list[str] | None, list[str] | None]:
         lines += [f"mkdir -p {shlex.quote(folder)}",
                   f'printf %s "${file_variable(target)}" > {shlex.quote(target)}',
                   f"chmod 0755 {shlex.quote(target)}"]
+    # A secret file is readable by every user, as Compose mounts one (mode 0444 by default,
+    # https://docs.docker.com/reference/compose-file/services/#secrets): an entrypoint that starts as
+    # root and steps down to the image's user must still read it. Its variable is unset before the
+    # program starts, so the value is in the file only, as under Compose.
+    for target in sorted(svc.secret_files):
+        folder = target.rsplit("/", 1)[0] or "/"
+        variable = secret_file_variable(target)
+        lines += [f"mkdir -p {shlex.quote(folder)}",
+                  f'printf %s "${variable}" > {shlex.quote(target)}',
+                  f"chmod 0444 {shlex.quote(target)}",
+                  f"unset {variable}"]
     lines.append('exec "$0" "$@"')
     program = (entrypoint or []) + (command or [])
     return ["/bin/sh", "-c", "\n".join(lines), program[0]], program[1:]
@@ -186,7 +201,8 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
         PortMappings=[PortMapping(Name=f"{svc.name}-{svc.port}", ContainerPort=svc.port, Protocol="tcp")],
         Environment=[Environment(Name=key, Value=variables[key]) for key in sorted(variables)],
         Secrets=[Secret(Name=key, ValueFrom=stack.member(links.SECRET_ARNS, secret))
-                 for key, secret in sorted(svc.secrets.items())],
+                 for key, secret in sorted({**svc.secrets, **{secret_file_variable(target): secret for target, secret
+                                                               in svc.secret_files.items()}}.items())],
         LogConfiguration=LogConfiguration(LogDriver="awslogs", Options={
             "awslogs-group": Ref(logs), "awslogs-region": Ref("AWS::Region"), "awslogs-stream-prefix": svc.name}),
         **({"HealthCheck": HealthCheck(Command=["CMD-SHELL", check.command], Interval=check.interval,

@@ -373,15 +373,18 @@ def test_this_machines_published_url_becomes_the_public_url(tmp_path):
 # --- secrets -------------------------------------------------------------------------------------------------
 
 
-def test_compose_secrets_become_generated_secrets_read_from_the_environment(tmp_path):
+def test_compose_secrets_become_generated_secrets_written_where_compose_mounted_them(tmp_path):
     result = imported({
         "db": {"image": "postgres", "secrets": ["db_pw"], "environment": {"POSTGRES_PASSWORD_FILE": "/run/secrets/db_pw"}},
         "app": {"image": "app", "secrets": [{"source": "db_pw", "target": "password"}, "api_token"]},
     }, tmp_path, secrets={"db_pw": {"file": "./db_pw.txt"}, "api_token": {"environment": "TOKEN"}})
     assert result.data["secrets"] == {"db-pw": {"description": "Compose secret db_pw"},
                                       "api-token": {"description": "Compose secret api_token"}}
+    # postgres's entrypoint is known: the wrapper writes the file its *_FILE variable names.
     db = service(result, "db")
-    assert db["secrets"] == {"POSTGRES_PASSWORD": "db-pw"} and "POSTGRES_PASSWORD_FILE" not in db.get("environment", {})
+    assert db["secret_files"] == {"/run/secrets/db_pw": "db-pw"} and "secrets" not in db
+    assert db["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_pw"
+    # app's is not: no wrapper can write the files, so the secrets come as variables.
     assert service(result, "app")["secrets"] == {"PASSWORD": "db-pw", "API_TOKEN": "api-token"}
     assert "/run/secrets/password" in warned(result, "app", "secrets[0]")
     assert "generates its value" in warned(result, "", "secrets.db_pw") and "./db_pw.txt" in warned(result, "", "secrets.db_pw")
@@ -397,7 +400,7 @@ def test_plain_passwords_become_generated_secrets_shared_by_value(tmp_path):
     result = imported({
         "db": {"image": "mysql", "environment": {"MYSQL_PASSWORD": "pw1", "MYSQL_ROOT_PASSWORD": "root",
                                                  "MYSQL_ALLOW_EMPTY_PASSWORD": "no"}},
-        "wp": {"image": "wordpress", "environment": {"WORDPRESS_DB_PASSWORD": "pw1"}},
+        "wp": {"image": "wordpress", "environment": {"WORDPRESS_DB_PASSWORD": "pw1", "WORDPRESS_DB_HOST": "db"}},
     }, tmp_path)
     assert service(result, "db")["secrets"] == {"MYSQL_PASSWORD": "mysql-password",
                                                 "MYSQL_ROOT_PASSWORD": "mysql-root-password"}
@@ -648,10 +651,10 @@ def test_bind_mounts_that_cannot_become_files_are_warned(tmp_path):
     result = imported({"app": {"image": "acme/app", "volumes": [".:/app", "/var/run/docker.sock:/var/run/docker.sock",
                                                                 "./missing:/m", "./app.ini:/etc/app.ini"]}}, tmp_path)
     assert "the image must contain" in warned(result, "app", "volumes[0]")
-    assert "ECS hosts do not have it" in warned(result, "app", "volumes[1]")
+    assert "the config mounts no host path" in warned(result, "app", "volumes[1]")
     assert "does not exist" in warned(result, "app", "volumes[2]")
     # A file, but nothing known to hand over to: the image's entrypoint is unknown.
-    assert "entrypoint" in warned(result, "app", "volumes")
+    assert "entrypoint" in warned(result, "app", "volumes[3]")
     assert "files" not in service(result, "app")
 
 
@@ -806,8 +809,8 @@ EXPECTED_WARNINGS = {
     "dks": {"dks-db.ports", "dks-api.build", "dks-ui.build", "dks-ui.build.args.KNOWLEDGE_SHARE_API"},
     "wordpress": {"variable WORDPRESS_DEBUG is not set (no .env value, no default)", "networks",
                   "db.deploy.resources.limits.cpus", "db.networks",
-                  "wordpress.volumes", "wordpress.networks", "wordpress.logging", "wordpress.healthcheck"},
-    "pollster": {"x-app", "migrate", "flower.profiles", "worker.ports", "web.build", "worker.build",
+                  "wordpress.volumes[1]", "wordpress.networks", "wordpress.logging", "wordpress.healthcheck"},
+    "pollster": {"x-app", "migrate", "flower.profiles", "worker.ports", "web.build",
                  "web.deploy.resources.reservations", "secrets.db_password", "secrets.django_secret_key",
                  "web.secrets[1]", "worker.secrets[1]", "web.depends_on.migrate", "web.deploy.update_config.parallelism",
                  "worker.stop_grace_period", "redis.deploy.resources.limits.cpus",
@@ -877,6 +880,6 @@ def test_pollster_shares_its_image_and_leaves_the_job_and_debug_tool_behind(tmp_
     web = app.service("web")
     assert web.desired_count == 2 and web.public.port == 80 and web.health_check.path == "/healthz/"
     assert web.secrets == {"DATABASE_PASSWORD": "db-password", "DJANGO_SECRET_KEY": "django-secret-key"}
-    assert app.service("db").secrets == {"POSTGRES_PASSWORD": "db-password"}
+    assert app.service("db").secret_files == {"/run/secrets/db_password": "db-password"}
     assert web.environment["CELERY_BROKER_URL"] == "redis://{redis.host}:6379/0"
     assert app.service("worker").health_check.interval == 60

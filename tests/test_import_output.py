@@ -156,5 +156,5 @@ def test_a_secret_interpolated_into_a_health_check_becomes_its_variable(tmp_path
     assert run.returncode == 0, run.stderr
     assert "Sup3r-S3cret-pw" not in out.read_text() and "Sup3r-S3cret-pw" not in run.stderr
     db = config.load(out).service("db")
-    assert db.health_check.command == "mysqladmin ping -uroot -p${MYSQL_ROOT_PASSWORD}"
+    assert db.health_check.command == 'mysqladmin ping -uroot -p"${MYSQL_ROOT_PASSWORD}"'
     assert "MYSQL_ROOT_PASSWORD" in db.secrets
