@@ -448,8 +448,17 @@ def parse_port(entry: object) -> Port:
     return Port(target, published, True, (protocol or "tcp").lower(), host_ip, ranged or host_ranged)
 
 
-def parse_ports(entry: object) -> list[Port]:
-    """Every port of a mapping: a range (`7000-7002:7000-7002`) is one Port per container port."""
+class WideRange(ValueError):
+    """A port range with more ports than may be carried; `count` says how many."""
+
+    def __init__(self, count: int):
+        self.count = count
+        super().__init__(f"{count} ports")
+
+
+def parse_ports(entry: object, most: Optional[int] = None) -> list[Port]:
+    """Every port of a mapping: a range (`7000-7002:7000-7002`) is one Port per container port (WideRange past
+    `most`, before any is made)."""
     first = parse_port(entry)
     if not first.ranged:
         return [first]
@@ -458,14 +467,22 @@ def parse_ports(entry: object) -> list[Port]:
     else:
         parts = str(entry).partition("/")[0].rsplit(":", 2)
         target, published = parts[-1], (parts[-2] if len(parts) >= 2 else "")
-    low, _, high = target.partition("-")
-    targets = range(int(low), int(high or low) + 1)
-    host_low, _, host_high = published.partition("-")
-    hosts = range(int(host_low), int(host_high or host_low) + 1) if host_low else None
+    targets = _port_range(target)
+    hosts = _port_range(published) if published else None
     if hosts is not None and len(hosts) != len(targets):
         raise ValueError(f"{len(hosts)} host ports for {len(targets)} container ports")
+    if most is not None and len(targets) > most:
+        raise WideRange(len(targets))
     return [dataclasses.replace(first, target=t, published=hosts[i] if hosts is not None else None)
             for i, t in enumerate(targets)]
+
+
+def _port_range(text: str) -> range:
+    low, _, high = text.partition("-")
+    found = range(int(low), int(high or low) + 1)
+    if not found or not 0 <= found.start <= found.stop - 1 <= 65535:
+        raise ValueError(f"'{text}' is not a port range")
+    return found
 
 
 @dataclass(frozen=True)
@@ -663,18 +680,18 @@ def _ports(ctx: _Context, key: str, svc: dict) -> tuple[int, list[Port]]:
     targets: list[int] = []  # TCP ports the container listens on, in Compose's order
     for i, entry in enumerate(svc.get("ports") or []):
         try:
-            found = parse_ports(entry)
+            found = parse_ports(entry, most=config.TARGET_GROUPS_PER_SERVICE)
+        except WideRange as wide:
+            ctx.warn(key, f"ports[{i}]", f"port range '{entry}' ({wide.count} ports) is not carried over: an ECS "
+                                         f"service registers with at most {config.TARGET_GROUPS_PER_SERVICE} target "
+                                         "groups, one per load-balanced port")
+            continue
         except (ValueError, TypeError) as err:
             ctx.warn(key, f"ports[{i}]", f"'{entry}' is not a port mapping ({err}): ignored")
             continue
         if found[0].protocol not in ("tcp", "udp"):
             ctx.warn(key, f"ports[{i}]", f"{found[0].protocol} port {found[0].target} is not carried over: the Network "
                                          "Load Balancer forwards TCP and UDP")
-            continue
-        if len(found) > config.TARGET_GROUPS_PER_SERVICE:
-            ctx.warn(key, f"ports[{i}]", f"port range '{entry}' ({len(found)} ports) is not carried over: an ECS service "
-                                         f"registers with at most {config.TARGET_GROUPS_PER_SERVICE} target groups, one "
-                                         "per load-balanced port")
             continue
         published += found
         targets += [port.target for port in found if port.protocol == "tcp"]

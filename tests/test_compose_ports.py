@@ -150,3 +150,15 @@ def test_two_services_publishing_one_port_get_distinct_listeners(tmp_path):
     (entry,) = service(result, "b")["published"]
     assert entry["port"] != 7777 and entry["target"] == 7777
     built(result, tmp_path)
+
+
+@pytest.mark.parametrize("entry, words", [
+    ("1-65535:1-65535", "(65535 ports) is not carried over"),
+    ("7000-6000:7000-6000", "is not a port mapping"),
+    ("1-9999999999", "is not a port mapping"),
+    ("8000-8001:7000-7002", "2 host ports for 3 container ports"),
+])
+def test_a_range_ecs_cannot_carry_or_that_is_no_range_is_warned_at_once(entry, words, tmp_path):
+    result = imported({"app": {"image": "acme/app", "ports": ["8080:8080", entry]}}, tmp_path)
+    assert words in warnings(result, "app")
+    assert "published" not in service(result, "app")
