@@ -765,8 +765,8 @@ def _published(ctx: _Context, key: str, svc: dict, ports: tuple[int, list[Port]]
     chosen: dict[int, Port] = {}
     seen: set[tuple[int, Optional[int], str]] = set()
     for p in published:
-        if public is not None and p.protocol == "tcp" and p.target == public.target:
-            continue
+        if p.protocol == "tcp" and p.target == port and _is_http(svc, port):
+            continue  # the ALB's port: made public there, or _public_port said why not
         if (p.target, p.published, p.protocol) in seen:
             continue
         seen.add((p.target, p.published, p.protocol))
