@@ -598,7 +598,8 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
-                "network_mode", "environment", "secrets", "health_check", "public", "published", "url_output", "depends_on",
+                "network_mode", "environment", "secrets", "health_check", "public", "published", "url_output",
+                "depends_on",
                 "entrypoint", "command", "files", "data", "deployment", "user", "read_only", "writable",
                 "capabilities", "init")
 
@@ -805,8 +806,8 @@ def _published(ctx: _Context, key: str, svc: dict, ports: tuple[int, list[Port]]
         kept = kept[:room]
     for p in kept:
         if p.protocol == "tcp" and _is_http(svc, p.target):
-            ctx.note(key, "ports", f"{p.target} serves HTTP too; the config has one HTTP port per service, so the Network "
-                                   "Load Balancer forwards it as TCP (health-checked by a TCP connection)")
+            ctx.note(key, "ports", f"{p.target} serves HTTP too; the config has one HTTP port per service, so the "
+                                   "Network Load Balancer forwards it as TCP (health-checked by a TCP connection)")
     return kept
 
 

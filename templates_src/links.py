@@ -5,7 +5,7 @@ root parameter) and consumed by name; wiring.connect checks that. Per-service li
 services stack (`grouped`): a large app's services are split over several (see quotas).
 """
 from templates_src import quotas
-from templates_src.config import App
+from templates_src.config import App, Published, Service
 from templates_src.wiring import Link, ListLink
 
 
@@ -95,8 +95,13 @@ URL_SCHEME = Link("UrlScheme", "https when the listeners have a certificate, els
 TARGET_GROUP_ARNS = ListLink("TargetGroupArns", "Target group of each public service", _public_services)
 
 # network load balancer (ports that are not HTTP): one target group per service and port
+def listener_key(svc: Service, pub: Published) -> str:
+    """A Network Load Balancer port's member name in NLB_TARGET_GROUP_ARNS."""
+    return f"{svc.name}-{pub.port}"
+
+
 def _nlb_listeners(app: App) -> tuple[str, ...]:
-    return tuple(f"{svc.name}-{pub.port}" for svc, pub in app.nlb_listeners)
+    return tuple(listener_key(svc, pub) for svc, pub in app.nlb_listeners)
 
 
 NLB_SECURITY_GROUP = Link("NetworkLoadBalancerSecurityGroupId", "Security group of the Network Load Balancer")
@@ -124,7 +129,7 @@ def grouped_listeners(app: App, group: int) -> ListLink:
     """NLB_TARGET_GROUP_ARNS restricted to the ports of one services stack's services."""
     names = set(quotas.service_groups(app)[group])
     return ListLink(NLB_TARGET_GROUP_ARNS.name + suffix(group), NLB_TARGET_GROUP_ARNS.description,
-                    lambda a: tuple(f"{svc.name}-{pub.port}" for svc, pub in a.nlb_listeners if svc.name in names))
+                    lambda a: tuple(listener_key(svc, pub) for svc, pub in a.nlb_listeners if svc.name in names))
 
 
 def grouped_all(link: ListLink, app: App) -> list[ListLink]:

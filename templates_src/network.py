@@ -226,8 +226,9 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
 
 def _nlb_ports(svc: Service) -> list[tuple[str, int]]:
     """(protocol, container port) a Network Load Balancer reaches on `svc`'s tasks: each published port and, for a
-    UDP one, the TCP port its health check goes to (health checks obey the load balancer's outbound rules and the
-    targets' inbound ones: https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-security-groups.html)."""
+    UDP one, the TCP port its health check goes to. Health checks obey the load balancer's outbound rules and the
+    targets' inbound ones:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-security-groups.html"""
     found = [(pub.protocol.lower(), pub.container_port) for pub in svc.published]
     found += [("tcp", pub.checked_port(svc)) for pub in svc.published if pub.protocol == "UDP"]
     return sorted(set(found))
@@ -259,8 +260,9 @@ def _network_load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, Securi
     for svc in awsvpc:
         for protocol, port in _nlb_ports(svc):
             stack.add(SecurityGroupIngress(
-                f"NetworkLoadBalancerTo{logical_id(svc.name)}{protocol.capitalize()}{port}", GroupId=Ref(tasks[svc.name]),
-                IpProtocol=protocol, FromPort=port, ToPort=port, SourceSecurityGroupId=Ref(balancer),
+                f"NetworkLoadBalancerTo{logical_id(svc.name)}{protocol.capitalize()}{port}",
+                GroupId=Ref(tasks[svc.name]), IpProtocol=protocol, FromPort=port, ToPort=port,
+                SourceSecurityGroupId=Ref(balancer),
                 Description=f"{svc.name} from the network load balancer"))
     if bridge:
         stack.add(SecurityGroupIngress(

@@ -39,8 +39,10 @@ def build(app: App) -> Stack:
         Subnets=stack.use(links.SUBNET_IDS), SecurityGroups=[stack.use(links.NLB_SECURITY_GROUP)],
         LoadBalancerAttributes=[
             LoadBalancerAttributes(Key="deletion_protection.enabled", Value="false"),
-            # A task runs in one AZ; without cross-zone, the other AZ's node has no target to send to:
-            # https://docs.aws.amazon.com/elasticloadbalancing/latest/network/network-load-balancers.html#cross-zone-load-balancing
+            # A service's single task runs in one AZ; without cross-zone, the other AZ's node (its address in
+            # the load balancer's DNS answer) has no target to send to
+            # ("Cross-zone load balancing", https://docs.aws.amazon.com/elasticloadbalancing/latest/network/
+            # network-load-balancers.html)
             LoadBalancerAttributes(Key="load_balancing.cross_zone.enabled", Value="true"),
         ],
         Metadata=checkov_skip(("CKV_AWS_91", "A Network Load Balancer writes access logs for TLS listeners only, and "
@@ -51,7 +53,7 @@ def build(app: App) -> Stack:
     groups = {}
     for svc, pub in app.nlb_listeners:
         group = _target_group(stack, svc, pub)
-        groups[member(svc, pub)] = group
+        groups[links.listener_key(svc, pub)] = group
         stack.add(Listener(f"NetworkListener{pub.port}", LoadBalancerArn=Ref(balancer), Port=pub.port,
                            Protocol=pub.protocol,
                            DefaultActions=[Action(Type="forward", TargetGroupArn=Ref(group))]))
@@ -60,11 +62,6 @@ def build(app: App) -> Stack:
         if link.members(app):
             stack.publish_members(link, {key: Ref(groups[key]) for key in link.members(app)})
     return stack
-
-
-def member(svc: Service, pub: Published) -> str:
-    """The port's key in NLB_TARGET_GROUP_ARNS."""
-    return f"{svc.name}-{pub.port}"
 
 
 def _target_group(stack: Stack, svc: Service, pub: Published) -> TargetGroup:

@@ -363,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         plan = make(app, args.region, args.instance_type, args.hosts,
-                    Assumptions(alb_lcus=args.alb_lcus, nlb_lcus=args.nlb_lcus, log_gb=args.log_gb, efs_gb=args.efs_gb, nat_gb=args.nat_gb,
-                                ecr_gb=args.ecr_gb))
+                    Assumptions(alb_lcus=args.alb_lcus, nlb_lcus=args.nlb_lcus, log_gb=args.log_gb, efs_gb=args.efs_gb,
+                                nat_gb=args.nat_gb, ecr_gb=args.ecr_gb))
     except PlanError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

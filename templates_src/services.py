@@ -223,7 +223,7 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]
                               TargetGroupArn=_member(stack, links.TARGET_GROUP_ARNS, svc.name))] if svc.public else [])
     balanced += [LoadBalancer(ContainerName=svc.name, ContainerPort=pub.container_port,
                               TargetGroupArn=stack.member(links.grouped_listeners(stack.app, stack.group),
-                                                          f"{svc.name}-{pub.port}"))
+                                                          links.listener_key(svc, pub)))
                  for pub in sorted(svc.published, key=lambda p: p.port)]
     public = {"LoadBalancers": balanced, "HealthCheckGracePeriodSeconds": svc.health_check.grace_period} \
         if balanced else {}

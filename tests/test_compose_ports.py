@@ -30,7 +30,8 @@ PIHOLE = {"pihole": {"image": "pihole/pihole:latest",
 GATEWAY_BRIDGE = {"chirpstack-gateway-bridge": {"image": "chirpstack/chirpstack-gateway-bridge:4",
                                                 "ports": ["1700:1700/udp"]},
                   "mosquitto": {"image": "eclipse-mosquitto:2", "ports": ["1883:1883"]}}
-MAILSERVER = {"mailserver": {"image": "ghcr.io/docker-mailserver/docker-mailserver:latest", "hostname": "mail.example.com",
+MAILSERVER = {"mailserver": {"image": "ghcr.io/docker-mailserver/docker-mailserver:latest",
+                             "hostname": "mail.example.com",
                              "ports": ["25:25", "143:143", "465:465", "587:587", "993:993"]}}
 FTP = {"ftpd_server": {"image": "stilliard/pure-ftpd", "ports": ["21:21", "30000-30009:30000-30009"]}}
 APPS = {"minecraft": MINECRAFT, "temporal": TEMPORAL, "pihole": PIHOLE, "gateway": GATEWAY_BRIDGE,

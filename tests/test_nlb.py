@@ -102,13 +102,15 @@ def test_the_load_balancers_group_admits_the_allowed_cidr_and_reaches_only_the_p
     nlb = groups["NetworkLoadBalancerSecurityGroup"]["Properties"]
     assert {(r["IpProtocol"], r["FromPort"], ref(r["CidrIp"])) for r in nlb["SecurityGroupIngress"]} == {
         ("udp", 53, "AllowedIngressCidr"), ("tcp", 25565, "AllowedIngressCidr")}
-    assert {(r["IpProtocol"], r["FromPort"], ref(r["DestinationSecurityGroupId"])) for r in nlb["SecurityGroupEgress"]} \
-        == {("udp", 53, "PiholeSecurityGroup"), ("tcp", 80, "PiholeSecurityGroup"),
-            ("tcp", 25565, "MinecraftSecurityGroup")}
+    egress = nlb["SecurityGroupEgress"]
+    assert {(r["IpProtocol"], r["FromPort"], ref(r["DestinationSecurityGroupId"])) for r in egress} == {
+        ("udp", 53, "PiholeSecurityGroup"), ("tcp", 80, "PiholeSecurityGroup"),
+        ("tcp", 25565, "MinecraftSecurityGroup")}
     ingress = [r["Properties"] for r in resources(network, "AWS::EC2::SecurityGroupIngress").values()
                if r["Properties"].get("SourceSecurityGroupId") == {"Ref": "NetworkLoadBalancerSecurityGroup"}]
     assert {(r["IpProtocol"], r["FromPort"], ref(r["GroupId"])) for r in ingress} == {
-        ("udp", 53, "PiholeSecurityGroup"), ("tcp", 80, "PiholeSecurityGroup"), ("tcp", 25565, "MinecraftSecurityGroup")}
+        ("udp", 53, "PiholeSecurityGroup"), ("tcp", 80, "PiholeSecurityGroup"),
+        ("tcp", 25565, "MinecraftSecurityGroup")}
 
 
 def test_the_root_outputs_the_network_load_balancers_name_with_what_it_serves(tpls):
