@@ -15,6 +15,7 @@ depends_on, secrets and configs; durations like 1m30s; byte values like 512M or 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import re
@@ -78,6 +79,16 @@ DATA_OWNERS = {"postgres": ((999, 999), (70, 70)), "mysql": ((999, 999), None), 
                "rabbitmq": ((999, 999), (100, 101)), "wordpress": ((33, 33), (82, 82))}
 # Ports of data stores (a service publishing one is a database, whatever its image).
 DATA_STORE_PORTS = {5432, 3306, 27017, 6379, 11211, 5672, 9042, 1433, 1521, 9200}
+# Container ports that serve plain HTTP by convention (web servers, app frameworks' defaults, well-known web UIs);
+# a published port is HTTP when it is one of these, the port of a known web image, or the port the service's own
+# health check calls over http://localhost. Every other published port is TCP or UDP, forwarded by the Network
+# Load Balancer as it comes: an HTTP health check on it could never pass.
+HTTP_PORTS = frozenset({80, 3000, 3001, 4000, 5000, 5601, 8000, 8008, 8080, 8081, 8088, 8888, 9000, 9090, 15672})
+# HTTPS answered by the container itself: the ALB speaks plain HTTP to its targets, so these pass through as TCP.
+TLS_PORTS = frozenset({443, 8443})
+# Protocols whose UDP side is the one clients use first (DNS, DHCP, TFTP, NTP, SNMP, syslog, RADIUS): when such a
+# port is published over both and only one can be carried, it is UDP.
+UDP_FIRST = frozenset({53, 67, 69, 123, 161, 514, 1812, 1813})
 
 # Service keys the import reads; every other key gets a warning (x- extensions included).
 HANDLED = {"image", "build", "ports", "expose", "environment", "env_file", "secrets", "configs", "depends_on",
@@ -437,6 +448,43 @@ def parse_port(entry: object) -> Port:
     return Port(target, published, True, (protocol or "tcp").lower(), host_ip, ranged or host_ranged)
 
 
+class WideRange(ValueError):
+    """A port range with more ports than may be carried; `count` says how many."""
+
+    def __init__(self, count: int):
+        self.count = count
+        super().__init__(f"{count} ports")
+
+
+def parse_ports(entry: object, most: Optional[int] = None) -> list[Port]:
+    """Every port of a mapping: a range (`7000-7002:7000-7002`) is one Port per container port (WideRange past
+    `most`, before any is made)."""
+    first = parse_port(entry)
+    if not first.ranged:
+        return [first]
+    if isinstance(entry, dict):
+        target, published = str(entry["target"]), str(entry.get("published") or "")
+    else:
+        parts = str(entry).partition("/")[0].rsplit(":", 2)
+        target, published = parts[-1], (parts[-2] if len(parts) >= 2 else "")
+    targets = _port_range(target)
+    hosts = _port_range(published) if published else None
+    if hosts is not None and len(hosts) != len(targets):
+        raise ValueError(f"{len(hosts)} host ports for {len(targets)} container ports")
+    if most is not None and len(targets) > most:
+        raise WideRange(len(targets))
+    return [dataclasses.replace(first, target=t, published=hosts[i] if hosts is not None else None)
+            for i, t in enumerate(targets)]
+
+
+def _port_range(text: str) -> range:
+    low, _, high = text.partition("-")
+    found = range(int(low), int(high or low) + 1)
+    if not found or not 0 <= found.start <= found.stop - 1 <= 65535:
+        raise ValueError(f"'{text}' is not a port range")
+    return found
+
+
 @dataclass(frozen=True)
 class Mount:
     kind: str  # volume, bind, tmpfs, anonymous, or another Compose mount type
@@ -512,6 +560,8 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
     chosen = _select(ctx, services)
     ports = {key: _ports(ctx, key, services[key]) for key in chosen}
     public = {key: port for key, port in ((k, _public_port(ctx, k, services[k], ports[k])) for k in chosen) if port}
+    nlb = {key: found for key in chosen
+           if (found := _published(ctx, key, services[key], ports[key], public.get(key)))}
     renamed = _names(ctx, chosen, public)
     app_name = _app_name(ctx, name)
     namespace = f"{app_name}.local"
@@ -537,7 +587,9 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
     _default_privileges(ctx, chosen, services)
     _password_secrets(ctx, out_services, secrets, chosen)
     _listeners(ctx, chosen, out_services, public, services)
+    _network_listeners(ctx, chosen, out_services, nlb)
     _network_modes(ctx, chosen, out_services)
+    _bridge_udp(ctx, chosen, out_services)
     data = {
         "name": app_name,
         "description": f"Imported from {source_name}",
@@ -551,8 +603,9 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
 
 
 SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
-                "network_mode", "environment", "secrets", "health_check", "public", "url_output", "depends_on",
-                "entrypoint", "command", "files", "secret_files", "data", "deployment", "user", "read_only", "writable",
+                "network_mode", "environment", "secrets", "health_check", "public", "published", "url_output",
+                "depends_on", "entrypoint", "command", "files", "secret_files", "data", "deployment", "user", "read_only",
+                "writable",
                 "capabilities", "init")
 
 
@@ -628,23 +681,27 @@ def _is_data_store(svc: dict, port: int) -> bool:
 
 
 def _ports(ctx: _Context, key: str, svc: dict) -> tuple[int, list[Port]]:
-    """The container port the service listens on, and its published ports."""
+    """The container port the service listens on (its HTTP one when it publishes one), and its published ports."""
     published: list[Port] = []
-    targets: list[int] = []
+    targets: list[int] = []  # TCP ports the container listens on, in Compose's order
     for i, entry in enumerate(svc.get("ports") or []):
         try:
-            port = parse_port(entry)
+            found = parse_ports(entry, most=config.TARGET_GROUPS_PER_SERVICE)
+        except WideRange as wide:
+            ctx.warn(key, f"ports[{i}]", f"port range '{entry}' ({wide.count} ports) is not carried over: an ECS "
+                                         f"service registers with at most {config.TARGET_GROUPS_PER_SERVICE} target "
+                                         "groups, one per load-balanced port")
+            continue
         except (ValueError, TypeError) as err:
             ctx.warn(key, f"ports[{i}]", f"'{entry}' is not a port mapping ({err}): ignored")
             continue
-        if port.protocol != "tcp":
-            ctx.warn(key, f"ports[{i}]", f"{port.protocol} port {port.target} is not carried over: the load balancer "
-                                         "and security groups carry TCP")
+        if found[0].protocol not in ("tcp", "udp"):
+            ctx.warn(key, f"ports[{i}]", f"{found[0].protocol} port {found[0].target} is not carried over: the Network "
+                                         "Load Balancer forwards TCP and UDP")
             continue
-        if port.ranged:
-            ctx.warn(key, f"ports[{i}]", f"port range '{entry}': only {port.target} is carried over")
-        published.append(port)
-        targets.append(port.target)
+        published += found
+        targets += [port.target for port in found if port.protocol == "tcp"]
+    exposed: list[int] = []
     for i, entry in enumerate(svc.get("expose") or []):
         try:
             target, ranged = _first_port(str(entry).partition("/")[0])
@@ -654,13 +711,17 @@ def _ports(ctx: _Context, key: str, svc: dict) -> tuple[int, list[Port]]:
         if ranged:
             ctx.warn(key, f"expose[{i}]", f"port range '{entry}': the config has one port per service; only {target} "
                                           "is carried over")
-        targets.append(target)
-    distinct = list(dict.fromkeys(targets))
+        exposed.append(target)
+    distinct = list(dict.fromkeys([*targets, *exposed]))
     if distinct:
-        if len(distinct) > 1:
+        # The ALB's health check goes to the service's port: it must be the HTTP one when there is one.
+        port = next((t for t in distinct if t in targets and _is_http(svc, t)), distinct[0])
+        unpublished = [t for t in distinct if t != port and t not in {p.target for p in published}]
+        if unpublished:
             ctx.warn(key, "ports", f"listens on {', '.join(map(str, distinct))}; the config has one port per "
-                                   f"service: {distinct[0]} is carried over")
-        return distinct[0], published
+                                   f"service for its peers: {port} is carried over, "
+                                   f"{', '.join(map(str, unpublished))} not")
+        return port, published
     known = _known(svc) or KNOWN_IMAGES.get(_image_name(svc))
     if known:
         ctx.note(key, "ports", f"no port in Compose; {known.port}, the port {_image_name(svc)} listens on")
@@ -670,21 +731,101 @@ def _ports(ctx: _Context, key: str, svc: dict) -> tuple[int, list[Port]]:
     return 8080, published
 
 
+def _is_http(svc: dict, port: int) -> bool:
+    """Whether the container serves plain HTTP on `port`, as far as Compose and the image say."""
+    known = _known(svc) or KNOWN_IMAGES.get(_image_name(svc))
+    if known and port == known.port:
+        return not known.data_store
+    if port in TLS_PORTS:
+        return False
+    test = (svc.get("healthcheck") or {}).get("test") if isinstance(svc.get("healthcheck"), dict) else None
+    text = " ".join(map(str, test)) if isinstance(test, list) else str(test or "")
+    if any(int(found.group(1) or 80) == port for found in LOCALHOST_URL_PATH.finditer(text)):
+        return True
+    return port in HTTP_PORTS
+
+
+def _local(port: Port) -> bool:
+    return port.host_ip in ("127.0.0.1", "::1", "localhost")
+
+
 def _public_port(ctx: _Context, key: str, svc: dict, ports: tuple[int, list[Port]]) -> Optional[Port]:
-    """The published port that makes this service public on the load balancer, if any."""
+    """The published HTTP port that makes this service public on the ALB, if any."""
     target, published = ports
-    candidates = [p for p in published if p.target == target]
-    if not candidates:
+    candidates = [p for p in published if p.target == target and p.protocol == "tcp"]
+    if not candidates or not _is_http(svc, target):
         return None
-    local = [p for p in candidates if p.host_ip in ("127.0.0.1", "::1", "localhost")]
+    local = [p for p in candidates if _local(p)]
     if len(local) == len(candidates):
         ctx.warn(key, "ports", f"published on {local[0].host_ip} only (this machine): not made public")
         return None
     if _is_data_store(svc, target):
-        ctx.warn(key, "ports", f"publishes {target}, a data store's port: not made public (the load balancer speaks "
-                               "HTTP to the internet); peers reach it at its discovery name")
+        ctx.warn(key, "ports", f"publishes {target}, a data store's port: not made public (a database open to the "
+                               "internet invites attacks); peers reach it at its discovery name")
         return None
-    return candidates[0]
+    return next(p for p in candidates if not _local(p))
+
+
+def _published(ctx: _Context, key: str, svc: dict, ports: tuple[int, list[Port]],
+               public: Optional[Port]) -> list[Port]:
+    """The published ports the Network Load Balancer carries: every one but the ALB's, the ones bound to this
+    machine and data stores' ports, at most one protocol per container port and as many as ECS registers."""
+    port, published = ports
+    chosen: dict[int, Port] = {}
+    seen: set[tuple[int, Optional[int], str]] = set()
+    for p in published:
+        if p.protocol == "tcp" and p.target == port and _is_http(svc, port):
+            continue  # the ALB's port: made public there, or _public_port said why not
+        if (p.target, p.published, p.protocol) in seen:
+            continue
+        seen.add((p.target, p.published, p.protocol))
+        what = f"{p.target}/{p.protocol}"
+        if _local(p):
+            ctx.warn(key, "ports", f"{what} is published on {p.host_ip} only (this machine): not made public")
+            continue
+        if _is_data_store(svc, p.target):
+            ctx.warn(key, "ports", f"publishes {p.target}, a data store's port: not made public (a database open to "
+                                   "the internet invites attacks); peers reach it at its discovery name")
+            continue
+        other = chosen.get(p.target)
+        if other is not None:
+            if other.protocol == p.protocol:
+                continue  # the same container port on a second host port: one listener carries it
+            keep = p if (p.protocol == "udp") == (p.target in UDP_FIRST) else other
+            dropped = other if keep is p else p
+            # https://github.com/aws/amazon-ecs-agent/issues/3428
+            ctx.warn(key, "ports", f"{p.target} is published over TCP and UDP; an ECS container maps a port over one "
+                                   f"of them: {keep.protocol.upper()} is carried over, {dropped.protocol.upper()} not")
+            chosen[p.target] = keep
+            continue
+        chosen[p.target] = p
+    kept: list[Port] = []
+    for p in chosen.values():
+        if p.protocol == "udp" and (p.target == port or not _tcp_port(svc, port, published)):
+            ctx.warn(key, "ports", f"{p.target}/udp is not made public: a Network Load Balancer checks a UDP target's "
+                                   "health over TCP, and the service has no TCP port to check; add a TCP port it "
+                                   "listens on as `port` and the UDP one under `published` (health_port)")
+            continue
+        kept.append(p)
+    room = config.TARGET_GROUPS_PER_SERVICE - (1 if public else 0)
+    if len(kept) > room:
+        ctx.warn(key, "ports", f"{', '.join(f'{p.target}/{p.protocol}' for p in kept[room:])} not made public: an ECS "
+                               f"service registers with at most {config.TARGET_GROUPS_PER_SERVICE} target groups")
+        kept = kept[:room]
+    for p in kept:
+        if p.protocol == "tcp" and _is_http(svc, p.target):
+            ctx.note(key, "ports", f"{p.target} serves HTTP too; the config has one HTTP port per service, so the "
+                                   "Network Load Balancer forwards it as TCP (health-checked by a TCP connection)")
+    return kept
+
+
+def _tcp_port(svc: dict, port: int, published: list[Port]) -> bool:
+    """Whether the service's port is one Compose or the image says it listens on over TCP (a UDP target's health
+    check goes there)."""
+    known = _known(svc) or KNOWN_IMAGES.get(_image_name(svc))
+    exposed = {str(e).partition("/")[0] for e in svc.get("expose") or []}
+    return any(p.target == port and p.protocol == "tcp" for p in published) or str(port) in exposed \
+        or bool(known and known.port == port)
 
 
 def _names(ctx: _Context, chosen: list[str], public: dict[str, Port]) -> dict[str, str]:
@@ -1824,6 +1965,46 @@ def _listeners(ctx: _Context, chosen: list[str], services: list[dict], public: d
         if "path" not in (svc.get("health_check") or {}):
             ctx.warn(key, "healthcheck", "the load balancer probes GET / (any 200-399 answer is healthy): set "
                                          "health_check.path if the app answers elsewhere")
+
+
+def _network_listeners(ctx: _Context, chosen: list[str], services: list[dict], nlb: dict[str, list[Port]]) -> None:
+    """Each port the Network Load Balancer carries listens on its published port (the container port when Compose
+    picks a random one), or on the next free one when another service took it."""
+    taken: set[int] = set()
+    for key, svc in zip(chosen, services):
+        entries = []
+        for port in nlb.get(key, []):
+            wanted = port.published or port.target
+            listener = next(p for p in [wanted, *range(max(wanted, 1024), 65536), *range(1, 1024)] if p not in taken)
+            taken.add(listener)
+            entry: dict = {"port": listener}
+            if port.protocol == "udp":
+                entry["protocol"] = "UDP"
+            if port.target != listener:
+                entry["target"] = port.target
+            entries.append(entry)
+            shown = f"published on {port.published}" if port.published else "published on a random host port"
+            if listener != port.published:
+                ctx.note(key, "ports", f"{port.target}/{port.protocol} {shown} in Compose; the Network Load Balancer "
+                                       f"listens on {listener}")
+        if entries:
+            svc["published"] = entries
+            shown = ", ".join(f"{e['port']}/{e.get('protocol', 'TCP')}" for e in entries)
+            ctx.note(key, "ports", f"{shown}: Network Load Balancer listener(s), forwarded as they come (not HTTP)")
+
+
+def _bridge_udp(ctx: _Context, chosen: list[str], services: list[dict]) -> None:
+    """A bridge task's UDP port cannot be health-checked on another port (Docker maps each to a host port the load
+    balancer cannot know): it is left out, said so."""
+    for key, svc in zip(chosen, services):
+        if svc.get("network_mode") != "bridge" or not svc.get("published"):
+            continue
+        udp = [e for e in svc["published"] if e.get("protocol") == "UDP"]
+        if udp:
+            svc["published"] = [e for e in svc["published"] if e.get("protocol") != "UDP"]
+            ctx.warn(key, "ports", f"{', '.join(str(e.get('target', e['port'])) for e in udp)}/udp not made public: "
+                                   "the service runs with bridge networking, where a UDP port's TCP health check "
+                                   "cannot be aimed")
 
 
 def _network_modes(ctx: _Context, chosen: list[str], services: list[dict]) -> None:

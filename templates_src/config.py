@@ -83,6 +83,35 @@ class Public:
     path: Optional[str] = None
 
 
+# What the app's Network Load Balancer forwards: TCP or UDP. TCP_UDP (both on one port, for DNS) is not
+# offered: an ECS container maps a port once, over tcp or udp, never both
+# (https://github.com/aws/amazon-ecs-agent/issues/3428, https://github.com/aws/containers-roadmap/issues/850).
+NlbProtocol = Literal["TCP", "UDP"]
+
+
+@dataclass(frozen=True)
+class Published:
+    """A port that is not HTTP (a game server, gRPC, MQTT, DNS, SMTP), reached through the app's Network
+    Load Balancer, which forwards the connections or datagrams as they come, with no HTTP in between."""
+
+    # The load balancer's listener port: what clients connect to.
+    port: int
+    protocol: NlbProtocol = "TCP"
+    # The container port it forwards to; default: `port`.
+    target: Optional[int] = None
+    # UDP only: the TCP port the load balancer checks health on (it checks over TCP, HTTP or HTTPS,
+    # never UDP); default: the service's `port`.
+    health_port: Optional[int] = None
+
+    @property
+    def container_port(self) -> int:
+        return self.target or self.port
+
+    def checked_port(self, svc: "Service") -> int:
+        """The container port whose TCP answer says the target is healthy."""
+        return self.container_port if self.protocol == "TCP" else (self.health_port or svc.port)
+
+
 @dataclass(frozen=True)
 class HealthCheck:
     # HTTP path the load balancer probes (public services only).
@@ -143,6 +172,9 @@ class Service:
     secrets: dict[str, str] = field(default_factory=dict)
     health_check: HealthCheck = HealthCheck()
     public: Optional[Public] = None
+    # Ports that are not HTTP, each a listener of the app's Network Load Balancer (made only when some
+    # service has one).
+    published: tuple[Published, ...] = ()
     # Services that must be steady before this one starts (and may connect to it).
     depends_on: tuple[str, ...] = ()
     entrypoint: Optional[tuple[str, ...]] = None
@@ -210,6 +242,16 @@ class App:
     @property
     def public_services(self) -> tuple[Service, ...]:
         return tuple(s for s in self.services if s.public)
+
+    @property
+    def nlb_services(self) -> tuple[Service, ...]:
+        """Services with a port on the Network Load Balancer."""
+        return tuple(s for s in self.services if s.published)
+
+    @property
+    def nlb_listeners(self) -> tuple[tuple[Service, Published], ...]:
+        """Every Network Load Balancer listener with its service, by port (the config's order does not matter)."""
+        return tuple(sorted(((s, p) for s in self.nlb_services for p in s.published), key=lambda sp: sp[1].port))
 
     @property
     def awsvpc_services(self) -> tuple[Service, ...]:
@@ -660,7 +702,10 @@ ROOT_DESCRIPTION = "{} on Amazon ECS (EC2 launch type): root stack"
 TEMPLATE_DESCRIPTION_BYTES = 1024
 # Outputs main.yaml has besides the URLs (main._outputs; LoadBalancerDnsName with a load balancer): a
 # service's URL output cannot take their names.
-ROOT_OUTPUTS = ("ClusterName", "NamespaceName", "ServiceNames", "LoadBalancerDnsName")
+ROOT_OUTPUTS = ("ClusterName", "NamespaceName", "ServiceNames", "LoadBalancerDnsName", "NetworkLoadBalancerDnsName")
+# Target groups an ECS service may register with, its ALB one and its Network Load Balancer ones together:
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/register-multiple-targetgroups.html
+TARGET_GROUPS_PER_SERVICE = 5
 
 
 def logical_id(name: str) -> str:
@@ -840,11 +885,50 @@ def _validate_services(app: App, add) -> None:
                 add(f"{at}.public.port", f"{svc.public.port} is not a TCP port")
             if svc.public.path is not None and (not LISTENER_PATH.match(svc.public.path) or len(svc.public.path) > 128):
                 add(f"{at}.public.path", "must start with / and use only characters ALB path patterns allow (max 128)")
+        _validate_published(svc, at, add)
     mirror.validate(app, add)
     _validate_ports(app, add)
     _validate_references(app, seen, add)
     _validate_graph(app, seen, add)
     _validate_architecture(app, add)
+
+
+def _validate_published(svc: Service, at: str, add) -> None:
+    """Each Network Load Balancer port: a real port, one container mapping per port, and a TCP port to check."""
+    groups = (1 if svc.public else 0) + len(svc.published)
+    if groups > TARGET_GROUPS_PER_SERVICE:
+        add(f"{at}.published", f"{groups} target groups (the public port and each published one): an ECS service "
+                               f"registers with at most {TARGET_GROUPS_PER_SERVICE}")
+    mapped = {svc.port: "TCP"}  # the service's own port is always mapped over TCP (services.py)
+    for j, pub in enumerate(svc.published):
+        where = f"{at}.published[{j}]"
+        for key in ("port", "target", "health_port"):
+            value = getattr(pub, key)
+            if value is not None and not 1 <= value <= 65535:
+                add(f"{where}.{key}", f"{value} is not a port")
+        if pub.container_port in RESERVED_PORTS:
+            add(f"{where}.target", f"{pub.container_port} is reserved on ECS hosts (SSH, Docker or the ECS agent)")
+        # A container maps a port once: the same port over TCP and UDP is refused by ECS ("Container port
+        # ... is used in more than one port mapping", https://github.com/aws/amazon-ecs-agent/issues/3428).
+        other = mapped.setdefault(pub.container_port, pub.protocol)
+        if other != pub.protocol:
+            add(f"{where}.protocol", f"container port {pub.container_port} is mapped over {other} already (the "
+                                     f"service's port is TCP): an ECS container maps a port over TCP or UDP, not both")
+        if pub.protocol == "TCP" and pub.health_port is not None:
+            add(f"{where}.health_port", "only a UDP port takes one: a TCP port is checked on itself")
+    for j, pub in enumerate(svc.published):
+        if pub.protocol != "UDP":
+            continue
+        where = f"{at}.published[{j}]"
+        checked = pub.checked_port(svc)
+        if svc.network_mode == "bridge":
+            add(f"{where}.protocol", "UDP needs network_mode awsvpc: its health check goes to another port, which "
+                                     "Docker maps to a host port the load balancer cannot know")
+        elif mapped.get(checked) != "TCP":
+            # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html
+            add(f"{where}.health_port", f"{checked} is not a TCP port of the container (its port or a published TCP "
+                                        "port): a Network Load Balancer checks a UDP target over TCP, HTTP or HTTPS, "
+                                        "never UDP; name a TCP port the container listens on")
 
 
 def _validate_deployment(svc: Service, at: str, add) -> None:
@@ -920,7 +1004,7 @@ def _validate_health(svc: Service, at: str, add) -> None:
         add(f"{at}.timeout", "must be 2 to 60 seconds and shorter than the interval")
     if not 1 <= h.retries <= 10:
         add(f"{at}.retries", "must be between 1 and 10")
-    elif svc.public and h.retries < 2:
+    elif (svc.public or svc.published) and h.retries < 2:
         add(f"{at}.retries", "a public service needs at least 2: the load balancer's unhealthy threshold is the same "
                              "count, and it takes 2 to 10")
     if not 0 <= h.start_period <= 300:
@@ -944,6 +1028,14 @@ def _validate_ports(app: App, add) -> None:
             add(f"services[{i}].public", f"port conflict: '{claims[key]}' already takes {what} on "
                                          f"listener port {svc.public.port}")
         claims.setdefault(key, svc.name)
+    listeners: dict[int, str] = {}
+    for i, svc in enumerate(app.services):
+        for j, pub in enumerate(svc.published):
+            # One listener per port: a second protocol on a port would need TCP_UDP, which ECS cannot serve.
+            if pub.port in listeners:
+                add(f"services[{i}].published[{j}].port", f"port conflict: {listeners[pub.port]} takes Network Load "
+                                                          f"Balancer port {pub.port} already")
+            listeners.setdefault(pub.port, f"'{svc.name}'")
     outputs = dict.fromkeys(ROOT_OUTPUTS, "the root stack")
     for i, svc in enumerate(app.services):
         if not svc.public:

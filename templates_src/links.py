@@ -5,7 +5,7 @@ root parameter) and consumed by name; wiring.connect checks that. Per-service li
 services stack (`grouped`): a large app's services are split over several (see quotas).
 """
 from templates_src import quotas
-from templates_src.config import App
+from templates_src.config import App, Published, Service
 from templates_src.wiring import Link, ListLink
 
 
@@ -94,6 +94,21 @@ PUBLIC_HOST = Link("PublicHost", "Host of every public URL: DomainName when give
 URL_SCHEME = Link("UrlScheme", "https when the listeners have a certificate, else http")
 TARGET_GROUP_ARNS = ListLink("TargetGroupArns", "Target group of each public service", _public_services)
 
+# network load balancer (ports that are not HTTP): one target group per service and port
+def listener_key(svc: Service, pub: Published) -> str:
+    """A Network Load Balancer port's member name in NLB_TARGET_GROUP_ARNS."""
+    return f"{svc.name}-{pub.port}"
+
+
+def _nlb_listeners(app: App) -> tuple[str, ...]:
+    return tuple(listener_key(svc, pub) for svc, pub in app.nlb_listeners)
+
+
+NLB_SECURITY_GROUP = Link("NetworkLoadBalancerSecurityGroupId", "Security group of the Network Load Balancer")
+NLB_DNS = Link("NetworkLoadBalancerDnsName", "DNS name of the internet-facing Network Load Balancer")
+NLB_TARGET_GROUP_ARNS = ListLink("NetworkTargetGroupArns", "Target group of each Network Load Balancer port "
+                                 "(<service>-<port>)", _nlb_listeners)
+
 # services
 SERVICE_NAMES = Link("ServiceNames", "ECS services of the app")
 
@@ -108,6 +123,13 @@ def grouped(link: ListLink, app: App, group: int) -> ListLink:
     names = set(quotas.service_groups(app)[group])
     return ListLink(link.name + suffix(group), link.description,
                     lambda a: tuple(member for member in link.members(a) if member in names))
+
+
+def grouped_listeners(app: App, group: int) -> ListLink:
+    """NLB_TARGET_GROUP_ARNS restricted to the ports of one services stack's services."""
+    names = set(quotas.service_groups(app)[group])
+    return ListLink(NLB_TARGET_GROUP_ARNS.name + suffix(group), NLB_TARGET_GROUP_ARNS.description,
+                    lambda a: tuple(listener_key(svc, pub) for svc, pub in a.nlb_listeners if svc.name in names))
 
 
 def grouped_all(link: ListLink, app: App) -> list[ListLink]:

@@ -23,6 +23,7 @@ from templates_src import (
     loadbalancer,
     names,
     network,
+    nlb,
     quotas,
     secrets,
     services,
@@ -53,6 +54,8 @@ def children(app: App) -> list[Stack]:
     stacks += [cluster.build(app), discovery.build(app)]
     if app.public_services:
         stacks.append(loadbalancer.build(app))
+    if app.nlb_services:
+        stacks.append(nlb.build(app))
     groups = quotas.service_groups(app)
     made = [services.build(app, group) for group in range(len(groups))]
     for later, stack in enumerate(made):
@@ -178,6 +181,10 @@ def _outputs(root: Stack, stacks: list[Stack]) -> None:
                             Description="DNS name of the load balancer: point DomainName at it (alias A record or "
                                         "CNAME) unless HostedZoneId was given, which writes that record",
                             Value=output_of(stacks, links.LOAD_BALANCER_DNS)))
+    if app.nlb_services:
+        t.add_output(Output(links.NLB_DNS.name,
+                            Description=f"DNS name of the Network Load Balancer: {nlb.endpoints(app)}"[:1024],
+                            Value=output_of(stacks, links.NLB_DNS)))
     t.add_output(Output("ClusterName", Description="ECS cluster", Value=output_of(stacks, links.CLUSTER_NAME)))
     t.add_output(Output("NamespaceName", Description="Cloud Map namespace: services resolve as <service>.<namespace>",
                         Value=discovery.namespace(app)))

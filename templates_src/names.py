@@ -55,6 +55,10 @@ def load_balancer() -> Name:
     return Name("${EnvironmentName}-alb", 32, "load balancer name")
 
 
+def network_load_balancer() -> Name:
+    return Name("${EnvironmentName}-nlb", 32, "load balancer name")
+
+
 def target_group(svc: Service) -> Name:
     return Name(f"${{EnvironmentName}}-{svc.name}", 32, "target group name")
 

@@ -140,6 +140,8 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
 
     if app.public_services:
         _load_balancer_group(stack, vpc, tasks, host)
+    if app.nlb_services:
+        _network_load_balancer_group(stack, vpc, tasks, host)
 
 
 def _bridge_peers(app: App) -> dict[str, list[str]]:
@@ -220,6 +222,53 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
             Description=f"{', '.join(sorted(s.name for s in bridge))} from the load balancer (dynamic host ports)"))
     if loadbalancer.called_ports(app):
         _host_addresses_group(stack, vpc)
+
+
+def _nlb_ports(svc: Service) -> list[tuple[str, int]]:
+    """(protocol, container port) a Network Load Balancer reaches on `svc`'s tasks: each published port and, for a
+    UDP one, the TCP port its health check goes to. Health checks obey the load balancer's outbound rules and the
+    targets' inbound ones:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-security-groups.html"""
+    found = [(pub.protocol.lower(), pub.container_port) for pub in svc.published]
+    found += [("tcp", pub.checked_port(svc)) for pub in svc.published if pub.protocol == "UDP"]
+    return sorted(set(found))
+
+
+def _network_load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup],
+                                 host: SecurityGroup) -> None:
+    """The Network Load Balancer's group: its listeners from AllowedIngressCidr, out only to the tasks' ports."""
+    app = stack.app
+    cidr = stack.use(links.INGRESS_CIDR)
+    bridge = sorted(s.name for s in app.nlb_services if s.network_mode == "bridge")
+    awsvpc = sorted((s for s in app.nlb_services if s.network_mode == "awsvpc"), key=lambda s: s.name)
+    balancer = stack.add(SecurityGroup(
+        "NetworkLoadBalancerSecurityGroup", VpcId=Ref(vpc),
+        GroupDescription=f"{app.name} network load balancer: listener ports from the allowed CIDR",
+        SecurityGroupIngress=[SecurityGroupRule(IpProtocol=pub.protocol.lower(), FromPort=pub.port, ToPort=pub.port,
+                                                CidrIp=cidr, Description=f"Listener {pub.port}/{pub.protocol}")
+                              for _, pub in app.nlb_listeners],
+        SecurityGroupEgress=[SecurityGroupRule(IpProtocol=protocol, FromPort=port, ToPort=port,
+                                               DestinationSecurityGroupId=Ref(tasks[svc.name]),
+                                               Description=f"To {svc.name}")
+                             for svc in awsvpc for protocol, port in _nlb_ports(svc)]
+        + ([SecurityGroupRule(IpProtocol="tcp", FromPort=EPHEMERAL[0], ToPort=EPHEMERAL[1],
+                              DestinationSecurityGroupId=Ref(host),
+                              Description=f"To {', '.join(bridge)} on the hosts' dynamic ports")] if bridge else []),
+        Tags=Tags(Name=f"{app.name}-nlb"),
+    ))
+    stack.publish(links.NLB_SECURITY_GROUP, Ref(balancer))
+    for svc in awsvpc:
+        for protocol, port in _nlb_ports(svc):
+            stack.add(SecurityGroupIngress(
+                f"NetworkLoadBalancerTo{logical_id(svc.name)}{protocol.capitalize()}{port}",
+                GroupId=Ref(tasks[svc.name]), IpProtocol=protocol, FromPort=port, ToPort=port,
+                SourceSecurityGroupId=Ref(balancer),
+                Description=f"{svc.name} from the network load balancer"))
+    if bridge:
+        stack.add(SecurityGroupIngress(
+            "NetworkLoadBalancerToHosts", GroupId=Ref(host), IpProtocol="tcp", FromPort=EPHEMERAL[0],
+            ToPort=EPHEMERAL[1], SourceSecurityGroupId=Ref(balancer),
+            Description=f"{', '.join(bridge)} from the network load balancer (dynamic host ports)"))
 
 
 def _host_addresses_group(stack: Stack, vpc: VPC) -> None:

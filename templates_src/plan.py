@@ -29,6 +29,9 @@ class Assumptions:
     # Average LCUs an hour: one LCU is 25 new connections/s, 3,000 active connections or 1 GB/h,
     # more than a small app uses.
     alb_lcus: float = 1.0
+    # The same for the Network Load Balancer (when a service publishes a port that is not HTTP): one NLCU is
+    # 800 new TCP connections/s, 100,000 active ones, 400 new UDP flows/s or 1 GB/h.
+    nlb_lcus: float = 1.0
     # Container logs ingested into CloudWatch Logs a month.
     log_gb: float = 5.0
     # Stored on EFS by the services with `data` (a small database); counted when persistence is efs.
@@ -168,6 +171,8 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
 
     azs = app.network.availability_zones
     alb = 1 if app.public_services else 0
+    nlb = 1 if app.nlb_services else 0
+    balancers = alb + nlb  # an internet-facing load balancer has a public address in each AZ
     repositories = len(app.repositories) + len(mirror.repositories(app))  # registry.yaml's
     disk = app.cluster.root_volume_gib
     common = [
@@ -176,7 +181,11 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
         line("alb_hour", "ALB hours", alb, "load balancer", hourly),
         line("alb_lcu", "ALB LCUs", alb * assumptions.alb_lcus, "LCU", hourly,
              f"assumed {assumptions.alb_lcus:g} LCU on average (--alb-lcus)"),
-    ]
+    ] + ([  # only an app with a port that is not HTTP has one
+        line("nlb_hour", "NLB hours", nlb, "load balancer", hourly),
+        line("nlb_lcu", "NLB NLCUs", nlb * assumptions.nlb_lcus, "NLCU", hourly,
+             f"assumed {assumptions.nlb_lcus:g} NLCU on average (--nlb-lcus)"),
+    ] if nlb else [])
     rest = [
         line("cloud_map_namespace", f"Cloud Map namespace {app.namespace or app.name + '.local'}", 1, "namespace", 1,
              "a Route 53 private hosted zone"),
@@ -193,17 +202,18 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
              "no repository in this config (no image built or copied from Docker Hub)"),
     ]
     public = Variant("public subnets, no NAT (as built)", tuple(common + [
-        line("public_ipv4", "public IPv4 addresses", hosts + alb * azs, "address", hourly,
-             f"{_hosts(hosts)} + {alb * azs} for the ALB (one per AZ)"),
+        line("public_ipv4", "public IPv4 addresses", hosts + balancers * azs, "address", hourly,
+             f"{_hosts(hosts)} + {balancers * azs} for the {_balancers(alb, nlb)} (one per AZ)"),
     ] + rest))
     nat = Variant(f"private subnets, {azs} NAT gateways (one per AZ)", tuple(common + [
-        line("public_ipv4", "public IPv4 addresses", alb * azs + azs, "address", hourly,
-             f"{alb * azs} for the ALB + {azs} NAT gateway Elastic IPs; hosts have none"),
+        line("public_ipv4", "public IPv4 addresses", balancers * azs + azs, "address", hourly,
+             f"{balancers * azs} for the {_balancers(alb, nlb)} + {azs} NAT gateway Elastic IPs; hosts have none"),
         line("nat_hour", "NAT gateway hours", azs, "NAT gateway", hourly),
         line("nat_gb", "NAT data processed", assumptions.nat_gb, "GB", 1,
              f"assumed {assumptions.nat_gb:g} GB a month (--nat-gb)"),
     ] + rest))
-    unconfirmed = tuple(item for item, data in items.items() if region in data.get("unconfirmed", ()))
+    used = {line.item for line in public.lines + nat.lines}
+    unconfirmed = tuple(item for item, data in items.items() if region in data.get("unconfirmed", ()) and item in used)
     notes = []
     if len(peak) > hosts:
         notes.append(f"a rolling deployment needs {_hosts(len(peak))}: managed scaling adds {len(peak) - hosts} for "
@@ -221,6 +231,10 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
 
 
 # --- rendering ---------------------------------------------------------------------------------
+
+
+def _balancers(alb: int, nlb: int) -> str:
+    return " and ".join(name for name, count in (("ALB", alb), ("NLB", nlb)) if count) or "load balancers"
 
 
 def _hosts(count: int) -> str:
@@ -329,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--alb-lcus", type=_amount, default=defaults.alb_lcus,
                         help=f"average ALB LCUs an hour (default: {defaults.alb_lcus:g})")
+    parser.add_argument("--nlb-lcus", type=_amount, default=defaults.nlb_lcus,
+                        help=f"average NLB NLCUs an hour, when a port is not HTTP (default: {defaults.nlb_lcus:g})")
     parser.add_argument("--log-gb", type=_amount, default=defaults.log_gb,
                         help=f"GB of logs ingested a month (default: {defaults.log_gb:g})")
     parser.add_argument("--efs-gb", type=_amount, default=defaults.efs_gb,
@@ -347,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         plan = make(app, args.region, args.instance_type, args.hosts,
-                    Assumptions(alb_lcus=args.alb_lcus, log_gb=args.log_gb, efs_gb=args.efs_gb, nat_gb=args.nat_gb,
-                                ecr_gb=args.ecr_gb))
+                    Assumptions(alb_lcus=args.alb_lcus, nlb_lcus=args.nlb_lcus, log_gb=args.log_gb, efs_gb=args.efs_gb,
+                                nat_gb=args.nat_gb, ecr_gb=args.ecr_gb))
     except PlanError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -198,7 +198,7 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
         Name=svc.name, Image=image(stack, svc), Essential=True,
         # bridge: no HostPort, so Docker picks one from the host's ephemeral range per task (the load
         # balancer's instance target group learns it from ECS); awsvpc: the task's own address.
-        PortMappings=[PortMapping(Name=f"{svc.name}-{svc.port}", ContainerPort=svc.port, Protocol="tcp")],
+        PortMappings=port_mappings(svc),
         Environment=[Environment(Name=key, Value=variables[key]) for key in sorted(variables)],
         Secrets=[Secret(Name=key, ValueFrom=stack.member(links.SECRET_ARNS, secret))
                  for key, secret in sorted({**svc.secrets, **{secret_file_variable(target): secret for target, secret
@@ -224,12 +224,25 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
     ))
 
 
+def port_mappings(svc: AppService) -> list[PortMapping]:
+    """The service's port over TCP, and each Network Load Balancer port's container port once (config refuses
+    one port over both protocols, which ECS cannot map)."""
+    ports = {svc.port: "tcp"}
+    for pub in svc.published:
+        ports.setdefault(pub.container_port, pub.protocol.lower())
+    return [PortMapping(Name=f"{svc.name}-{port}" + ("-udp" if protocol == "udp" else ""), ContainerPort=port,
+                        Protocol=protocol) for port, protocol in ports.items()]
+
+
 def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]) -> Service:
-    public = {
-        "LoadBalancers": [LoadBalancer(ContainerName=svc.name, ContainerPort=svc.port,
-                                       TargetGroupArn=_member(stack, links.TARGET_GROUP_ARNS, svc.name))],
-        "HealthCheckGracePeriodSeconds": svc.health_check.grace_period,
-    } if svc.public else {}
+    balanced = ([LoadBalancer(ContainerName=svc.name, ContainerPort=svc.port,
+                              TargetGroupArn=_member(stack, links.TARGET_GROUP_ARNS, svc.name))] if svc.public else [])
+    balanced += [LoadBalancer(ContainerName=svc.name, ContainerPort=pub.container_port,
+                              TargetGroupArn=stack.member(links.grouped_listeners(stack.app, stack.group),
+                                                          links.listener_key(svc, pub)))
+                 for pub in sorted(svc.published, key=lambda p: p.port)]
+    public = {"LoadBalancers": balanced, "HealthCheckGracePeriodSeconds": svc.health_check.grace_period} \
+        if balanced else {}
     return stack.add(Service(
         f"{logical_id(svc.name)}Service", ServiceName=svc.name, Cluster=stack.use(links.CLUSTER_NAME),
         TaskDefinition=Ref(task), DesiredCount=If(STOPPED, 0, svc.desired_count),

@@ -247,16 +247,21 @@ def test_no_port_anywhere_is_a_placeholder_and_a_warning(tmp_path):
     assert "placeholder" in warned(result, "worker", "ports")
 
 
-def test_several_ports_keep_the_first_and_warn(tmp_path):
+def test_several_ports_one_http_port_on_the_alb_the_others_on_the_network_load_balancer(tmp_path):
     result = imported({"app": {"image": "app", "ports": ["80:80", "9000:9000"]}}, tmp_path)
-    assert service(result, "app")["port"] == 80
-    assert "9000" in warned(result, "app", "ports")
+    assert service(result, "app")["port"] == 80 and service(result, "app")["public"] == {"port": 80}
+    assert service(result, "app")["published"] == [{"port": 9000}]
+    validated(result, tmp_path)
 
 
-def test_udp_ports_and_ranges_are_warned(tmp_path):
-    result = imported({"dns": {"image": "app", "ports": ["53:53/udp", "8000-8002:8000-8002"]}}, tmp_path)
-    assert "udp" in warned(result, "dns", "ports[0]")
-    assert "range" in warned(result, "dns", "ports[1]")
+def test_udp_ports_and_ranges_get_listeners_and_a_range_ecs_cannot_register_is_warned(tmp_path):
+    result = imported({"dns": {"image": "app", "ports": ["53:53/udp", "8000-8002:8000-8002", "7000-7009:7000-7009"]}},
+                      tmp_path)
+    dns = service(result, "dns")
+    assert dns["port"] == 8000 and dns["public"] == {"port": 80}
+    assert dns["published"] == [{"port": 53, "protocol": "UDP"}, {"port": 8001}, {"port": 8002}]
+    assert "range" in warned(result, "dns", "ports[2]")
+    validated(result, tmp_path)
 
 
 def test_entry_service_listens_on_80_and_others_keep_their_published_port(tmp_path):
@@ -281,7 +286,9 @@ def test_the_service_published_on_80_is_the_entry(tmp_path):
 def test_a_published_443_does_not_become_a_plain_http_listener(tmp_path):
     result = imported({"web": {"image": "web", "ports": ["80:80"]}, "tls": {"image": "tls", "ports": ["443:8443"]}},
                       tmp_path)
-    assert service(result, "tls")["public"]["port"] not in (80, 443)
+    # The container answers TLS itself: the Network Load Balancer passes it through as TCP.
+    assert "public" not in service(result, "tls")
+    assert service(result, "tls")["published"] == [{"port": 443, "target": 8443}]
 
 
 def test_a_published_database_is_not_made_public(tmp_path):

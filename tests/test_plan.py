@@ -21,7 +21,7 @@ from templates_src import capacity, instance_types, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICES = plan.load_prices()
-HOURLY = {"ec2", "alb_hour", "alb_lcu", "public_ipv4", "nat_hour"}
+HOURLY = {"ec2", "alb_hour", "alb_lcu", "nlb_hour", "nlb_lcu", "public_ipv4", "nat_hour"}
 
 
 def unit_price(item: str, region: str, itype: str) -> float:

@@ -886,7 +886,7 @@ ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 @replace_classmethod(elbv2.FakeLoadBalancer, "create_from_cloudformation_json")
 def _load_balancer_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-    """moto makes the load balancer and drops LoadBalancerAttributes; ELB applies them, and enabling access
+    """moto makes the load balancer and drops Type and LoadBalancerAttributes; ELB applies them, and enabling access
     logs fails the resource unless the bucket exists and its policy lets ELB's log delivery write to it
     ("Access Denied for bucket: <name>. Please check S3bucket permission", InvalidConfigurationRequest)."""
     attributes = {}
@@ -898,6 +898,10 @@ def _load_balancer_create(original, cls, resource_name, cloudformation_json, acc
         if not _log_delivery_allowed(account_id, region_name, bucket):
             raise InvalidParameter(f"Access Denied for bucket: {bucket}. Please check S3bucket permission")
     balancer = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    # moto drops Type too, so a network load balancer became an application one that refuses TCP and UDP
+    # listeners; CloudFormation makes the Type given (default application):
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-elasticloadbalancingv2-loadbalancer.html
+    balancer.type = cloudformation_json["Properties"].get("Type") or "application"
     if attributes:
         elbv2.elbv2_backends[account_id][region_name].modify_load_balancer_attributes(balancer.arn, attributes)
     return balancer
