@@ -1674,7 +1674,14 @@ def _reach(ctx: _Context, chosen: list[str], compose: dict[str, dict], services:
     for key, svc in by_key.items():
         if key in bridge:
             continue
-        extra = sorted((set(_listening(compose[key])) | ctx.addressed.get(key, set())) - {svc["port"]})
+        addressed = sorted(ctx.addressed.get(key, set()))
+        if addressed and not _listening(compose[key]) and not KNOWN_IMAGES.get(_image_name(compose[key])):
+            # No port in Compose, but the others call it on one: that is the port, not the placeholder.
+            svc["port"] = addressed[0]
+            ctx.warnings = [w for w in ctx.warnings
+                            if not (w.service == key and w.key == "ports" and "placeholder" in w.message)]
+            ctx.note(key, "ports", f"no port in Compose; {addressed[0]}, the port other services address it on")
+        extra = sorted((set(_listening(compose[key])) | set(addressed)) - {svc["port"]})
         extra = [port for port in extra if 1 <= port <= 65535]
         if extra:
             svc["ports"] = extra

@@ -87,6 +87,18 @@ def test_the_n8n_runner_reaches_the_broker_port_no_compose_key_declares(tmp_path
     assert any(f.service == "n8n" and f.key == "ports" and "5679" in f.message for f in result.notes)
 
 
+def test_a_service_with_no_port_in_compose_takes_the_one_it_is_addressed_on(tmp_path):
+    # paperless-ngx: gotenberg declares no port; the webserver calls http://gotenberg:3000.
+    app, result = imported_app({
+        "webserver": {"image": "paperless", "ports": ["8000:8000"],
+                      "environment": {"PAPERLESS_TIKA_GOTENBERG_ENDPOINT": "http://gotenberg:3000"}},
+        "gotenberg": {"image": "docker.io/gotenberg/gotenberg:8.20"},
+    }, tmp_path)
+    assert (app.service("gotenberg").port, app.service("gotenberg").ports) == (3000, ())
+    assert not [f for f in result.warnings if f.service == "gotenberg" and "placeholder" in f.message]
+    assert connects(templates(app), "webserver", "gotenberg", 3000)
+
+
 SEGMENTED = {
     "front": {"image": "nginx:1.27", "ports": ["80:80"], "networks": ["frontnet"]},
     "backend": {"build": "backend", "expose": ["8000"], "networks": ["frontnet", "backnet"]},
