@@ -93,15 +93,15 @@ UDP_FIRST = frozenset({53, 67, 69, 123, 161, 514, 1812, 1813})
 # Service keys the import reads; every other key gets a warning (x- extensions included).
 HANDLED = {"image", "build", "ports", "expose", "environment", "env_file", "secrets", "configs", "depends_on",
            "healthcheck", "command", "entrypoint", "deploy", "cpus", "mem_limit", "scale", "volumes", "platform",
-           "profiles", "restart", "read_only", "tmpfs", "cap_add", "cap_drop", "user", "init", "privileged"}
+           "profiles", "restart", "read_only", "tmpfs", "cap_add", "cap_drop", "user", "init", "privileged",
+           "networks"}
 # Why a key has no equivalent, for the keys Compose files use most; others get a generic reason.
 UNSUPPORTED = {
-    "networks": "every service runs in one VPC; security groups let a service reach only the services it "
-                "depends on or names in its environment",
-    "container_name": "ECS names the tasks; services resolve as <service>.<namespace>",
-    "hostname": "ECS names the tasks; services resolve as <service>.<namespace>",
-    "domainname": "ECS names the tasks; services resolve as <service>.<namespace>",
-    "links": "services resolve as <service>.<namespace>; aliases are not carried over",
+    "container_name": "ECS names the tasks; other services reach this one by its service name",
+    "hostname": "ECS names the tasks; other services reach this one by its service name",
+    "domainname": "ECS names the tasks; other services reach this one by its service name",
+    "links": "aliases are not carried over; a service resolves by its own name (the VPC's search domain is the "
+             "namespace) and reaches the services it shares a network with",
     "external_links": "services outside the app are not reachable by name",
     "labels": "container labels are not carried over (the templates tag what they create)",
     "annotations": "not carried over",
@@ -529,6 +529,10 @@ class _Context:
     secret_mounts: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     # What a build makes (context, Dockerfile, target, args) -> (the first service built so, its repository).
     builds: dict[tuple, tuple[str, str]] = field(default_factory=dict)
+    # Compose service -> the Compose services its environment or command names as a host.
+    named_hosts: dict[str, set[str]] = field(default_factory=dict)
+    # Compose service -> ports other services address it on (host:port, scheme://host:port).
+    addressed: dict[str, set[int]] = field(default_factory=dict)
 
     def warn(self, service: str, key: str, message: str) -> None:
         self.warnings.append(Finding(service, key, message))
@@ -590,6 +594,7 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
     _network_listeners(ctx, chosen, out_services, nlb)
     _network_modes(ctx, chosen, out_services)
     _bridge_udp(ctx, chosen, out_services)
+    _reach(ctx, chosen, services, out_services, namespace)
     data = {
         "name": app_name,
         "description": f"Imported from {source_name}",
@@ -602,10 +607,10 @@ def _convert(ctx: _Context, name: Optional[str], source_name: str) -> Imported:
                     ctx.source_dir)
 
 
-SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "cpu", "memory", "desired_count",
+SERVICE_KEYS = ("name", "image", "repository", "architectures", "port", "ports", "cpu", "memory", "desired_count",
                 "network_mode", "environment", "secrets", "health_check", "public", "published", "url_output",
-                "depends_on", "entrypoint", "command", "files", "secret_files", "data", "deployment", "user", "read_only",
-                "writable",
+                "depends_on", "reaches", "entrypoint", "command", "files", "secret_files", "data", "deployment", "user",
+                "read_only", "writable",
                 "capabilities", "init")
 
 
@@ -622,8 +627,7 @@ def _top_level(ctx: _Context) -> None:
         if key == "version":
             ctx.note("", "version", "obsolete in the Compose specification; ignored")
         elif key == "networks":
-            ctx.warn("", "networks", "network definitions are not carried over: every service runs in one VPC "
-                                     "and reaches only the services it depends on or names in its environment")
+            _top_level_networks(ctx)
         elif key == "include":
             ctx.warn("", "include", "included files are not followed: import the output of `docker compose config`")
         elif key.startswith("x-"):
@@ -993,9 +997,10 @@ def _resources(ctx: _Context, key: str, svc: dict) -> dict:
     return out
 
 
-# Variable names whose whole value is a host name (DB_HOST=db), not a word that happens to be one: the
-# word begins or ends a part of the name (PGHOST, HOSTNAME, REDIS_ADDR), so "URI" inside SECURITY is none.
-_HOST_WORD = "HOST|SERVER|ADDR|ENDPOINT|URL|URI|DSN|BROKER"
+# Variable names whose whole value is a host name (DB_HOST=db, POSTGRES_SEEDS=postgresql), not a word that
+# happens to be one: the word begins or ends a part of the name (PGHOST, HOSTNAME, REDIS_ADDR), so "URI"
+# inside SECURITY is none.
+_HOST_WORD = "HOSTS?|HOSTNAME|SERVERS?|ADDR|ADDRESS|ENDPOINTS?|URLS?|URI|DSN|BROKERS?|SEEDS?"
 HOST_VARIABLE = re.compile(rf"(?:^|[^A-Za-z0-9])(?:{_HOST_WORD})|(?:{_HOST_WORD})(?:$|[^A-Za-z0-9])", re.IGNORECASE)
 # What follows a URL's "://": [user[:password]@]host.
 URL_AUTHORITY = re.compile(r"(?:[^/@\s]*@)?(?P<host>[A-Za-z0-9._-]+)")
@@ -1083,7 +1088,10 @@ def _unset(ctx: _Context, service: str, where: str, name: str) -> None:
 
 def _rewrite_hosts(ctx: _Context, key: str, var: str, value: str, renamed: dict[str, str],
                    by_published: dict[int, str], public: dict[str, Port]) -> str:
-    """Compose service names in a value become {svc.host}; this machine's published URLs become {svc.url}."""
+    """This machine's published URLs become {svc.url}. A Compose service name in a value resolves as it is
+    (the VPC's search domain is the namespace: network.py) and stays; only a service whose config name
+    differs (my_db is my-db) becomes {svc.host}, its Cloud Map name. Every name used as a host is remembered
+    (which services others reach by name), with the port it is addressed on."""
     local = LOCAL_URL.match(value)
     if local:
         port = int(local.group(3) or 80)
@@ -1100,18 +1108,31 @@ def _rewrite_hosts(ctx: _Context, key: str, var: str, value: str, renamed: dict[
     original = value
 
     def host(name: str) -> str:
-        return "{" + renamed[name] + ".host}" if name in renamed else name
+        if name not in renamed or name == key:
+            return name
+        ctx.named_hosts.setdefault(key, set()).add(name)
+        return name if renamed[name] == name else "{" + renamed[name] + ".host}"
 
     # In a URL the authority names a host, whatever the variable is called (scheme://[user@]host[:port]).
     value = url_hosts(value, host)
+    for found in ADDRESSED.finditer(original):
+        # A URL's authority, or the whole value: not an image reference (redis:7) inside other text.
+        whole = found.span() == (0, len(original))
+        if found.group("host") in renamed and found.group("host") != key and (
+                whole or original[found.start() - 1] in "/@"):
+            ctx.addressed.setdefault(found.group("host"), set()).add(int(found.group("port")))
     bare = re.fullmatch(r"(?P<host>[A-Za-z0-9._-]+)(?P<port>:\d+)?", value)
     if bare and bare.group("host") in renamed and (HOST_VARIABLE.search(var) or bare.group("port")):
         value = host(bare.group("host")) + (bare.group("port") or "")
     if value != original:
         ctx.note(key, f"environment.{var}", f"'{_shown(ctx, var, original)}' becomes '{_shown(ctx, var, value)}' "
-                                            "(services resolve as "
-                                            "<service>.<namespace> on ECS)")
+                                            "(the service's config name differs from its Compose name, which would "
+                                            "not resolve)")
     return value
+
+
+# host:port, alone or as a URL's authority: the port a service is addressed on (http://n8n:5679).
+ADDRESSED = re.compile(r"(?:(?<=//)|(?<=@)|(?<![\w.@/-]))(?P<host>[A-Za-z][A-Za-z0-9_-]*):(?P<port>\d{1,5})\b")
 
 
 def _shown(ctx: _Context, var: str, value: str) -> str:
@@ -1245,7 +1266,9 @@ def _password_secrets(ctx: _Context, services: list[dict], secrets: dict[str, di
                      f"its URL held a password: the URL keeps the rest, and the password is in {holder}, from a "
                      "generated secret (ECS fills a whole variable from a secret, never part of one); the app must "
                      f"read it from {holder}, or set the whole URL in Secrets Manager after deploying")
-    links = _links(services)
+    config_name = dict(zip(chosen, (s["name"] for s in services)))
+    links = _links(services, {config_name[key]: {config_name[n] for n in names if n in config_name}
+                              for key, names in ctx.named_hosts.items() if key in config_name})
     # value -> its uses (service, variable, why it is a secret): "password", "key", "same" (the value of a
     # secret under any other name) or "whole" (a value with a secret inside).
     holders: dict[str, list[tuple[dict, str, str]]] = {}
@@ -1324,11 +1347,13 @@ def _said_secret(ctx: _Context, where: tuple[str, str], secret: str, kind: str, 
     (ctx.warn if apart or kind in ("key", "whole") else ctx.note)(*where, message)
 
 
-def _links(services: list[dict]) -> dict[str, set[str]]:
-    """Which services connect, either way: depends_on, or a name in the environment ({svc.host}, {svc.url})."""
+def _links(services: list[dict], hosts: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Which services connect, either way: depends_on, or a name in the environment ({svc.host}, {svc.url}, or
+    a service's own name, which resolves as written: `hosts`, by config name)."""
     links: dict[str, set[str]] = {svc["name"]: set() for svc in services}
     for svc in services:
         named = {ref.service for value in svc["environment"].values() for ref in config.references(str(value))}
+        named |= hosts.get(svc["name"], set())
         for other in (set(svc.get("depends_on") or ()) | named) & set(links) - {svc["name"]}:
             links[svc["name"]].add(other)
             links[other].add(svc["name"])
@@ -1922,6 +1947,8 @@ def _other_keys(ctx: _Context, key: str, svc: dict) -> None:
 
 
 def _host_references_in_commands(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], namespace: str) -> None:
+    """A command naming another service as a host: it resolves as it is, unless the config renamed that service;
+    the port it is addressed on is opened like one an environment value names."""
     texts = []
     for name in ("command", "entrypoint"):
         value = svc.get(name)
@@ -1929,10 +1956,17 @@ def _host_references_in_commands(ctx: _Context, key: str, svc: dict, renamed: di
     test = (svc.get("healthcheck") or {}).get("test") if isinstance(svc.get("healthcheck"), dict) else None
     texts += [("healthcheck.test", v) for v in ([test] if isinstance(test, str) else test or [])]
     for where, text in texts:
+        for found in ADDRESSED.finditer(str(text)):
+            if found.group("host") in renamed and found.group("host") != key:
+                ctx.addressed.setdefault(found.group("host"), set()).add(int(found.group("port")))
         for service, new in renamed.items():
-            if re.search(rf"(?<![\w.-]){re.escape(service)}:\d+|//{re.escape(service)}\b", str(text)):
-                ctx.warn(key, where, f"names the host '{service}', which resolves as {new}.{namespace} on ECS: "
-                                     "change the command")
+            if service == key or not re.search(rf"(?<![\w.-]){re.escape(service)}:\d+|//{re.escape(service)}\b",
+                                               str(text)):
+                continue
+            ctx.named_hosts.setdefault(key, set()).add(service)
+            if new != service:
+                ctx.warn(key, where, f"names the host '{service}', which is '{new}' here (config names are DNS "
+                                     f"labels): it resolves as {new} or {new}.{namespace}; change the command")
 
 
 def _listeners(ctx: _Context, chosen: list[str], services: list[dict], public: dict[str, Port],
@@ -2012,8 +2046,10 @@ def _network_modes(ctx: _Context, chosen: list[str], services: list[dict]) -> No
     calls the app through the load balancer from inside its container, as it called localhost under
     Compose. An awsvpc task has no public IP and the VPC no NAT, so it could not: bridge networking
     gives it the host's. Unless another service reaches it by name, which bridge would take away."""
+    names = dict(zip(chosen, (svc["name"] for svc in services)))
     named = {ref.service for svc in services for value in svc.get("environment", {}).values()
              for ref in config.references(str(value)) if ref.attribute in ("host", "port")}
+    named |= {names[target] for targets in ctx.named_hosts.values() for target in targets if target in names}
     for key, svc in zip(chosen, services):
         calls = sorted({ref.service for value in svc.get("environment", {}).values()
                         for ref in config.references(str(value)) if ref.attribute == "url"})
@@ -2022,11 +2058,114 @@ def _network_modes(ctx: _Context, chosen: list[str], services: list[dict]) -> No
         if svc["name"] in named:
             ctx.warn(key, "environment", f"calls {', '.join(calls)} by public URL, which an awsvpc task cannot reach "
                                          "(no public IP, no NAT); it stays awsvpc because other services reach it "
-                                         "by name: point it at their Cloud Map names ({svc.host}) instead")
+                                         "by name: point it at their service names instead")
             continue
         svc["network_mode"] = "bridge"
         ctx.note(key, "network_mode", f"bridge: it calls {', '.join(calls)} by public URL from inside the container, "
-                                      "through the host's public IP (an awsvpc task has none, and there is no NAT)")
+                                      "through the host's public IP (an awsvpc task has none, and there is no NAT); "
+                                      "it has no name or address another service could reach")
+
+
+def _top_level_networks(ctx: _Context) -> None:
+    networks = ctx.compose.get("networks") or {}
+    for name, spec in (networks.items() if isinstance(networks, dict) else ()):
+        spec = spec if isinstance(spec, dict) else {}
+        if spec.get("external"):
+            ctx.warn("", f"networks.{name}", "external network: what else is on it is outside the app and not "
+                                             "reachable; the app's own services on it reach each other")
+        elif set(spec) - {"name", "internal", "labels"}:
+            ctx.note("", f"networks.{name}", f"{', '.join(sorted(set(spec) - {'name', 'internal', 'labels'}))} not "
+                                             "carried over (one VPC); who shares the network is: see reaches")
+
+
+def _networks_of(ctx: _Context, key: str, svc: dict) -> set[str]:
+    """The Compose networks a service is on: `default` when it names none (Compose's own default)."""
+    if "network_mode" in svc:
+        return set()  # host, none, service:x: not on the project's networks (the key is warned about)
+    value = svc.get("networks")
+    if value is None:
+        return {"default"}
+    if isinstance(value, dict):
+        for name, spec in value.items():
+            extra = sorted(set(spec) - {"priority"}) if isinstance(spec, dict) else []
+            if extra:
+                ctx.warn(key, f"networks.{name}", f"{', '.join(extra)} not carried over: the service is reached by "
+                                                  "its own name, at the address ECS gives its task")
+        return {str(name) for name in value}
+    return {str(name) for name in value} if isinstance(value, list) else {"default"}
+
+
+def _listening(svc: dict) -> list[int]:
+    """The TCP ports the Compose file says the container listens on (ports' targets, expose), in order."""
+    found = []
+    for entry in svc.get("ports") or []:
+        try:
+            port = parse_port(entry)
+        except (ValueError, TypeError):
+            continue
+        if port.protocol == "tcp":
+            found.append(port.target)
+    for entry in svc.get("expose") or []:
+        try:
+            found.append(_first_port(str(entry).partition("/")[0])[0])
+        except ValueError:
+            continue
+    return list(dict.fromkeys(found))
+
+
+def _reach(ctx: _Context, chosen: list[str], compose: dict[str, dict], services: list[dict], namespace: str) -> None:
+    """Compose lets every service reach every other on a network they share (the default one included), on
+    any port: each service `reaches` those (beyond its depends_on), and a target's other ports — exposed,
+    published or addressed by a peer (http://n8n:5679) — become its `ports`, opened to them only.
+    The header says, per service, what it reaches."""
+    by_key = dict(zip(chosen, services))
+    networks = {key: _networks_of(ctx, key, compose[key]) for key in chosen}
+    bridge = {key for key, svc in by_key.items() if svc.get("network_mode") == "bridge"}
+    for key, svc in by_key.items():
+        if key in bridge:
+            continue
+        addressed = sorted(ctx.addressed.get(key, set()))
+        if addressed and not _listening(compose[key]) and not KNOWN_IMAGES.get(_image_name(compose[key])):
+            # No port in Compose, but the others call it on one: that is the port, not the placeholder.
+            svc["port"] = addressed[0]
+            ctx.warnings = [w for w in ctx.warnings
+                            if not (w.service == key and w.key == "ports" and "placeholder" in w.message)]
+            ctx.note(key, "ports", f"no port in Compose; {addressed[0]}, the port other services address it on")
+        extra = sorted((set(_listening(compose[key])) | set(addressed)) - {svc["port"]})
+        extra = [port for port in extra if 1 <= port <= 65535]
+        if extra:
+            svc["ports"] = extra
+            ctx.note(key, "ports", f"also listens on {', '.join(map(str, extra))}: opened to the services that reach "
+                                   "it, not published")
+    for key, svc in by_key.items():
+        peers = sorted(other for other in chosen if other != key and networks[key] & networks[other])
+        reached = [by_key[p]["name"] for p in peers if p not in bridge]
+        waits = set(svc.get("depends_on") or [])
+        reaches = [name for name in reached if name not in waits]
+        if reaches:
+            svc["reaches"] = reaches
+        shared = sorted(networks[key])
+        if reached:
+            ctx.note(key, "networks", f"on {', '.join(shared)}: reaches {', '.join(reached)} by name, on every port "
+                                      "each listens on")
+        elif not networks[key]:
+            ctx.note(key, "networks", "on no Compose network: reaches no other service")
+        else:
+            ctx.note(key, "networks", f"on {', '.join(shared)}, which no other reachable service shares: reaches "
+                                      "none")
+        unreachable = sorted(name for name in ctx.named_hosts.get(key, set()) if name in bridge)
+        if unreachable:
+            ctx.warn(key, "", f"names {', '.join(unreachable)} as a host, which runs with network_mode bridge: it has "
+                              "no name or address of its own on ECS")
+        cut = sorted(name for name in ctx.named_hosts.get(key, set())
+                     if name in networks and name not in bridge and not networks[key] & networks[name])
+        if cut:
+            ctx.warn(key, "", f"names {', '.join(cut)} as a host but shares no Compose network with it: not "
+                              "reachable, as under Compose")
+    if chosen:
+        example = by_key[chosen[0]]["name"]
+        ctx.note("", "networks", f"service names resolve as written: the VPC's DNS search domain is {namespace}, so "
+                                 f"{example} is {example}.{namespace}")
 
 
 def _cluster(ctx: _Context, services: list[dict]) -> dict:

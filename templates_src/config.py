@@ -177,6 +177,13 @@ class Service:
     published: tuple[Published, ...] = ()
     # Services that must be steady before this one starts (and may connect to it).
     depends_on: tuple[str, ...] = ()
+    # Services this one may connect to without waiting for them: Compose's network lets every service
+    # reach every other on it, and a security group admits only what is named here, in depends_on or
+    # as {svc.host} / {svc.port} in the environment.
+    reaches: tuple[str, ...] = ()
+    # Ports the task listens on besides `port` (a broker, an admin or metrics port): opened to the
+    # services that reach this one, never published or registered in Cloud Map.
+    ports: tuple[int, ...] = ()
     entrypoint: Optional[tuple[str, ...]] = None
     command: Optional[tuple[str, ...]] = None
     # Files written into the container before its entrypoint runs: container path -> file
@@ -203,6 +210,11 @@ class Service:
     user: Optional[str] = None
     # An init process as PID 1 forwards signals to the program and reaps the processes it leaves.
     init: bool = True
+
+    @property
+    def listening_ports(self) -> tuple[int, ...]:
+        """Every port the services that reach this one may connect to."""
+        return tuple(dict.fromkeys((self.port, *self.ports)))
 
     def tmpfs_paths(self) -> tuple[str, ...]:
         """Directories mounted as tmpfs: `writable`, and on a read-only root the folders `files` go to,
@@ -286,12 +298,13 @@ class App:
         return next(s for s in self.services if s.name == name)
 
     def peers(self, service: Service) -> tuple[str, ...]:
-        """Services this one connects to: its depends_on and the ones its environment names. A bridge
-        service has no address another task can reach: depending on one only orders the start."""
+        """Services this one connects to: its depends_on, its reaches and the ones its environment names.
+        A bridge service has no address another task can reach: depending on one only orders the start."""
         named = [ref.service for value in service.environment.values() for ref in references(value)
                  if ref.attribute in ("host", "port") and ref.service != service.name]
         bridge = {s.name for s in self.bridge_services}
-        return tuple(name for name in dict.fromkeys([*service.depends_on, *named]) if name not in bridge)
+        return tuple(name for name in dict.fromkeys([*service.depends_on, *service.reaches, *named])
+                     if name not in bridge)
 
 
 # --- references inside environment values -----------------------------------------------------
@@ -889,6 +902,7 @@ def _validate_services(app: App, add) -> None:
     mirror.validate(app, add)
     _validate_ports(app, add)
     _validate_references(app, seen, add)
+    _validate_reach(app, seen, add)
     _validate_graph(app, seen, add)
     _validate_architecture(app, add)
 
@@ -1062,6 +1076,32 @@ def _validate_references(app: App, known: dict[str, int], add) -> None:
                         f"'{ref.service}' runs with network_mode bridge: it has no Cloud Map name or address of its "
                         "own that another task could reach; make it awsvpc"
                         + (f", or call its public URL ({{{ref.service}.url}})" if target.public else ""))
+
+
+def _validate_reach(app: App, known: dict[str, int], add) -> None:
+    for i, svc in enumerate(app.services):
+        for j, peer in enumerate(svc.reaches):
+            at = f"services[{i}].reaches[{j}]"
+            if peer not in known:
+                add(at, f"unknown service '{peer}'")
+            elif peer == svc.name:
+                add(at, f"'{svc.name}' always reaches itself: leave it out")
+            elif peer in svc.reaches[:j]:
+                add(at, f"'{peer}' is listed twice")
+            elif app.services[known[peer]].network_mode == "bridge":
+                add(at, f"'{peer}' runs with network_mode bridge: it has no address of its own that another task "
+                        "could reach; make it awsvpc")
+        for j, port in enumerate(svc.ports):
+            at = f"services[{i}].ports[{j}]"
+            if not 1 <= port <= 65535:
+                add(at, f"{port} is not a TCP port")
+            elif port == svc.port:
+                add(at, f"{port} is the service's port already")
+            elif port in svc.ports[:j]:
+                add(at, f"{port} is listed twice")
+            elif svc.network_mode == "bridge":
+                add(at, "a bridge service has no address another task could reach on it: make it awsvpc or "
+                        "leave ports out")
 
 
 def _validate_graph(app: App, known: dict[str, int], add) -> None:

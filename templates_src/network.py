@@ -18,6 +18,7 @@ import string
 from troposphere import GetAZs, Join, Ref, Select, Tags
 from troposphere.ec2 import (
     VPC,
+    DHCPOptions,
     InternetGateway,
     Route,
     RouteTable,
@@ -27,10 +28,11 @@ from troposphere.ec2 import (
     SecurityGroupRule,
     Subnet,
     SubnetRouteTableAssociation,
+    VPCDHCPOptionsAssociation,
     VPCGatewayAttachment,
 )
 
-from templates_src import links, loadbalancer
+from templates_src import discovery, links, loadbalancer
 from templates_src.config import App, Service, logical_id
 from templates_src.wiring import Stack
 
@@ -49,6 +51,7 @@ def build(app: App) -> Stack:
     stack = Stack("network", app, f"{app.name}: VPC with public subnets only (no NAT), internet gateway, "
                                   "security groups")
     vpc = _vpc(stack)
+    _search_domain(stack, vpc)
     _public_subnets(stack, vpc)
     _security_groups(stack, vpc)
     return stack
@@ -67,6 +70,33 @@ def _vpc(stack: Stack) -> VPC:
                         Tags=Tags(Name=app.name)))
     stack.publish(links.VPC_ID, Ref(vpc))
     return vpc
+
+
+def _search_domain(stack: Stack, vpc: VPC) -> DHCPOptions:
+    """The VPC's DHCP options name the Cloud Map namespace as the domain, so `db` resolves as db.<namespace>
+    from every task, as a Compose service name does, and nothing has to be rewritten to the long name.
+
+    An awsvpc task's ENI carries the VPC's domain as its DomainNameSearchList, which the ECS agent writes
+    into the task's resolv.conf (the pause container's DNSSearch, shared by the task's containers:
+    amazon-ecs-agent agent/api/task/task.go, overrideDNS; the task metadata shows it as
+    DomainNameSearchList, "us-west-2.compute.internal" by default:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4.html).
+    A bridge container gets its host's resolv.conf, whose search list the host's DHCP client writes
+    from this same option. The task definition's dnsSearchDomains is not an alternative: awsvpc tasks
+    do not support it (https://github.com/aws/containers-roadmap/issues/892).
+
+    One domain, not the region's default (ec2.internal, <region>.compute.internal) beside it: EC2 sends
+    the domain in DHCP option 15, which holds one name, and on Amazon Linux 2023 (the hosts' AMI)
+    systemd-networkd turns "a b" into the single name "a032b", so neither would be searched
+    (https://github.com/amazonlinux/amazon-linux-2023/issues/329). The default domain only shortens
+    the hosts' own ip-... names, which nothing here uses; AmazonProvidedDNS still answers them in full.
+    https://docs.aws.amazon.com/vpc/latest/userguide/DHCPOptionSetConcepts.html
+    """
+    options = stack.add(DHCPOptions(
+        "DhcpOptions", DomainName=discovery.namespace(stack.app), DomainNameServers=["AmazonProvidedDNS"],
+        Tags=Tags(Name=stack.app.name)))
+    stack.add(VPCDHCPOptionsAssociation("DhcpOptionsAssociation", VpcId=Ref(vpc), DhcpOptionsId=Ref(options)))
+    return options
 
 
 def _public_subnets(stack: Stack, vpc: VPC) -> list[Subnet]:
@@ -108,7 +138,7 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
         tasks[name] = stack.add(SecurityGroup(
             f"{logical_id(name)}SecurityGroup", GroupDescription=f"{app.name} {name} tasks",
             VpcId=Ref(vpc),
-            SecurityGroupEgress=[_egress_rule(app.service(peer), tasks[peer]) for peer in inline]
+            SecurityGroupEgress=[rule for peer in inline for rule in _egress_rules(app.service(peer), tasks[peer])]
             + _data_egress(svc, data) or [NO_EGRESS],
             Tags=Tags(Name=f"{app.name}-{name}"),
         ))
@@ -133,10 +163,11 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
                    separate_egress=svc.name in reach[peer])
     for peer, clients in _bridge_peers(app).items():
         target = app.service(peer)
-        stack.add(SecurityGroupIngress(
-            f"HostsTo{logical_id(peer)}Ingress", GroupId=Ref(tasks[peer]), IpProtocol="tcp", FromPort=target.port,
-            ToPort=target.port, SourceSecurityGroupId=Ref(host),
-            Description=f"{peer} from bridge services on the hosts: {', '.join(clients)}"))
+        for port in target.listening_ports:
+            stack.add(SecurityGroupIngress(
+                f"HostsTo{logical_id(peer)}{_port_suffix(target, port)}Ingress", GroupId=Ref(tasks[peer]),
+                IpProtocol="tcp", FromPort=port, ToPort=port, SourceSecurityGroupId=Ref(host),
+                Description=f"{peer} from bridge services on the hosts: {', '.join(clients)}"))
 
     if app.public_services:
         _load_balancer_group(stack, vpc, tasks, host)
@@ -163,7 +194,7 @@ def _host_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup], data: S
     egress += [SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port, CidrIp="0.0.0.0/0",
                                  Description=f"The load balancer's listener {port} (bridge services call its URLs)")
                for port in loadbalancer.called_ports(app) if port not in (80, 443)]
-    egress += [_egress_rule(app.service(peer), tasks[peer]) for peer in _bridge_peers(app)]
+    egress += [rule for peer in _bridge_peers(app) for rule in _egress_rules(app.service(peer), tasks[peer])]
     if any(svc.network_mode == "bridge" for svc in app.stored_services):
         egress.append(SecurityGroupRule(IpProtocol="tcp", FromPort=NFS, ToPort=NFS,
                                         DestinationSecurityGroupId=Ref(data), Description="Bridge services' data"))
@@ -317,20 +348,28 @@ def _data_egress(svc: Service, data: SecurityGroup | None) -> list[SecurityGroup
                               Description=f"{svc.name} data on EFS")]
 
 
-def _egress_rule(service: Service, target: SecurityGroup) -> SecurityGroupRule:
-    return SecurityGroupRule(IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
-                             DestinationSecurityGroupId=Ref(target), Description=f"To {service.name}")
+def _port_suffix(service: Service, port: int) -> str:
+    """No suffix for the service's own port (the logical IDs it always had), else Port<n>: stable when reordered."""
+    return "" if port == service.port else f"Port{port}"
+
+
+def _egress_rules(service: Service, target: SecurityGroup) -> list[SecurityGroupRule]:
+    return [SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port, DestinationSecurityGroupId=Ref(target),
+                              Description=f"To {service.name}" + (f" on {port}" if port != service.port else ""))
+            for port in service.listening_ports]
 
 
 def _allow(stack: Stack, source: SecurityGroup, target: SecurityGroup, service: Service, name: str,
            separate_egress: bool) -> None:
-    """Tasks of `source` may open connections to `service`'s port on tasks of `target`."""
-    if separate_egress:
-        stack.add(SecurityGroupEgress(
-            f"{name}Egress", GroupId=Ref(source), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
-            DestinationSecurityGroupId=Ref(target), Description=f"To {service.name}",
+    """Tasks of `source` may open connections to every port `service` listens on, on tasks of `target`."""
+    for port in service.listening_ports:
+        suffix = _port_suffix(service, port)
+        if separate_egress:
+            stack.add(SecurityGroupEgress(
+                f"{name}{suffix}Egress", GroupId=Ref(source), IpProtocol="tcp", FromPort=port, ToPort=port,
+                DestinationSecurityGroupId=Ref(target), Description=f"To {service.name}",
+            ))
+        stack.add(SecurityGroupIngress(
+            f"{name}{suffix}Ingress", GroupId=Ref(target), IpProtocol="tcp", FromPort=port, ToPort=port,
+            SourceSecurityGroupId=Ref(source), Description=f"{service.name} from its clients",
         ))
-    stack.add(SecurityGroupIngress(
-        f"{name}Ingress", GroupId=Ref(target), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
-        SourceSecurityGroupId=Ref(source), Description=f"{service.name} from its clients",
-    ))

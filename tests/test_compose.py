@@ -342,18 +342,19 @@ def test_a_missing_env_file_is_warned_unless_optional(tmp_path):
     no_warning(result, "b", "env_file")
 
 
+# A service name resolves as written (the VPC's search domain is the namespace): values keep it.
 @pytest.mark.parametrize("variable, value, expected", [
-    ("DB_HOST", "db", "{db.host}"),
-    ("WORDPRESS_DB_HOST", "db:3306", "{db.host}:3306"),
+    ("DB_HOST", "db", "db"),
+    ("WORDPRESS_DB_HOST", "db:3306", "db:3306"),
     # The password leaves the URL for a secret (tests/test_import_output.py).
-    ("DATABASE_URL", "postgres://app:pw@db:5432/app", "postgres://app@{db.host}:5432/app"),
-    ("BROKER", "redis://cache:6379/0", "redis://{cache.host}:6379/0"),
-    ("API", "http://db/x", "http://{db.host}/x"),
+    ("DATABASE_URL", "postgres://app:pw@db:5432/app", "postgres://app@db:5432/app"),
+    ("BROKER", "redis://cache:6379/0", "redis://cache:6379/0"),
+    ("API", "http://db/x", "http://db/x"),
     # A word that happens to be a service name is not a host.
     ("CACHE_BACKEND", "cache", "cache"),
     ("NOTE", "database db is fine", "database db is fine"),
 ])
-def test_service_names_in_values_become_discovery_references(tmp_path, variable, value, expected):
+def test_service_names_in_values_stay_as_they_resolve(tmp_path, variable, value, expected):
     result = imported({"app": {"image": "app", "environment": {variable: value}},
                        "db": {"image": "postgres"}, "cache": {"image": "redis"}}, tmp_path)
     assert service(result, "app")["environment"].get(variable, "(secret)") == expected
@@ -422,7 +423,7 @@ def test_a_password_inside_a_url_leaves_the_url_for_the_secret_it_shares(tmp_pat
                        "app": {"image": "app", "environment": {"DATABASE_URL": "postgres://u:s3cret@db/app"}}}, tmp_path)
     assert service(result, "db")["secrets"] == {"POSTGRES_PASSWORD": "postgres-password"}
     assert service(result, "app")["secrets"] == {"DATABASE_URL_PASSWORD": "postgres-password"}
-    assert service(result, "app")["environment"] == {"DATABASE_URL": "postgres://u@{db.host}/app"}
+    assert service(result, "app")["environment"] == {"DATABASE_URL": "postgres://u@db/app"}
     assert "DATABASE_URL_PASSWORD" in warned(result, "app", "environment.DATABASE_URL")
 
 
@@ -549,10 +550,13 @@ def test_clearing_the_image_command_is_warned(tmp_path):
     warned(result, "a", "command")
 
 
-def test_a_host_named_in_a_command_is_warned(tmp_path):
-    result = compose.convert({"name": "shop", "services": {"db": {"image": "postgres"}, "app": {
-        "image": "app", "command": "wait-for db:5432 -- serve"}}}, tmp_path, tmp_path)
-    assert "resolves as db.shop.local" in warned(result, "app", "command")
+def test_a_renamed_host_named_in_a_command_is_warned(tmp_path):
+    result = compose.convert({"name": "shop", "services": {"my_db": {"image": "postgres"}, "db": {"image": "redis"},
+                                                           "app": {"image": "app", "command": "wait-for my_db:5432 "
+                                                                                              "db:6379 -- serve"}}},
+                             tmp_path, tmp_path)
+    assert "which is 'my-db' here" in warned(result, "app", "command")
+    assert "'db'" not in warned(result, "app", "command"), "db resolves as it is written"
 
 
 # --- resources, replicas, deployment -----------------------------------------------------------------------------
@@ -680,7 +684,7 @@ def test_a_file_config_becomes_files(tmp_path):
 
 
 @pytest.mark.parametrize("key, value", [
-    ("networks", ["backend"]), ("labels", {"a": "b"}), ("logging", {"driver": "syslog"}),
+    ("labels", {"a": "b"}), ("logging", {"driver": "syslog"}),
     ("extra_hosts", ["h=1.2.3.4"]), ("privileged", True), ("ulimits", {"nofile": 1024}),
     ("container_name", "x"), ("working_dir", "/app"), ("stop_grace_period", "1m"),
     ("restart", "on-failure"), ("restart", "no"), ("x-custom", 1), ("sysctls", {"a": 1}),
@@ -698,9 +702,9 @@ def test_restart_policies_ecs_already_follows_are_notes(tmp_path, policy):
 
 
 def test_top_level_keys_without_a_place_are_warned(tmp_path):
-    result = imported({"a": {"image": "a"}}, tmp_path, networks={"backend": {}}, include=["other.yaml"],
-                      **{"x-common": {}}, volumes={"ext": {"external": True}})
-    for key in ("networks", "include", "x-common", "volumes.ext"):
+    result = imported({"a": {"image": "a"}}, tmp_path, networks={"backend": {"external": True}},
+                      include=["other.yaml"], **{"x-common": {}}, volumes={"ext": {"external": True}})
+    for key in ("networks.backend", "include", "x-common", "volumes.ext"):
         warned(result, "", key)
 
 
@@ -765,10 +769,10 @@ def test_cli_writes_the_config_with_a_header_and_the_warnings_as_comments(tmp_pa
     out = tmp_path / "config" / "app.yaml"
     run = cli("import-compose", str(source), "-o", str(out))
     assert run.returncode == 0, run.stderr
-    assert "warning: web.networks:" in run.stderr
+    assert "warning: web.deploy.resources.limits.cpus:" in run.stderr
     text = out.read_text()
     assert text.startswith(f"# Imported from {source} by `python -m templates_src import-compose`.")
-    assert "#   web.networks:" in text
+    assert "#   web.deploy.resources.limits.cpus:" in text and "#   web.networks: on front" in text
     app = config.load(out)
     assert app.name == "shop" and app.services[0].public.port == 80
 
@@ -814,9 +818,9 @@ def warnings_of(stderr: str) -> set[str]:
 
 EXPECTED_WARNINGS = {
     "dks": {"dks-db.ports", "dks-api.build", "dks-ui.build", "dks-ui.build.args.KNOWLEDGE_SHARE_API"},
-    "wordpress": {"variable WORDPRESS_DEBUG is not set (no .env value, no default)", "networks",
-                  "db.deploy.resources.limits.cpus", "db.networks",
-                  "wordpress.volumes[1]", "wordpress.networks", "wordpress.logging", "wordpress.healthcheck"},
+    "wordpress": {"variable WORDPRESS_DEBUG is not set (no .env value, no default)",
+                  "db.deploy.resources.limits.cpus",
+                  "wordpress.volumes[1]", "wordpress.logging", "wordpress.healthcheck"},
     "pollster": {"x-app", "migrate", "flower.profiles", "worker.ports", "web.build",
                  "web.deploy.resources.reservations", "secrets.db_password", "secrets.django_secret_key",
                  "web.secrets[1]", "worker.secrets[1]", "web.depends_on.migrate", "web.deploy.update_config.parallelism",
@@ -863,7 +867,9 @@ def test_dks_compose_imports_as_the_hand_written_dks_config(tmp_path):
     # The UI calls the API's public URL from its container: bridge, as in the hand-written config.
     assert [s.network_mode for s in imported_app.services] == [s.network_mode for s in written.services] == [
         "awsvpc", "awsvpc", "bridge"]
-    assert imported_app.service("dks-api").environment["DB_HOST"] == "{dks-db.host}"
+    # dks-db resolves as it is written; the hand-written config names its Cloud Map name, dks-db.dks.local.
+    assert imported_app.service("dks-api").environment["DB_HOST"] == "dks-db"
+    assert written.service("dks-api").environment["DB_HOST"] == "{dks-db.host}"
     assert imported_app.cluster == written.cluster
     assert list(imported_app.file_contents.values()) == list(written.file_contents.values())
 
@@ -873,7 +879,7 @@ def test_wordpress_keeps_its_database_private_and_its_passwords_secret(tmp_path)
     app = config.load(out)
     db, wordpress = app.service("db"), app.service("wordpress")
     assert db.public is None and wordpress.public.port == 80
-    assert wordpress.environment["WORDPRESS_DB_HOST"] == "{db.host}:3306"
+    assert wordpress.environment["WORDPRESS_DB_HOST"] == "db:3306"
     assert wordpress.secrets["WORDPRESS_DB_PASSWORD"] == db.secrets["MYSQL_PASSWORD"]
     assert db.command == ("--default-authentication-plugin=mysql_native_password",)
     assert "change-me" not in out.read_text()
@@ -888,5 +894,5 @@ def test_pollster_shares_its_image_and_leaves_the_job_and_debug_tool_behind(tmp_
     assert web.desired_count == 2 and web.public.port == 80 and web.health_check.path == "/healthz/"
     assert web.secrets == {"DATABASE_PASSWORD": "db-password", "DJANGO_SECRET_KEY": "django-secret-key"}
     assert app.service("db").secret_files == {"/run/secrets/db_password": "db-password"}
-    assert web.environment["CELERY_BROKER_URL"] == "redis://{redis.host}:6379/0"
+    assert web.environment["CELERY_BROKER_URL"] == "redis://redis:6379/0"
     assert app.service("worker").health_check.interval == 60

@@ -157,6 +157,23 @@ def _vpc(d: Deployment, items: list[Resource]) -> None:
         assert ec2.describe_vpc_attribute(VpcId=vpc.physical_id, Attribute=attribute)[key]["Value"] is True
 
 
+@check("AWS::EC2::DHCPOptions")
+def _dhcp_options(d: Deployment, items: list[Resource]) -> None:
+    (options,) = items
+    (described,) = d.client("ec2").describe_dhcp_options(DhcpOptionsIds=[options.physical_id])["DhcpOptions"]
+    found = {c["Key"]: [v["Value"] for v in c["Values"]] for c in described["DhcpConfigurations"]}
+    # One domain, the namespace: bare service names resolve through the search list.
+    assert found == {"domain-name": [d.app.namespace or f"{d.app.name}.local"],
+                     "domain-name-servers": ["AmazonProvidedDNS"]}
+
+
+@check("AWS::EC2::VPCDHCPOptionsAssociation")
+def _dhcp_association(d: Deployment, items: list[Resource]) -> None:
+    (association,) = items
+    (vpc,) = d.client("ec2").describe_vpcs(VpcIds=[d.one("network.yaml", "Vpc").physical_id])["Vpcs"]
+    assert vpc["DhcpOptionsId"] == d.one("network.yaml", "DhcpOptions").physical_id
+
+
 @check("AWS::EC2::Subnet")
 def _subnets(d: Deployment, items: list[Resource]) -> None:
     ec2 = d.client("ec2")

@@ -40,12 +40,15 @@ def test_a_host_word_inside_another_word_does_not_make_a_host_variable(tmp_path)
 
 
 def test_host_words_at_either_end_of_a_name_part_still_name_a_host(tmp_path):
-    env = {"PGHOST": "db", "DB_HOSTNAME": "db", "REDIS_ADDR": "db", "app.server": "db", "SECURITYX": "db"}
-    result = imported({"db": {"image": "postgres"}, "app": {"image": "acme/app", "environment": env}}, tmp_path)
+    # Names resolve as written; only a service the config renames (my_db -> my-db) shows where a value was
+    # taken for a host name.
+    env = {"PGHOST": "my_db", "DB_HOSTNAME": "my_db", "REDIS_ADDR": "my_db", "app.server": "my_db",
+           "SECURITYX": "my_db"}
+    result = imported({"my_db": {"image": "postgres"}, "app": {"image": "acme/app", "environment": env}}, tmp_path)
     app = service(result, "app")["environment"]
     assert {k: app[k] for k in ("PGHOST", "DB_HOSTNAME", "REDIS_ADDR", "app.server")} == dict.fromkeys(
-        ("PGHOST", "DB_HOSTNAME", "REDIS_ADDR", "app.server"), "{db.host}")
-    assert app["SECURITYX"] == "db"
+        ("PGHOST", "DB_HOSTNAME", "REDIS_ADDR", "app.server"), "{my-db.host}")
+    assert app["SECURITYX"] == "my_db"
 
 
 def test_environment_names_with_dots_are_carried_over_and_valid(tmp_path):

@@ -92,7 +92,7 @@ def test_no_secret_value_reaches_app_yaml_or_stderr(tmp_path):
         assert value not in text and value not in run.stderr, value
     app = config.load(out)
     api = app.service("api")
-    assert api.environment["DATABASE_URL"] == "postgres://app@{db.host}:5432/app"
+    assert api.environment["DATABASE_URL"] == "postgres://app@db:5432/app"
     assert api.secrets["DATABASE_URL_PASSWORD"] == app.service("db").secrets["POSTGRES_PASSWORD"]
     assert api.environment["CACHE_URL"] == "redis://@cache:6379/0" and "CACHE_URL_PASSWORD" in api.secrets
     assert "NPM_TOKEN" in text, "the build argument is named, its value is not"

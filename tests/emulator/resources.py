@@ -323,6 +323,64 @@ class SecurityGroupEgress(Resource, CloudFormationModel):
             backend.revoke_security_group_egress(self.group_id, **self.rule)
 
 
+class DhcpOptions(Resource, CloudFormationModel):
+    """A DHCP options set, as CreateDhcpOptions makes it (describe-dhcp-options shows it)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::EC2::DHCPOptions"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json["Properties"]
+        self = cls(account_id, region_name)
+        backend = ec2_backends[account_id][region_name]
+        if not (props.get("DomainName") or props.get("DomainNameServers") or props.get("NtpServers")
+                or props.get("NetbiosNameServers")):
+            raise InvalidParameter("A DHCP options set needs at least one option")
+        domain = props.get("DomainName")
+        options = backend.create_dhcp_options(
+            domain_name_servers=props.get("DomainNameServers"), domain_name=[domain] if domain else None,
+            ntp_servers=props.get("NtpServers"), netbios_name_servers=props.get("NetbiosNameServers"),
+            netbios_node_type=props.get("NetbiosNodeType"))
+        if props.get("Tags"):
+            backend.create_tags([options.id], {t["Key"]: t["Value"] for t in props["Tags"]})
+        self.id = options.id
+        return self
+
+    def remove(self) -> None:
+        backend = ec2_backends[self.account_id][self.region_name]
+        if self.id in backend.dhcp_options_sets:
+            backend.delete_dhcp_options_set(self.id)  # refused (DependencyViolation) while a VPC uses it
+
+
+class DhcpOptionsAssociation(Resource, CloudFormationModel):
+    """The VPC's DHCP options set; deleting it gives the VPC no options set again (AWS's "default" when the
+    account has none of its own)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::EC2::VPCDHCPOptionsAssociation"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        props = cloudformation_json["Properties"]
+        self = cls(account_id, region_name)
+        backend = ec2_backends[account_id][region_name]
+        self.vpc_id, self.options_id = props["VpcId"], props["DhcpOptionsId"]
+        (options,) = backend.describe_dhcp_options([self.options_id])
+        backend.associate_dhcp_options(options, backend.get_vpc(self.vpc_id))
+        self.id = f"{self.options_id}|{self.vpc_id}"
+        return self
+
+    def remove(self) -> None:
+        backend = ec2_backends[self.account_id][self.region_name]
+        vpc = backend.vpcs.get(self.vpc_id)
+        current = getattr(vpc, "dhcp_options", None)
+        if vpc is not None and current is not None and current.id == self.options_id:
+            backend.disassociate_dhcp_options(vpc)
+
+
 def rule(props: dict, peer: str) -> dict:
     """One security group rule of CloudFormation as keyword arguments of moto's EC2 backend.
 
