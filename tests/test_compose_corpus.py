@@ -1,0 +1,154 @@
+"""The import on the official Compose files of real projects (tests/compose/README.md): what would make the
+app fail on ECS although the import exited 0 is asserted per project, from the Compose file's own terms.
+
+- the exit code, with no traceback, within 10 s; a refusal names its reason;
+- every name a service uses as a host is a service of the config with a Cloud Map name (awsvpc), which the
+  VPC's search domain makes resolve as written (tests/test_dns_search.py);
+- every pair Compose lets talk (a network they share, the default one included) can talk: a TCP connection
+  on each port the target listens on passes both security groups of the rendered templates;
+- no published port of a protocol that is not HTTP sits behind the Application Load Balancer;
+- no value that became a secret is left anywhere in app.yaml or the rendered templates.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, templates
+from test_reach import connects
+
+from templates_src import compose, config, quotas
+
+CORPUS = ROOT / "tests" / "compose"
+SOURCES = json.loads((CORPUS / "sources.json").read_text())
+
+# Projects the import refuses, with the words of the reason: each is the project's own doing.
+REFUSED = {
+    "sonarqube-dce": "is larger than a whole t3.medium",  # a 4 GiB task: pass --instance-type
+    "hoppscotch": "at least one service",  # every service is under a Compose profile
+    "graylog": "GRAYLOG_PASSWORD_SECRET is not set",  # its example .env leaves a required value empty
+    "rocketchat-voip": "VOIP_DOMAIN is not set",  # a required variable with no default
+    "airflow": "is not an image reference",  # the file carries its docs' |version| placeholder
+}
+
+# Projects that import but do not build yet, with the build's sentence: Compose's all-to-all default network
+# of 15 services is one security group rule per pair and port, past the 500 resources of network.yaml.
+NOT_BUILT = {"temporal-multirole": "network.yaml: more than 500 resources"}
+
+# Well-known ports of protocols that are not HTTP: an ALB's HTTP health check can never pass on them.
+NOT_HTTP = {21, 22, 25, 53, 110, 143, 389, 465, 587, 993, 995, 1433, 1700, 1883, 3306, 3478, 4222, 5222, 5432,
+            5672, 6379, 7233, 8883, 9042, 9092, 10000, 11211, 25565, 27017}
+
+
+def compose_path(entry: dict) -> Path:
+    return CORPUS / entry["folder"] / entry["compose"]
+
+
+@pytest.mark.parametrize("entry", SOURCES, ids=[e["folder"] for e in SOURCES])
+def test_each_project_imports_or_is_refused_for_its_own_reason(entry, tmp_path):
+    out = tmp_path / "app.yaml"
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "templates_src", "import-compose", str(compose_path(entry)),
+                          "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 10
+    assert "Traceback" not in run.stderr, run.stderr
+    if entry["folder"] in REFUSED:
+        assert run.returncode == 2 and REFUSED[entry["folder"]] in run.stderr, run.stderr
+        assert not out.exists()
+    else:
+        assert run.returncode == 0, run.stderr
+        config.validate(config.load(out))
+
+
+def imported(entry: dict, tmp_path: Path) -> tuple[compose.Imported, config.App, str]:
+    """The project imported as `import-compose` does it, the validated config and the app.yaml text."""
+    out = tmp_path / "app.yaml"
+    result = compose.import_file(compose_path(entry), out)
+    result.data, _ = compose.size_cluster(result.data, compose_path(entry).parent, result.file_contents)
+    app = config.parse(result.data, base_dir=compose_path(entry).parent, file_contents=result.file_contents)
+    config.validate(app)
+    return result, app, compose.to_yaml(result, compose_path(entry).name)
+
+
+def compose_services(entry: dict, result: compose.Imported) -> dict[str, dict]:
+    """The Compose services the config carries, by config name, as Compose wrote them (interpolated)."""
+    document = compose.load(compose_path(entry))
+    return {result.names[key]: svc for key, svc in (document.get("services") or {}).items()
+            if key in result.names}
+
+
+def networks(svc: dict) -> set[str]:
+    """The Compose networks a service is on: the default one when it names none."""
+    named = svc.get("networks")
+    return set(named) if named else {"default"}
+
+
+IMPORTED = [e for e in SOURCES if e["folder"] not in REFUSED]
+
+
+@pytest.mark.parametrize("entry", IMPORTED, ids=[e["folder"] for e in IMPORTED])
+def test_what_compose_lets_work_works_as_imported(entry, tmp_path):
+    result, app, _ = imported(entry, tmp_path)
+    if entry["folder"] in NOT_BUILT:
+        with pytest.raises(quotas.QuotaError, match=NOT_BUILT[entry["folder"]]):
+            templates(app)
+        return
+    tpls = templates(app)
+    by_name = {svc.name: svc for svc in app.services}
+    original = compose_services(entry, result)
+
+    # Names: every host a value names that is a service of the project is one with a Cloud Map name.
+    keys = set(result.names)
+    for svc in app.services:
+        for var, value in svc.environment.items():
+            hosts: list[str] = [value] if value in keys and compose.HOST_VARIABLE.search(var) else []
+            compose.url_hosts(value, lambda host: hosts.append(host) or host)
+            for host in hosts:
+                if host in keys:
+                    target = by_name.get(result.names[host])
+                    assert target is not None and target.network_mode == "awsvpc", (svc.name, var, host)
+
+    # Reach: a network shared in Compose is a connection allowed on every port the target listens on.
+    for client, client_svc in original.items():
+        for target, target_svc in original.items():
+            if client == target or not networks(client_svc) & networks(target_svc):
+                continue
+            if by_name[target].network_mode != "awsvpc" or {"network_mode"} & (set(client_svc) | set(target_svc)):
+                continue  # a bridge service has no address of its own; host/service modes are not carried
+            for port in (by_name[target].port, *by_name[target].ports):
+                assert connects(tpls, client, target, port), f"{client} -> {target}:{port}"
+
+    # Protocols: the load balancer's HTTP listeners never forward to a port of another protocol.
+    for svc in app.services:
+        if svc.public is not None:
+            assert svc.port not in NOT_HTTP, (svc.name, svc.port)
+
+    # Secrets: no value that became one survives in what the services run with or their task definitions.
+    held = json.dumps([[svc.environment, svc.command, svc.entrypoint, svc.health_check.command]
+                       for svc in app.services]) + json.dumps(result.file_contents)
+    rendered = json.dumps(tpls["services.yaml"])
+    for value in result.secret_values:
+        if compose._distinctive(value):
+            # A Compose value may also be the name the import gave its secret (taiga's
+            # TAIGA_SECRET_KEY=taiga-secret-key), which the templates name it by.
+            assert json.dumps(value)[1:-1] not in held + ("" if value in app.secrets else rendered), value
+
+
+def test_the_corpus_covers_the_shapes_that_break_an_import():
+    """The shapes of the projects, counted from their files: each must stay represented."""
+    texts = {e["folder"]: compose_path(e).read_text() for e in SOURCES}
+    shapes = {
+        "networks": [f for f, t in texts.items() if re.search(r"^networks:", t, re.M)],
+        "secrets": [f for f, t in texts.items() if re.search(r"^secrets:", t, re.M)],
+        "udp": [f for f, t in texts.items() if "/udp" in t],
+        "non-HTTP ports": [f for f, t in texts.items() if re.search(r"\b(25565|7233|1883|:53\b|:25\b|:21\b)", t)],
+        "healthchecks": [f for f, t in texts.items() if "healthcheck:" in t],
+        "builds": [f for f, t in texts.items() if re.search(r"^\s+build:", t, re.M)],
+    }
+    assert len(SOURCES) >= 30
+    assert all(len(found) >= 2 for found in shapes.values()), shapes
