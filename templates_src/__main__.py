@@ -40,6 +40,9 @@ def argument_parser() -> argparse.ArgumentParser:
     imports.add_argument("--env-file", type=Path, help="variables for ${VAR} (default: .env beside the Compose file)")
     imports.add_argument("--name", help="app name (default: the Compose name, else the Compose file's folder)")
     imports.add_argument("--instance-type", help="EC2 instance type of the hosts (default: t3.medium)")
+    imports.add_argument("--profile", action="append", metavar="NAME",
+                         help="also import the services of this Compose profile (repeatable; '*' for all; default: "
+                              "COMPOSE_PROFILES from .env)")
     return parser
 
 

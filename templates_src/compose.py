@@ -518,6 +518,8 @@ class _Context:
     source_dir: Path
     out_dir: Path
     variables: dict[str, str]
+    # Compose profiles to start, as `docker compose --profile` (or COMPOSE_PROFILES in .env) names them.
+    profiles: frozenset[str] = frozenset()
     warnings: list[Finding] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
     # (service, variable) the import itself set (not the user's text: no password hides in them).
@@ -542,13 +544,15 @@ class _Context:
 
 
 def convert(compose: dict, source_dir: Path, out_dir: Path, variables: Optional[dict[str, str]] = None,
-            name: Optional[str] = None, source_name: str = "docker-compose.yaml") -> Imported:
+            name: Optional[str] = None, source_name: str = "docker-compose.yaml",
+            profiles: tuple[str, ...] = ()) -> Imported:
     """Compose data (already interpolated) -> config data and findings. Reads env_files and mounted files.
 
     `files` name their sources relative to `source_dir`, the Compose project's folder; `run` copies
     them beside app.yaml when it goes elsewhere.
     """
-    ctx = _Context(compose, source_dir, out_dir, dict(variables or {}))
+    active = profiles or tuple(p for p in (variables or {}).get("COMPOSE_PROFILES", "").split(",") if p.strip())
+    ctx = _Context(compose, source_dir, out_dir, dict(variables or {}), frozenset(p.strip() for p in active))
     try:
         return _convert(ctx, name, source_name)
     except (TypeError, ValueError, AttributeError, KeyError) as err:
@@ -648,14 +652,20 @@ def _select(ctx: _Context, services: dict[str, dict]) -> list[str]:
                 jobs.add(dep)
     chosen = []
     for key, svc in services.items():
-        if svc.get("profiles"):
-            ctx.warn(key, "profiles", f"runs only with profile {', '.join(map(str, svc['profiles']))}: not imported")
+        profiles = {str(p) for p in svc.get("profiles") or []}
+        if profiles and not (profiles & ctx.profiles or "*" in ctx.profiles):
+            ctx.warn(key, "profiles", f"runs only with profile {', '.join(sorted(profiles))}: not imported (--profile "
+                                      "starts it, as with docker compose)")
         elif key in jobs:
             ctx.warn(key, "", "a one-off job (others wait for it to complete): not imported, because an ECS service "
                               "restarts tasks that exit; run it as a standalone task (aws ecs run-task) or fold it "
                               "into the command of the service that needs it")
         else:
             chosen.append(key)
+    if not chosen and any(svc.get("profiles") for svc in services.values()):
+        names = sorted({str(p) for svc in services.values() for p in svc.get("profiles") or []})
+        raise ComposeError(f"every service runs only under a profile ({', '.join(names)}): choose the ones to "
+                           "import with --profile NAME, as `docker compose --profile NAME up` starts them")
     return chosen
 
 
@@ -2312,7 +2322,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         imported = import_file(args.compose, out, env_file=args.env_file, name=args.name,
-                               instance_type=args.instance_type)
+                               instance_type=args.instance_type, profiles=tuple(args.profile or ()))
     except ComposeError as err:
         print(f"error: {printable(str(err))}", file=sys.stderr)
         return 2
@@ -2396,7 +2406,7 @@ def _write_checked(text: str, out: Path, validated: config.App) -> bool:
 
 
 def import_file(compose_path: Path, out: Path, env_file: Optional[Path] = None, name: Optional[str] = None,
-                instance_type: Optional[str] = None) -> Imported:
+                instance_type: Optional[str] = None, profiles: tuple[str, ...] = ()) -> Imported:
     """Load, interpolate and convert a Compose file; the config lands beside `out` (paths relative to it)."""
     compose = load(compose_path)
     source_dir = compose_path.parent
@@ -2411,7 +2421,7 @@ def import_file(compose_path: Path, out: Path, env_file: Optional[Path] = None, 
             raise ComposeError(str(err)) from None
         variables = {k: v for k, v in parse_env_file(text, warn=unset.append).items() if v is not None}
     compose = interpolate_all(compose, variables.get, unset.append)
-    imported = convert(compose, source_dir, out.parent, variables, name, compose_path.name)
+    imported = convert(compose, source_dir, out.parent, variables, name, compose_path.name, profiles)
     for variable in dict.fromkeys(unset):
         imported.warnings.insert(0, Finding("", "", f"variable {variable} is not set (no .env value, no default): "
                                                     "replaced by an empty string"))

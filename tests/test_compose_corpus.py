@@ -30,7 +30,7 @@ SOURCES = json.loads((CORPUS / "sources.json").read_text())
 # Projects the import refuses, with the words of the reason: each is the project's own doing.
 REFUSED = {
     "sonarqube-dce": "is larger than a whole t3.medium",  # a 4 GiB task: pass --instance-type
-    "hoppscotch": "at least one service",  # every service is under a Compose profile
+    "hoppscotch": "every service runs only under a profile",  # started with --profile (see below)
     "graylog": "GRAYLOG_PASSWORD_SECRET is not set",  # its example .env leaves a required value empty
     "rocketchat-voip": "VOIP_DOMAIN is not set",  # a required variable with no default
     "airflow": "is not an image reference",  # the file carries its docs' |version| placeholder
@@ -63,6 +63,25 @@ def test_each_project_imports_or_is_refused_for_its_own_reason(entry, tmp_path):
     else:
         assert run.returncode == 0, run.stderr
         config.validate(config.load(out))
+
+
+def test_profiles_start_as_docker_compose_starts_them(tmp_path):
+    source = CORPUS / "hoppscotch" / "docker-compose.yml"
+    run = subprocess.run([sys.executable, "-m", "templates_src", "import-compose", str(source), "-o",
+                          str(tmp_path / "app.yaml"), "--profile", "default"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    names = {svc.name for svc in config.load(tmp_path / "app.yaml").services}
+    assert names == {"hoppscotch-aio", "hoppscotch-db", "hoppscotch-migrate"}, names
+    assert "hoppscotch-backend" not in names, "a service of another profile stays behind"
+    # COMPOSE_PROFILES in the project's .env chooses them as docker compose does.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "compose.yaml").write_text("services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n"
+                                          "    profiles: [web]\n  debug:\n    image: busybox\n"
+                                          "    profiles: [debug]\n")
+    (project / ".env").write_text("COMPOSE_PROFILES=web\n")
+    result = compose.import_file(project / "compose.yaml", tmp_path / "out" / "app.yaml")
+    assert [svc["name"] for svc in result.data["services"]] == ["web"]
 
 
 def imported(entry: dict, tmp_path: Path) -> tuple[compose.Imported, config.App, str]:
