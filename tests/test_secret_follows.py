@@ -8,21 +8,11 @@ import stat
 import subprocess
 from pathlib import Path
 
+from test_import_messages import findings, imported, service
+
 from templates_src import compose, config, services
 
 PASSWORD = "example_123"
-
-
-def imported(services_: dict, tmp_path: Path, **top) -> compose.Imported:
-    return compose.convert({"services": services_, **top}, tmp_path, tmp_path, {})
-
-
-def service(result: compose.Imported, name: str) -> dict:
-    return next(s for s in result.data["services"] if s["name"] == name)
-
-
-def findings(found: list[compose.Finding], name: str, key: str) -> str:
-    return " ".join(f.message for f in found if f.service == name and f.key == key)
 
 
 def written(result: compose.Imported, tmp_path: Path) -> str:
