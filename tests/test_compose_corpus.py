@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, templates
+from helpers import ROOT, cfn_lint, templates, write_build
 from test_reach import connects
 
 from templates_src import compose, config, quotas
@@ -171,3 +171,16 @@ def test_the_corpus_covers_the_shapes_that_break_an_import():
     }
     assert len(SOURCES) >= 30
     assert all(len(found) >= 2 for found in shapes.values()), shapes
+
+
+def test_every_imported_project_builds_templates_cfn_lint_accepts(tmp_path):
+    """One cfn-lint process over the builds of every project that imports: about 380 templates."""
+    paths: list[Path] = []
+    for entry in IMPORTED:
+        if entry["folder"] in NOT_BUILT:
+            continue
+        _, app, _ = imported(entry, tmp_path / entry["folder"])
+        paths += sorted(write_build(app, tmp_path / entry["folder"] / "build").glob("*.yaml"))
+    assert len({path.parent for path in paths if path.name == "main.yaml"}) == len(IMPORTED) - len(NOT_BUILT)
+    linted = cfn_lint(paths)
+    assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout[-3000:] + linted.stderr[-2000:]
