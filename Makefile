@@ -16,7 +16,7 @@ OUT_ARG := $(if $(OUT),--out $(OUT))
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
 export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG
 
-.PHONY: help templates plan import-compose lint test check emulator taskcat bench diagram deploy diff images verify status cleanup clean
+.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat bench diagram deploy diff images verify status cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ plan: $(VENV)/.runtime ## Hosts, task placement and monthly cost, as built and w
 
 import-compose: $(VENV)/.runtime ## Turn a Compose file into an app config (COMPOSE=docker-compose.yaml OUT=app.yaml)
 	$(PY) -m templates_src import-compose $(COMPOSE) -o $(OUT)
+
+compose-report: $(VENV)/.runtime ## What the import makes of the 46 projects in tests/compose/ -> docs/compose.md
+	$(PY) scripts/compose_report.py --write docs/compose.md
 
 lint: $(VENV)/.dev $(CHECKOV_VENV)/.installed ## cfn-lint over build/ (plus a local-TemplateURL variant for nested parameter checks), then checkov
 	$(PY) scripts/lint.py $(CONFIG_ARG) $(if $(OUT),--build $(OUT))

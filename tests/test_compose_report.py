@@ -1,0 +1,41 @@
+"""docs/compose.md is what scripts/compose_report.py makes of tests/compose/ now: a change to the import or
+the corpus that changes a figure on the page fails here until `make compose-report` is run and committed."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+from helpers import ROOT
+
+from templates_src import compose
+
+SPEC = importlib.util.spec_from_file_location("compose_report", ROOT / "scripts" / "compose_report.py")
+report = importlib.util.module_from_spec(SPEC)
+sys.modules["compose_report"] = report  # its dataclass looks its module up there
+SPEC.loader.exec_module(report)
+
+
+def test_the_committed_page_is_a_fresh_run():
+    committed = (ROOT / "docs" / "compose.md").read_text()
+    assert committed == report.page(report.rows()), "docs/compose.md is stale: run make compose-report"
+
+
+def test_every_project_has_a_verdict_and_only_refused_ones_lack_a_config():
+    rows = report.rows()
+    assert len(rows) == len(json.loads((report.CORPUS / "sources.json").read_text()))
+    for row in rows:
+        assert row.verdict in ("runs as is", "runs after the listed steps") or row.verdict.startswith("refused"), row
+        assert (row.imported is None) == row.verdict.startswith("refused:"), row
+        assert (row.verdict == "runs as is") == (row.steps == "nothing"), row
+
+
+def test_a_warning_no_pattern_knows_is_a_step_not_silence():
+    unknown = compose.Finding("web", "sysctls", "something the import has never said")
+    assert report.kind(unknown) is not None and "other" in report.kind(unknown)
+    assert report.kind(compose.Finding("web", "build", "built from context .: build it ...")).startswith("build")
+    assert report.kind(compose.Finding("web", "deploy.resources.limits.cpus", "no CPU limit in Compose: 256")) is None
+
+
+def test_no_path_of_this_checkout_reaches_the_page():
+    assert str(ROOT) not in report.page(report.rows())
