@@ -39,3 +39,12 @@ def test_a_warning_no_pattern_knows_is_a_step_not_silence():
 
 def test_no_path_of_this_checkout_reaches_the_page():
     assert str(ROOT) not in report.page(report.rows())
+
+
+def test_the_readme_quotes_the_page_s_figures():
+    verdicts = [row.verdict.split(":")[0] for row in report.rows()]
+    figures = (f"of the {len(verdicts)}, {verdicts.count('runs as is')} runs as is, "
+               f"{verdicts.count('runs after the listed steps')} after the listed steps, "
+               f"{sum(v.startswith('refused') for v in verdicts)} are refused ({verdicts.count('refused')} by the "
+               f"import, {verdicts.count('refused by the build')} by the build)")
+    assert figures in " ".join((ROOT / "README.md").read_text().split()), figures
