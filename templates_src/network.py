@@ -8,7 +8,8 @@ reaches the app's own public URL. Security groups that reference each
 other live here together. A client's egress to a service is a rule of the client's group (one
 resource fewer per connection, so 200 services fit the 500-resource quota) unless the service can
 also reach the client, directly or not: that egress is a separate resource, so no group depends on
-another in a cycle. Ingress is always separate.
+another in a cycle. Ingress is always separate. Services that all reach each other share one group
+instead of a rule per pair (peer_groups.py), so a Compose network of many services fits one stack.
 """
 from __future__ import annotations
 

@@ -87,5 +87,6 @@ def test_a_network_whose_ports_outgrow_one_group_is_refused_in_a_sentence(tmp_pa
     with pytest.raises(quotas.QuotaError) as refused:
         render.render(app, "app.yaml")
     (problem,) = [p for p in refused.value.problems if "outbound" in p]
-    assert "services that all reach each other" in problem and "71 outbound rules" in problem  # 70 ports and the rule matching nothing
+    # 70 ports and the rule that matches nothing
+    assert "services that all reach each other" in problem and "71 outbound rules" in problem
     assert "EC2 allows 60" in problem

@@ -18,8 +18,8 @@ import synthetic  # noqa: E402
 
 # CommaDelimitedList parameters of a services stack and the kind of value each member is.
 LIST_KINDS = {"ServiceSecurityGroupIds": "security group", "PeerSecurityGroupIds": "security group",
-              "TaskRoleArns": "task role", "DiscoveryServiceArns": "discovery service", "TargetGroupArns": "target group",
-              "SecretArns": "secret"}
+              "TaskRoleArns": "task role", "DiscoveryServiceArns": "discovery service",
+              "TargetGroupArns": "target group", "SecretArns": "secret"}
 
 
 @pytest.fixture(scope="module")
