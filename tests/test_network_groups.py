@@ -7,7 +7,11 @@ five groups on a task). Every check follows the packets through the rendered gro
 from __future__ import annotations
 
 import pytest
-from helpers import resources, templates
+
+import inventory
+import stacks
+import test_emulated_deploy as emulated
+from helpers import resources, templates, write_build
 from test_reach import connects, imported_app, interfaces
 from test_templates import ecs_services, props
 
@@ -90,3 +94,41 @@ def test_a_network_whose_ports_outgrow_one_group_is_refused_in_a_sentence(tmp_pa
     # 70 ports and the rule that matches nothing
     assert "services that all reach each other" in problem and "71 outbound rules" in problem
     assert "EC2 allows 60" in problem
+
+
+def test_an_emulated_deploy_gives_each_task_the_shared_group_that_admits_it_and_the_delete_takes_it(aws, tmp_path):
+    services = {f"svc{n}": exposing(7000 + n) for n in range(4)}
+    app, _ = imported_app(services, tmp_path / "project")
+    build = write_build(app, tmp_path / "build")
+    name, bucket = app.name, f"{app.name}-templates"
+    before = inventory.take(aws)
+    stacks.upload(aws, bucket, "app/", build)
+    assert stacks.create(aws, f"{name}-registry", stacks.template_url(aws, bucket, "app/registry.yaml"))[
+        "StackStatus"] == "CREATE_COMPLETE"
+    root = stacks.create(aws, name, stacks.template_url(aws, bucket, "app/main.yaml"),
+                         {"QSS3BucketName": bucket, "QSS3KeyPrefix": "app/"})
+    assert root["StackStatus"] == "CREATE_COMPLETE", emulated.failure_events(aws, name)
+    ec2, ecs = aws.client("ec2"), aws.client("ecs")
+    (cluster,) = ecs.list_clusters()["clusterArns"]
+    arns = ecs.list_services(cluster=cluster)["serviceArns"]
+    described = ecs.describe_services(cluster=cluster, services=arns)["services"]
+    carried = {svc["serviceName"]: svc["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"]
+               for svc in described}
+    assert set(carried) == set(services) and all(len(groups) == 2 for groups in carried.values())
+    (shared,) = set.intersection(*(set(groups) for groups in carried.values()))
+    (group,) = ec2.describe_security_groups(GroupIds=[shared])["SecurityGroups"]
+    to_itself = {rule["FromPort"] for rule in group["IpPermissionsEgress"]
+                 if [pair["GroupId"] for pair in rule.get("UserIdGroupPairs", [])] == [shared]}
+    assert to_itself == {7000, 7001, 7002, 7003}
+    for svc, groups in carried.items():
+        (own,) = [g for g in groups if g != shared]
+        (described_own,) = ec2.describe_security_groups(GroupIds=[own])["SecurityGroups"]
+        admits = {rule["FromPort"] for rule in described_own["IpPermissions"]
+                  if shared in [pair["GroupId"] for pair in rule.get("UserIdGroupPairs", [])]}
+        assert admits == {app.service(svc).port}, svc
+
+    stacks.delete(aws, name)
+    stacks.delete(aws, f"{name}-registry")
+    stacks.empty_bucket(aws, bucket)
+    stacks.drop_retained(aws, before)
+    assert inventory.difference(before, inventory.take(aws)) == {}
