@@ -4,7 +4,7 @@ The root template reads like a table of these: each is published by exactly one 
 root parameter) and consumed by name; wiring.connect checks that. Per-service lists come once per
 services stack (`grouped`): a large app's services are split over several (see quotas).
 """
-from templates_src import quotas
+from templates_src import peer_groups, quotas
 from templates_src.config import App, Published, Service
 from templates_src.wiring import Link, ListLink
 
@@ -55,6 +55,8 @@ HOST_ADDRESSES_SECURITY_GROUP = Link("HostAddressesSecurityGroupId", "Security g
                                      "the hosts' public addresses (kept current by the hosts function)")
 SERVICE_SECURITY_GROUPS = ListLink("ServiceSecurityGroupIds", "Security group of each awsvpc service's tasks",
                                    _awsvpc_services)
+PEER_SECURITY_GROUPS = ListLink("PeerSecurityGroupIds", "Security group shared by each set of services that all reach "
+                                "each other", lambda app: tuple(g.name for g in peer_groups.peer_groups(app)))
 
 # iam
 INSTANCE_PROFILE_ARN = Link("InstanceProfileArn", "Instance profile of the ECS hosts")

@@ -8,7 +8,8 @@ reaches the app's own public URL. Security groups that reference each
 other live here together. A client's egress to a service is a rule of the client's group (one
 resource fewer per connection, so 200 services fit the 500-resource quota) unless the service can
 also reach the client, directly or not: that egress is a separate resource, so no group depends on
-another in a cycle. Ingress is always separate.
+another in a cycle. Ingress is always separate. Services that all reach each other share one group
+instead of a rule per pair (peer_groups.py), so a Compose network of many services fits one stack.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from troposphere.ec2 import (
     VPCGatewayAttachment,
 )
 
-from templates_src import discovery, links, loadbalancer
+from templates_src import discovery, links, loadbalancer, peer_groups
 from templates_src.config import App, Service, logical_id
 from templates_src.wiring import Stack
 
@@ -129,12 +130,13 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
     app = stack.app
     data = _data_group(stack, vpc) if app.stored_services else None
     reach = reachable(app)
+    shared = peer_groups.covered(app)
     tasks: dict[str, SecurityGroup] = {}
     # Peers first, so an inline egress rule can name the peer's group. Counting the service itself
     # makes a client of a cycle sort after the cycle's members, which reach as much as it does.
     for name in sorted((s.name for s in app.awsvpc_services), key=lambda n: len(reach[n] | {n})):
         svc = app.service(name)
-        inline = [peer for peer in app.peers(svc) if name not in reach[peer]]
+        inline = [peer for peer in app.peers(svc) if name not in reach[peer] and (name, peer) not in shared]
         tasks[name] = stack.add(SecurityGroup(
             f"{logical_id(name)}SecurityGroup", GroupDescription=f"{app.name} {name} tasks",
             VpcId=Ref(vpc),
@@ -156,8 +158,11 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
     for link in links.grouped_all(links.SERVICE_SECURITY_GROUPS, app):
         stack.publish_members(link, {name: Ref(tasks[name]) for name in link.members(app)})
 
+    _peer_groups(stack, vpc, tasks)
     for svc in app.awsvpc_services:
         for peer in app.peers(svc):
+            if (svc.name, peer) in shared:
+                continue
             edge = f"{logical_id(svc.name)}To{logical_id(peer)}"
             _allow(stack, tasks[svc.name], tasks[peer], app.service(peer), edge,
                    separate_egress=svc.name in reach[peer])
@@ -173,6 +178,34 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
         _load_balancer_group(stack, vpc, tasks, host)
     if app.nlb_services:
         _network_load_balancer_group(stack, vpc, tasks, host)
+
+
+def _peer_groups(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]) -> None:
+    """One group per set of services that all reach each other (peer_groups): it sends to itself on the
+    members' ports, and each member's own group admits it on that member's ports only."""
+    app = stack.app
+    made = {}
+    for group in peer_groups.peer_groups(app):
+        lid = logical_id(group.name)
+        shared = made[group.name] = stack.add(SecurityGroup(
+            f"{lid}SecurityGroup", VpcId=Ref(vpc), SecurityGroupEgress=[NO_EGRESS],
+            GroupDescription=f"{app.name} tasks of {len(group.members)} services that all reach each other",
+            Tags=Tags(Name=f"{app.name}-{group.name}")))
+        ports = sorted({port for name in group.members for port in app.service(name).listening_ports})
+        for port in ports:
+            # Separate: a group's inline rule cannot name the group itself.
+            stack.add(SecurityGroupEgress(
+                f"{lid}Port{port}Egress", GroupId=Ref(shared), IpProtocol="tcp", FromPort=port, ToPort=port,
+                DestinationSecurityGroupId=Ref(shared), Description=f"To the services of {group.name} on {port}"))
+        for name in group.members:
+            target = app.service(name)
+            for port in target.listening_ports:
+                stack.add(SecurityGroupIngress(
+                    f"{lid}To{logical_id(name)}Port{port}Ingress", GroupId=Ref(tasks[name]), IpProtocol="tcp",
+                    FromPort=port, ToPort=port, SourceSecurityGroupId=Ref(shared),
+                    Description=f"{name} from the services of {group.name}"))
+    if made:
+        stack.publish_members(links.PEER_SECURITY_GROUPS, {name: Ref(group) for name, group in made.items()})
 
 
 def _bridge_peers(app: App) -> dict[str, list[str]]:

@@ -26,7 +26,9 @@ TASK_DEFINITION_BYTES = 65_536
 # The most a value CloudFormation resolves (Ref, GetAtt, a ${} in Fn::Sub) can add: ARNs and ECR image
 # URIs stay within it.
 RESOLVED_BYTES = 256
-RULES_PER_GROUP = 60  # EC2's default quota, per direction; AWS can raise it on request
+# EC2's default quota, per direction; AWS can raise it on request:
+# https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-security-groups
+RULES_PER_GROUP = 60
 INLINE = ("main.yaml", "registry.yaml")  # deployed with --template-file in the README
 
 # Longest value one member of a joined list can take, plus its comma. Names are at their longest
@@ -144,9 +146,16 @@ def rule_problems(name: str, template: dict) -> list[str]:
             key = (group["Ref"] if isinstance(group, dict) else group, kind.rsplit("Group", 1)[1])
             counts[key] = counts.get(key, 0) + 1
     words = {"Ingress": "inbound", "Egress": "outbound"}
-    return [f"{name}: security group {group} gets {count} {words[direction]} rules, EC2 allows {RULES_PER_GROUP} "
-            "by default ('Inbound or outbound rules per security group', a quota AWS can raise)"
+    return [f"{name}: security group {group} ({_described(resources, group)}) gets {count} {words[direction]} "
+            f"rules, EC2 allows {RULES_PER_GROUP} by default ('Inbound or outbound rules per security group', "
+            "a quota AWS can raise)"
             for (group, direction), count in sorted(counts.items()) if count > RULES_PER_GROUP]
+
+
+def _described(resources: dict, group: str) -> str:
+    """What the group is for, so the sentence names the services behind the rules."""
+    description = resources.get(group, {}).get("Properties", {}).get("GroupDescription", "")
+    return description if isinstance(description, str) else group
 
 
 def check(app: App, rendered: dict[str, tuple[dict, str]]) -> None:
@@ -156,5 +165,11 @@ def check(app: App, rendered: dict[str, tuple[dict, str]]) -> None:
     if secrets > PARAMETER_VALUE_BYTES:
         found.append(f"secrets: {len(app.secrets)} secret ARNs may take {secrets:,} bytes as one parameter, "
                      f"CloudFormation allows {PARAMETER_VALUE_BYTES:,}")
+    from templates_src.peer_groups import peer_groups
+
+    shared = len(peer_groups(app)) * MEMBER_BYTES["security group"]
+    if shared > PARAMETER_VALUE_BYTES:
+        found.append(f"network: {len(peer_groups(app))} sets of services that all reach each other may take "
+                     f"{shared:,} bytes of group IDs as one parameter, CloudFormation allows {PARAMETER_VALUE_BYTES:,}")
     if found:
         raise QuotaError(found)

@@ -29,7 +29,7 @@ from troposphere.ecs import (
 )
 from troposphere.logs import LogGroup
 
-from templates_src import discovery, instance_types, links, loadbalancer, mirror, names, quotas
+from templates_src import discovery, instance_types, links, loadbalancer, mirror, names, peer_groups, quotas
 from templates_src.config import REFERENCE, App, logical_id, references
 from templates_src.config import Service as AppService
 from templates_src.wiring import ListLink, Stack
@@ -253,7 +253,9 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]
             DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True)),
         **({"NetworkConfiguration": NetworkConfiguration(AwsvpcConfiguration=AwsvpcConfiguration(
             Subnets=stack.use(links.SUBNET_IDS), AssignPublicIp="DISABLED",
-            SecurityGroups=[_member(stack, links.SERVICE_SECURITY_GROUPS, svc.name)])),
+            SecurityGroups=[_member(stack, links.SERVICE_SECURITY_GROUPS, svc.name)]
+            + [stack.member(links.PEER_SECURITY_GROUPS, group.name)
+               for group in peer_groups.groups_of(stack.app, svc.name)])),
             "ServiceRegistries": [ServiceRegistry(RegistryArn=_member(stack, links.DISCOVERY_SERVICE_ARNS, svc.name))]}
            if svc.network_mode == "awsvpc" else {}),
         PlacementStrategies=[PlacementStrategy(Type="spread", Field="attribute:ecs.availability-zone"),

@@ -129,8 +129,8 @@ def network(tpls: dict, cidr: str, with_host_addresses: bool = True,
                           if props(r)["ServiceName"] == name)
             vpc = props(svc)["NetworkConfiguration"]["AwsvpcConfiguration"]
             assert vpc["AssignPublicIp"] == "DISABLED"  # awsvpc tasks on EC2 get no public IP
-            (group,) = vpc["SecurityGroups"]
-            places[name] = Interface({ref_target(tpls, "services.yaml", group)[1]}, f"10.20.1.{number}", subnets[1])
+            places[name] = Interface({ref_target(tpls, "services.yaml", group)[1] for group in vpc["SecurityGroups"]},
+                                     f"10.20.1.{number}", subnets[1])
         else:  # a bridge container uses its host's interface
             places[name] = places["host-0"]
     if with_host_addresses:

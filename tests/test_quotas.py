@@ -17,8 +17,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import synthetic  # noqa: E402
 
 # CommaDelimitedList parameters of a services stack and the kind of value each member is.
-LIST_KINDS = {"ServiceSecurityGroupIds": "security group", "TaskRoleArns": "task role",
-              "DiscoveryServiceArns": "discovery service", "TargetGroupArns": "target group", "SecretArns": "secret"}
+LIST_KINDS = {"ServiceSecurityGroupIds": "security group", "PeerSecurityGroupIds": "security group",
+              "TaskRoleArns": "task role", "DiscoveryServiceArns": "discovery service",
+              "TargetGroupArns": "target group", "SecretArns": "secret"}
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,8 @@ def test_too_many_clients_of_one_service_is_refused_with_the_security_group_quot
     for service in data["services"][1:]:
         service["depends_on"], service["environment"] = ["db"], {"DB": "{db.host}"}
     message = refused(data, tmp_path)
-    assert "network.yaml: security group DbSecurityGroup gets 69 inbound rules, EC2 allows 60" in message
+    assert "network.yaml: security group DbSecurityGroup (" in message
+    assert "db tasks) gets 69 inbound rules, EC2 allows 60" in message
 
 
 def test_a_secret_list_too_long_for_one_parameter_is_refused(tmp_path):

@@ -26,15 +26,16 @@ def imported_app(compose_services: dict, tmp_path, **top) -> tuple[config.App, c
 
 
 def interfaces(tpls: dict) -> dict[str, Interface]:
-    """Each ECS service's interface: its task's own group (awsvpc), or its host's (bridge)."""
+    """Each ECS service's interface: its task's groups (awsvpc), or its host's (bridge)."""
     host = Interface({"HostSecurityGroup"}, "10.20.0.10", "PublicSubnetA")
     places = {}
     for number, (name, (_, svc)) in enumerate(sorted(ecs_services(tpls["services.yaml"]).items()), start=20):
         if task_definitions(tpls["services.yaml"])[name]["NetworkMode"] == "bridge":
             places[name] = host
             continue
-        (group,) = props(svc)["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]
-        places[name] = Interface({ref_target(tpls, "services.yaml", group)[1]}, f"10.20.1.{number}", "PublicSubnetB")
+        groups = props(svc)["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]
+        places[name] = Interface({ref_target(tpls, "services.yaml", group)[1] for group in groups},
+                                 f"10.20.1.{number}", "PublicSubnetB")
     return places
 
 
