@@ -36,8 +36,8 @@ REFUSED = {
     "airflow": "is not an image reference",  # the file carries its docs' |version| placeholder
 }
 
-# Projects that import but do not build yet, with the build's sentence: Compose's all-to-all default network
-# of 15 services is one security group rule per pair and port, past the 500 resources of network.yaml.
+# Projects that import but do not build, with the build's sentence (none now: temporal-multirole's 15 services
+# on one Compose network, once past network.yaml's 500 resources, share one security group: peer_groups.py).
 NOT_BUILT: dict[str, str] = {}
 
 # Well-known ports of protocols that are not HTTP: an ALB's HTTP health check can never pass on them.
