@@ -7,7 +7,8 @@ app fail on ECS although the import exited 0 is asserted per project, from the C
 - every pair Compose lets talk (a network they share, the default one included) can talk: a TCP connection
   on each port the target listens on passes both security groups of the rendered templates;
 - no published port of a protocol that is not HTTP sits behind the Application Load Balancer;
-- no value that became a secret is left anywhere in app.yaml or the rendered templates.
+- no value that became a secret is left in what the services run with or their task definitions;
+- the builds of all of them pass cfn-lint, and four of distinct shapes deploy and delete on the emulator.
 """
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+import inventory
+import stacks
+import test_emulated_deploy as emulated
 from helpers import ROOT, cfn_lint, templates, write_build
 from test_reach import connects
 
@@ -184,3 +189,31 @@ def test_every_imported_project_builds_templates_cfn_lint_accepts(tmp_path):
     assert len({path.parent for path in paths if path.name == "main.yaml"}) == len(IMPORTED) - len(NOT_BUILT)
     linted = cfn_lint(paths)
     assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout[-3000:] + linted.stderr[-2000:]
+
+
+# Shapes an emulated deploy must carry: shared peer groups and NLB ports (temporal-multirole), UDP (pihole),
+# Compose secrets written as files and two network segments (nginx-flask-mysql), a secret followed into
+# several services (taiga).
+DEPLOYED = ["temporal-multirole", "pihole", "nginx-flask-mysql", "taiga"]
+
+
+@pytest.mark.parametrize("folder", DEPLOYED)
+def test_an_imported_project_deploys_and_deletes_on_the_emulator(aws, tmp_path, folder):
+    (entry,) = [e for e in SOURCES if e["folder"] == folder]
+    _, app, _ = imported(entry, tmp_path)
+    build = write_build(app, tmp_path / "build")
+    before = inventory.take(aws)
+    bucket, prefix = f"{folder}-templates", f"{folder}/"
+    stacks.upload(aws, bucket, prefix, build)
+    registry = stacks.create(aws, f"{folder}-registry", stacks.template_url(aws, bucket, f"{prefix}registry.yaml"))
+    assert registry["StackStatus"] == "CREATE_COMPLETE"
+    root = stacks.create(aws, folder, stacks.template_url(aws, bucket, f"{prefix}main.yaml"),
+                         {"QSS3BucketName": bucket, "QSS3KeyPrefix": prefix})
+    assert root["StackStatus"] == "CREATE_COMPLETE", emulated.failure_events(aws, folder)
+    described = aws.client("ecs").list_services(cluster=stacks.outputs(root)["ClusterName"])["serviceArns"]
+    assert len(described) == len(app.services)
+    stacks.delete(aws, folder)
+    stacks.delete(aws, f"{folder}-registry")
+    stacks.empty_bucket(aws, bucket)
+    stacks.drop_retained(aws, before)
+    assert inventory.difference(before, inventory.take(aws)) == {}
