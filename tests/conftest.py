@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from hypothesis import configuration
 
@@ -58,11 +60,18 @@ def emulator(no_real_aws):
         yield running
 
 
+# botocore reads and decodes each service's model once per loader: ~2 s of JSON for the clients a test makes.
+# One loader for the run keeps that to once per worker; sessions stay separate (credentials, region, clients).
+_MODELS = botocore.loaders.create_loader()
+
+
 @pytest.fixture
 def aws(emulator) -> boto3.Session:
     """A boto3 session on an emptied emulator (every resource of earlier tests forgotten)."""
     emulator.reset()
-    return boto3.Session()
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _MODELS)
+    return boto3.Session(botocore_session=core)
 
 
 @pytest.fixture
