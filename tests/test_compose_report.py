@@ -48,3 +48,12 @@ def test_the_readme_quotes_the_page_s_figures():
                f"{sum(v.startswith('refused') for v in verdicts)} are refused ({verdicts.count('refused')} by the "
                f"import, {verdicts.count('refused by the build')} by the build)")
     assert figures in " ".join((ROOT / "README.md").read_text().split()), figures
+
+
+def test_the_readme_counts_the_projects_deployed_on_the_emulator_as_the_corpus_test_does():
+    """test_compose_corpus.py deploys every project the import does not refuse; the README names how many."""
+    import test_compose_corpus as corpus
+
+    deployed = len(corpus.IMPORTED)
+    assert deployed == sum(not row.verdict.startswith("refused") for row in report.rows())
+    assert f"builds each of the {deployed} that import" in " ".join((ROOT / "README.md").read_text().split())
