@@ -36,6 +36,8 @@ WARNING_KINDS: list[tuple[str, str, Optional[str]]] = [
      "make the app read {n} secret(s) from the variable its warning names"),
     (r"^profiles$", r"", "{n} service(s) under a profile not imported (--profile)"),
     (r"", r"a one-off job", "run {n} one-off job(s) as a task"),
+    # Listed without a value and set nowhere: left out as `docker compose up` leaves them, nothing asked.
+    (r"^environment$", r"as `docker compose up` leaves them out", None),
     (r"", r"no value in Compose|is not set|env_file|outside the Compose project's folder.*variables",
      "give {n} variable(s) or env_file(s) a value"),
     (r"^volumes", r"written into the container by a wrapper|only up to \d+ text files",

@@ -430,6 +430,21 @@ def _first_port(text: str) -> tuple[int, bool]:
     return int(first), bool(last)
 
 
+# An `expose` range opens each of its ports to the service's peers (one security group rule each): a short range
+# of workers' ports is carried whole, a wider one only by its first port, with a warning.
+EXPOSE_RANGE_MOST = 32
+
+
+def _exposed(entry: object) -> tuple[list[int], int]:
+    """The ports an `expose` entry opens ('5222', '3000-3005', '9000/tcp') and the range's size."""
+    first, _, last = str(entry).partition("/")[0].partition("-")
+    low, high = int(first), int(last or first)
+    if not 1 <= low <= high <= 65535:
+        raise ValueError(f"'{entry}' is not a port or a range of ports")
+    count = high - low + 1
+    return list(range(low, high + 1)) if count <= EXPOSE_RANGE_MOST else [low], count
+
+
 def parse_port(entry: object) -> Port:
     if isinstance(entry, dict):
         if "target" not in entry:
@@ -718,23 +733,24 @@ def _ports(ctx: _Context, key: str, svc: dict) -> tuple[int, list[Port]]:
     exposed: list[int] = []
     for i, entry in enumerate(svc.get("expose") or []):
         try:
-            target, ranged = _first_port(str(entry).partition("/")[0])
+            ports, count = _exposed(entry)
         except ValueError:
             ctx.warn(key, f"expose[{i}]", f"'{entry}' is not a port: ignored")
             continue
-        if ranged:
-            ctx.warn(key, f"expose[{i}]", f"port range '{entry}': the config has one port per service; only {target} "
-                                          "is carried over")
-        exposed.append(target)
+        if count > len(ports):
+            ctx.warn(key, f"expose[{i}]", f"port range '{entry}' ({count} ports): only {ports[0]} is opened to the "
+                                          f"services that reach it (a range of at most {EXPOSE_RANGE_MOST} is "
+                                          "carried whole)")
+        exposed += ports
     distinct = list(dict.fromkeys([*targets, *exposed]))
     if distinct:
-        # The ALB's health check goes to the service's port: it must be the HTTP one when there is one.
+        # The ALB's health check goes to the service's port: it must be the HTTP one when there is one. The
+        # others become `ports`, opened to the services that reach this one (_reach).
         port = next((t for t in distinct if t in targets and _is_http(svc, t)), distinct[0])
         unpublished = [t for t in distinct if t != port and t not in {p.target for p in published}]
-        if unpublished:
-            ctx.warn(key, "ports", f"listens on {', '.join(map(str, distinct))}; the config has one port per "
-                                   f"service for its peers: {port} is carried over, "
-                                   f"{', '.join(map(str, unpublished))} not")
+        if unpublished and svc.get("network_mode") == "bridge":
+            ctx.warn(key, "ports", f"listens on {', '.join(map(str, distinct))}; a bridge-mode service is reached "
+                                   f"on its port only: {port} is carried over, {', '.join(map(str, unpublished))} not")
         return port, published
     known = _known(svc) or KNOWN_IMAGES.get(_image_name(svc))
     if known:
@@ -1081,14 +1097,22 @@ def _environment(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], pu
                                          lambda name: _unset(ctx, key, f"env_file {spec.get('path')}", name)))
     merged.update(_pairs(svc.get("environment")))
     environment: dict[str, str] = {}
+    absent: list[str] = []
     by_published = {port.published: k for k, port in public.items() if port.published}
     for var, value in merged.items():
         if value is None:
             value = ctx.variables.get(var)
             if value is None:
-                ctx.warn(key, f"environment.{var}", "no value in Compose, .env or env_file: left out")
+                absent.append(var)
                 continue
         environment[var] = _rewrite_hosts(ctx, key, var, value, renamed, by_published, public)
+    if absent:
+        # `- NAME` passes the variable through from where Compose runs; set nowhere, the container does not get
+        # it (https://docs.docker.com/compose/how-tos/environment-variables/set-environment-variables/):
+        # the same here, and one sentence for them all, not one per variable (Jitsi lists 400).
+        ctx.warn(key, "environment", f"{len(absent)} variable{'s' if len(absent) > 1 else ''} with no value in Compose, .env or env_file "
+                                     f"left out, as `docker compose up` leaves them out when the shell does not set "
+                                     f"them: {', '.join(absent)}; give the ones the app needs a value")
     return {"environment": environment}
 
 
@@ -2117,7 +2141,7 @@ def _listening(svc: dict) -> list[int]:
             found.append(port.target)
     for entry in svc.get("expose") or []:
         try:
-            found.append(_first_port(str(entry).partition("/")[0])[0])
+            found += _exposed(entry)[0]
         except ValueError:
             continue
     return list(dict.fromkeys(found))

@@ -64,10 +64,20 @@ def test_config_still_refuses_names_no_process_could_read(tmp_path):
         assert not config.ENV_VAR.match(name), name
 
 
-def test_an_expose_range_is_said_not_cut_silently(tmp_path):
-    result = imported({"app": {"image": "acme/app", "expose": ["3000-3005"]}}, tmp_path)
+def test_an_expose_range_is_carried_whole_or_said_not_cut_silently(tmp_path):
+    result = imported({"app": {"image": "acme/app", "expose": ["3000-3005", "7000-7099"]},
+                       "web": {"image": "acme/web", "depends_on": ["app"]}}, tmp_path)
     assert service(result, "app")["port"] == 3000
-    assert "3000-3005" in findings(result.warnings, "app", "expose[0]")
+    assert service(result, "app")["ports"] == [3001, 3002, 3003, 3004, 3005, 7000]
+    assert not findings(result.warnings, "app", "expose[0]")
+    assert "port range '7000-7099' (100 ports): only 7000 is opened" in findings(result.warnings, "app", "expose[1]")
+
+
+def test_ports_the_service_listens_on_besides_its_own_are_not_also_said_lost(tmp_path):
+    result = imported({"xmpp": {"image": "acme/xmpp", "expose": ["5222", "5269", "5280"]},
+                       "web": {"image": "acme/web", "depends_on": ["xmpp"]}}, tmp_path)
+    assert service(result, "xmpp")["ports"] == [5269, 5280]
+    assert not [f for f in result.warnings if f.service == "xmpp" and f.key == "ports"]
 
 
 # --- messages -------------------------------------------------------------------------------------------
