@@ -686,12 +686,25 @@ def _stop_task(original, self, cluster_str, task_str, reason):
 @replace(ecs.EC2ContainerServiceBackend, "list_tasks")
 def _list_tasks(original, self, cluster_str=None, container_instance=None, family=None, started_by=None,
                 service_name=None, desiredStatus=None):
-    found = original(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
-    if service_name:  # moto ignores serviceName; a service's tasks are its group's
+    # moto ignores serviceName and trips on a task without a host when filtering by container instance.
+    found = original(self, cluster_str, None, family, started_by, None, desiredStatus)
+    if container_instance:
+        found = [t for t in found if container_instance in (t.container_instance_arn or "")]
+    if service_name:  # a service's tasks are its group's
         found = [t for t in found if getattr(t, "group", None) == f"service:{service_name.rsplit('/', 1)[-1]}"]
     # ECS lists RUNNING tasks unless asked for STOPPED ones.
     return [t for t in found if desiredStatus or getattr(t, "desired_status", "RUNNING") != "STOPPED"
             or not isinstance(t, ScheduledTask)]
+
+
+@replace(ecs.EC2ContainerServiceBackend, "deregister_container_instance")
+def _deregister(original, self, cluster_str, container_instance_str, force):
+    found = original(self, cluster_str, container_instance_str, force)
+    for task in _tasks(self, found.cluster_name):
+        if task.container_instance_arn == found.container_instance_arn and task.last_status != "STOPPED":
+            stop(self, task, "Container instance deregistered")
+    schedule(self, found.cluster_name, scale=False)  # the services replace them where they fit
+    return found
 
 
 @replace(elbv2.FakeTargetGroup, "health_for")
