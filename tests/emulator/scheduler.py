@@ -54,6 +54,7 @@ from typing import Any
 from moto.autoscaling import models as autoscaling
 from moto.ec2.models import ec2_backends, instances
 from moto.ecs import models as ecs
+from moto.ecs.exceptions import RevisionNotFoundException, TaskDefinitionNotFoundException
 from moto.elbv2 import models as elbv2
 from moto.servicediscovery.models import servicediscovery_backends
 
@@ -543,7 +544,10 @@ def schedule(backend: ecs.EC2ContainerServiceBackend, cluster_name: str, scale: 
             waiting = []
             for service in [s for s in backend.services.values()
                             if s.cluster_name == cluster_name and s.status == "ACTIVE" and s.task_definition]:
-                waiting += [(service, t) for t in converge(backend, service)]
+                try:
+                    waiting += [(service, t) for t in converge(backend, service)]
+                except (TaskDefinitionNotFoundException, RevisionNotFoundException):
+                    continue  # its task definition is gone: ECS could start nothing either
             if not (scale and waiting and _scale_out(backend, cluster_name, waiting)):
                 break
     finally:
@@ -574,7 +578,7 @@ def _scale_out(backend: ecs.EC2ContainerServiceBackend, cluster_name: str, waiti
             continue
         extra = _hosts_for(tasks, fresh)
         if not extra:
-            continue  # fits on no host of this type: more hosts would not help
+            continue
         running = len(group.active_instances())
         target = int(scaling.get("targetCapacity", 100))
         wanted = math.ceil((running + extra) * 100 / target)
@@ -604,12 +608,12 @@ def _group_offer(group: autoscaling.FakeAutoScalingGroup) -> capacity.Host | Non
 
 
 def _hosts_for(tasks: list[ScheduledTask], fresh: capacity.Host) -> int:
-    """New hosts the waiting tasks need, first-fit on empty hosts of the group's type (0 if one never fits)."""
+    """New hosts the waiting tasks need, first-fit on empty hosts of the group's type."""
     opened: list[list[int]] = []  # [cpu, memory, interfaces] left per new host
     for task in sorted(tasks, key=lambda t: -t.resource_requirements["MEMORY"]):
         need = (task.resource_requirements["CPU"], task.resource_requirements["MEMORY"], 1 if task.awsvpc else 0)
         if need[0] > fresh.cpu or need[1] > fresh.memory or need[2] > fresh.slots:
-            return 0
+            continue  # fits on no host of this type: another host would not help it
         spot = next((h for h in opened if all(h[i] >= need[i] for i in range(3))), None)
         if spot is None:
             spot = [fresh.cpu, fresh.memory, fresh.slots]
