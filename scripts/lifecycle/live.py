@@ -23,6 +23,8 @@ class Live:
     targets: dict[str, list[dict]] = field(default_factory=dict)  # target group ARN -> DescribeTargetHealth
     discovered: dict[str, list[dict]] = field(default_factory=dict)  # Cloud Map service id -> instances
     instances: list[str] = field(default_factory=list)  # container instance ARNs
+    hosts: list[dict] = field(default_factory=list)  # DescribeContainerInstances
+    tasks: list[dict] = field(default_factory=list)  # DescribeTasks of the tasks meant to run (RUNNING, PROVISIONING)
     urls: dict[str, str] = field(default_factory=dict)  # output name -> URL
 
     @property
@@ -57,6 +59,14 @@ def gather(target: Target) -> Live:
             live.services += ecs.describe_services(cluster=live.cluster, services=names[start:start + 10])["services"]
         live.instances = [arn for page in ecs.get_paginator("list_container_instances").paginate(cluster=live.cluster)
                           for arn in page["containerInstanceArns"]]
+        for start in range(0, len(live.instances), 100):
+            live.hosts += ecs.describe_container_instances(cluster=live.cluster,
+                                                           containerInstances=live.instances[start:start + 100])[
+                "containerInstances"]
+        tasks = [arn for page in ecs.get_paginator("list_tasks").paginate(cluster=live.cluster, desiredStatus="RUNNING")
+                 for arn in page["taskArns"]]
+        for start in range(0, len(tasks), 100):
+            live.tasks += ecs.describe_tasks(cluster=live.cluster, tasks=tasks[start:start + 100])["tasks"]
     except ClientError as error:
         if not missing(error):
             raise

@@ -4,8 +4,10 @@ Checked in order, each PASS, FAIL or NOT OBSERVABLE HERE: every stack complete; 
 registered; every service steady (running == desired, one completed deployment; waited for with
 ECS's services_stable waiter); every target healthy; every Cloud Map service has as many instances
 as its ECS service runs tasks; then an HTTP GET of each public URL (its health path) answering 200,
-with bounded retries and backoff. Facts that need hosts, tasks or DNS cannot be observed on the
-emulator and are reported so, never as passed.
+with bounded retries and backoff. On the emulator, hosts, placement, targets and Cloud Map instances
+come from its emulated ECS scheduler and are checked as such (their detail says so); what needs a
+container to answer (target health, the URLs) cannot be observed there and is reported so, never as
+passed.
 
 Exit codes: 0 every check passed; 1 a check failed; 3 nothing failed but some checks could not be
 observed (the emulator).
@@ -20,12 +22,13 @@ from pathlib import Path
 
 from botocore.exceptions import WaiterError
 
-from lifecycle import live
+from lifecycle import live, status
 from lifecycle.aws import Target
 from templates_src import config
 
 PASS, FAIL, UNOBSERVABLE = "PASS", "FAIL", "NOT OBSERVABLE HERE"
-NO_HOSTS = "the emulator starts no EC2 host, runs no ECS agent or task, and resolves no DNS"
+EMULATED = "emulated: the emulator's ECS scheduler"
+NO_CONTAINER = "the emulator runs no container and resolves no DNS: nothing answers a health check or a request"
 
 
 @dataclass
@@ -43,13 +46,14 @@ def run(target: Target, config_path: Path, wait: int = 600, attempts: int = 6) -
         return checks
     checks.append(_services_exist(state, app))
     if target.emulated:
-        checks += [Check(name, UNOBSERVABLE, NO_HOSTS) for name in (
-            "container instances registered", "services steady (running == desired)", "targets healthy",
-            "Cloud Map instances registered")]
-        checks += [Check(f"GET {url}", UNOBSERVABLE, NO_HOSTS) for url in _probes(app, state)]
+        checks.append(_hosts(state, f" ({EMULATED} registered them from the Auto Scaling group's launches)"))
+        checks.append(_steady(target, state, 0, f" ({EMULATED} placed them)"))
+        checks.append(_registered(state))
+        checks.append(Check("targets healthy", UNOBSERVABLE, NO_CONTAINER))
+        checks.append(_discovered(state, f" ({EMULATED} registered them)"))
+        checks += [Check(f"GET {url}", UNOBSERVABLE, NO_CONTAINER) for url in _probes(app, state)]
         return checks
-    checks.append(Check("container instances registered", PASS if state.instances else FAIL,
-                        f"{len(state.instances)} in cluster {state.cluster}"))
+    checks.append(_hosts(state))
     checks.append(_steady(target, state, wait))
     state = live.gather(target)  # after the wait: counts, targets and instances as they are now
     checks.append(_targets(state))
@@ -76,20 +80,39 @@ def _services_exist(state: live.Live, app: config.App) -> Check:
                  "; ".join(problems) or ", ".join(f"{n} x{c}" for n, c in wanted.items()))
 
 
-def _steady(target: Target, state: live.Live, wait: int) -> Check:
+def _hosts(state: live.Live, how: str = "") -> Check:
+    return Check("container instances registered", PASS if state.instances else FAIL,
+                 f"{len(state.instances)} in cluster {state.cluster}{how}")
+
+
+def _steady(target: Target, state: live.Live, wait: int, how: str = "") -> Check:
     names = [s["serviceName"] for s in state.services]
     try:
-        for start in range(0, len(names), 10):
+        for start in range(0, len(names), 10) if wait else []:
             target.client("ecs").get_waiter("services_stable").wait(
                 cluster=state.cluster, services=names[start:start + 10],
                 WaiterConfig={"Delay": 15, "MaxAttempts": max(1, wait // 15)})
     except WaiterError:
         pass  # the counts below say which one
     fresh = live.gather(target)
-    bad = [f"{s['serviceName']}: running {s['runningCount']} of {s['desiredCount']}" for s in fresh.services
+    bad = [f"{s['serviceName']}: running {s['runningCount']} of {s['desiredCount']}"
+           + (f" ({why})" if (why := status.waiting_reason(s)) else "") for s in fresh.services
            if s["runningCount"] != s["desiredCount"] or len(s.get("deployments", [])) != 1]
     return Check("services steady (running == desired)", FAIL if bad else PASS,
-                 "; ".join(bad) or ", ".join(f"{s['serviceName']} {s['runningCount']}" for s in fresh.services))
+                 "; ".join(bad) or ", ".join(f"{s['serviceName']} {s['runningCount']}" for s in fresh.services) + how)
+
+
+def _registered(state: live.Live) -> Check:
+    """One target per running task in each of its service's target groups (their health aside)."""
+    bad, total = [], 0
+    for svc in state.services:
+        for lb in svc.get("loadBalancers", []):
+            count = len(state.targets.get(lb["targetGroupArn"], []))
+            total += count
+            if count != svc["runningCount"]:
+                bad.append(f"{svc['serviceName']}: {count} targets, {svc['runningCount']} running")
+    return Check("targets registered", FAIL if bad else PASS,
+                 "; ".join(bad) or f"{total}, one per running task ({EMULATED} registered them)")
 
 
 def _targets(state: live.Live) -> Check:
@@ -103,14 +126,15 @@ def _targets(state: live.Live) -> Check:
     return Check("targets healthy", FAIL if bad else PASS, "; ".join(bad) or f"{total} healthy")
 
 
-def _discovered(state: live.Live) -> Check:
+def _discovered(state: live.Live, how: str = "") -> Check:
     bad = []
     for svc in state.services:
         for ref in svc.get("serviceRegistries", []):
             count = len(state.discovered.get(ref["registryArn"].rsplit("/", 1)[-1], []))
             if count != svc["runningCount"]:
                 bad.append(f"{svc['serviceName']}: {count} registered, {svc['runningCount']} running")
-    return Check("Cloud Map instances registered", FAIL if bad else PASS, "; ".join(bad) or "one per running task")
+    return Check("Cloud Map instances registered", FAIL if bad else PASS,
+                 "; ".join(bad) or f"one per running task{how}")
 
 
 def _probes(app: config.App, state: live.Live) -> list[str]:

@@ -13,7 +13,9 @@ custom resources CloudFormation's Create/Update/Delete requests and serves their
 (`Emulator.fire_schedule`); `hosts` gives Auto Scaling groups their launch/terminate events,
 lifecycle hooks and ECS managed draining's hook (`Emulator.model_draining_hook` turns that hook
 off), and fails a CloudFormation delete of a group whose hosts would wait; `refresh` is instance
-refresh; `bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account.
+refresh; `scheduler` registers a group's hosts in their ECS cluster and places services' tasks on them
+(or says why not, in ECS's words), scaling a managed capacity provider's group out for them;
+`bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account.
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations
@@ -40,6 +42,7 @@ def install() -> list[str]:
     from . import refresh, resources  # noqa: F401
     from . import domain, rules  # noqa: F401  (ACM certificates and record checks; the Rules check)
     from . import bucket_owner  # noqa: F401  (ExpectedBucketOwner refused on another account's bucket)
+    from . import scheduler  # noqa: F401  (after hosts: container instances, task placement, managed scaling)
 
     if not _installed:
         rules.install()  # before midway, which wraps CreateChangeSet in turn
