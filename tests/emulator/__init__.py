@@ -15,7 +15,7 @@ lifecycle hooks and ECS managed draining's hook (`Emulator.model_draining_hook` 
 off), and fails a CloudFormation delete of a group whose hosts would wait; `refresh` is instance
 refresh; `bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account.
 `updates` updates stacks in place, nested ones too, replacing a resource only where its schema says
-so and rolling back a failed update, and plans change sets by the same rules.
+so and rolling back a failed update; `update_plan` plans change sets by the same rules.
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations

@@ -353,27 +353,21 @@ def _load_parameters(original, self):
 def parameter_problem(declared: dict, value: Any) -> str | None:
     """Why value breaks the parameter's declared constraints, or None.
 
-    A ConstraintDescription is what CloudFormation says for any broken constraint ("Parameter
-    InstanceType failed to satisfy constraint: must be a valid EC2 instance type.",
+    For AllowedValues and AllowedPattern, a ConstraintDescription is what CloudFormation says
+    ("Parameter InstanceType failed to satisfy constraint: must be a valid EC2 instance type.",
     https://www.reddit.com/r/aws/comments/io6img/how_to_allow_more_instance_types_in_cloudformation/);
     without one, its own sentence ("must be one of AllowedValues",
     https://github.com/aws-amplify/amplify-cli/issues/6224).
     """
-    problem = _constraint_broken(declared, value)
-    if problem and declared.get("ConstraintDescription"):
-        return f"failed to satisfy constraint: {declared['ConstraintDescription']}"
-    return problem
-
-
-def _constraint_broken(declared: dict, value: Any) -> str | None:
     kind = declared.get("Type", "String")
     if value is None or kind.startswith("AWS::SSM::") or kind.startswith("List") or kind == "CommaDelimitedList":
         return None
     text = str(value)
+    described = declared.get("ConstraintDescription")
     if "AllowedValues" in declared and text not in map(str, declared["AllowedValues"]):
-        return "must be one of AllowedValues"
+        return f"failed to satisfy constraint: {described}" if described else "must be one of AllowedValues"
     if "AllowedPattern" in declared and not re.fullmatch(declared["AllowedPattern"], text):
-        return f"failed to satisfy constraint: must match pattern {declared['AllowedPattern']}"
+        return f"failed to satisfy constraint: {described or 'must match pattern ' + declared['AllowedPattern']}"
     if "MaxLength" in declared and len(text) > int(declared["MaxLength"]):
         return f"must contain at most {declared['MaxLength']} characters"
     if "MinLength" in declared and len(text) < int(declared["MinLength"]):
