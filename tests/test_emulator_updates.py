@@ -180,3 +180,27 @@ def test_a_rollout_that_fails_midway_rolls_back_to_the_previous_resources(aws, e
     assert set(ecs.list_task_definitions()["taskDefinitionArns"]) == definitions_before
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in root["Parameters"]}
     assert parameters["ImageTag"] != "v2"
+
+
+def test_replacement_is_read_from_the_registry_schemas():
+    from emulator.update_plan import UNKNOWN, replacement
+
+    definition = {"Family": "dks-api", "ContainerDefinitions": [{"Name": "api", "Image": "api:v1"}]}
+    rolled = {**definition, "ContainerDefinitions": [{"Name": "api", "Image": "api:v2"}]}
+    assert replacement("AWS::ECS::TaskDefinition", definition, rolled) == "True"
+    service = {"Cluster": "dks", "TaskDefinition": "arn:...:dks-api:1", "DesiredCount": 1}
+    assert replacement("AWS::ECS::Service", service, {**service, "TaskDefinition": UNKNOWN}) == "False"
+    assert replacement("AWS::ECS::Service", service, {**service, "Cluster": "other"}) == "True"
+    assert replacement("AWS::ECS::Service", service, {**service, "Cluster": UNKNOWN}) == "Conditional"
+    # A nested create-only path: only the group's ARN inside the provider's settings replaces it.
+    provider = {"AutoScalingGroupProvider": {"AutoScalingGroupArn": "arn:a", "ManagedDraining": "ENABLED"}}
+    drained = {"AutoScalingGroupProvider": {"AutoScalingGroupArn": "arn:a", "ManagedDraining": "DISABLED"}}
+    moved = {"AutoScalingGroupProvider": {"AutoScalingGroupArn": "arn:b", "ManagedDraining": "ENABLED"}}
+    assert replacement("AWS::ECS::CapacityProvider", provider, drained) == "False"
+    assert replacement("AWS::ECS::CapacityProvider", provider, moved) == "True"
+    # The schema's conditionalCreateOnlyProperties: the group may or may not be replaced.
+    group = {"MinSize": "1", "MaxSize": "3", "LaunchTemplate": {"LaunchTemplateId": "lt-1", "Version": "1"}}
+    assert replacement("AWS::AutoScaling::AutoScalingGroup", group, {**group, "MaxSize": "4"}) == "False"
+    assert replacement("AWS::AutoScaling::AutoScalingGroup", group,
+                       {**group, "LaunchTemplate": {"LaunchTemplateId": "lt-1", "Version": "2"}}) == "Conditional"
+    assert replacement("Custom::Hosts", {"A": "1"}, {"A": "2"}) == "False", "no schema: updated in place"

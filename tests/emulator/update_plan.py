@@ -123,8 +123,8 @@ class StandIn:
         self.outputs, self.kept = outputs, kept
 
     def get_cfn_attribute(self, attribute: str) -> Any:
-        if self.outputs is not None and attribute.startswith("Outputs."):
-            return self.outputs.get(attribute[len("Outputs."):], UNKNOWN)
+        if attribute.startswith("Outputs."):
+            return UNKNOWN if self.outputs is None else self.outputs.get(attribute[len("Outputs."):], UNKNOWN)
         if self.kept is not None and attribute.endswith(self.IDENTITY):
             return self.kept.get_cfn_attribute(attribute)
         return UNKNOWN

@@ -140,19 +140,24 @@ def update_stack(stack: cfn.Stack, template: str | dict, parameters: dict[str, A
     before = snapshot(stack)
     made = existing(resource_map)
     new_template = _template_dict(template)
-    _stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
-
     resource_map._template = new_template
     resource_map.input_parameters = parameters
     resource_map.resolved_parameters = {}
-    resource_map.load()
-    new_resources = new_template.get("Resources") or {}
+    try:  # parameters and conditions: what CloudFormation checks before it starts
+        resource_map.load()
+        new_resources = new_template.get("Resources") or {}
+        steps = order(new_resources)
+    except Exception as error:
+        resource_map._template, resource_map.input_parameters = old["map_template"], old["input"]
+        resource_map.resolved_parameters, resource_map._parsed_resources = old["resolved"], old["parsed"]
+        raise error if isinstance(error, cfn.ValidationError) else cfn.ValidationError(message=reason_of(error))
+    _stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
     resource_map._resource_json_map = new_resources
 
     done: list[tuple[str, str, Any]] = []  # (logical ID, what was done, the resource it replaced or modified)
-    failed: str | None = None
+    name = stack.name
     try:
-        for name in order(new_resources):
+        for name in steps:
             resource = new_resources[name]
             condition = resource.get("Condition")
             if condition and not resource_map.lazy_condition_map[condition]:
@@ -192,8 +197,11 @@ def update_stack(stack: cfn.Stack, template: str | dict, parameters: dict[str, A
         stack.parameters = parameters
         stack.description = new_template.get("Description")
         stack.output_map = stack._create_output_map()
-    except (UpdateFailed, ResourceFailed) as failure:
-        failed = failure.logical_id
+    except Exception as failure:  # UpdateFailed, ResourceFailed, or a property that does not resolve
+        failed = getattr(failure, "logical_id", None) or name
+        if not isinstance(failure, (UpdateFailed, ResourceFailed)):
+            kind = new_resources.get(name, {}).get("Type", "")
+            resource_event(stack, name, kind, "UPDATE_FAILED", reason=reason_of(failure))
         stack.failed_update = [failed]
         _stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS",
                       f"The following resource(s) failed to update: [{failed}].")
