@@ -7,7 +7,6 @@ before and after. The change set a diff shows is made first and must say what th
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
@@ -20,8 +19,8 @@ STACK = "dks"
 
 
 def deploy(**env: str):
-    done = run("deploy", STACK=STACK, SKIP_IMAGES="1", **env)
-    return done
+    """`make deploy` as a user runs it, images already pushed."""
+    return run("deploy", STACK=STACK, SKIP_IMAGES="1", **env)
 
 
 def physical_ids(cfn) -> dict[str, str]:
@@ -41,8 +40,9 @@ def physical_ids(cfn) -> dict[str, str]:
 
 def statuses(cfn) -> set[str]:
     """The root's status and its nested stacks'."""
-    return {s["StackStatus"] for s in cfn.describe_stacks()["Stacks"]
-            if s["StackName"] == STACK or (s["StackName"].startswith(STACK + "-") and s["StackName"] != f"{STACK}-registry")}
+    ours = [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == STACK
+            or (s["StackName"].startswith(STACK + "-") and s["StackName"] != f"{STACK}-registry")]
+    return {s["StackStatus"] for s in ours}
 
 
 def preview(cfn, keep: bool = False, **overrides: str) -> dict[str, dict]:
