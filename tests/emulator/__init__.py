@@ -16,6 +16,8 @@ off), and fails a CloudFormation delete of a group whose hosts would wait; `refr
 refresh; `scheduler` registers a group's hosts in their ECS cluster and places services' tasks on them
 (or says why not, in ECS's words), scaling a managed capacity provider's group out for them;
 `bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account.
+`updates` updates stacks in place, nested ones too, replacing a resource only where its schema says
+so and rolling back a failed update; `update_plan` plans change sets by the same rules.
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations
@@ -43,12 +45,14 @@ def install() -> list[str]:
     from . import domain, rules  # noqa: F401  (ACM certificates and record checks; the Rules check)
     from . import bucket_owner  # noqa: F401  (ExpectedBucketOwner refused on another account's bucket)
     from . import scheduler  # noqa: F401  (after hosts: container instances, task placement, managed scaling)
+    from . import updates  # in-place updates, rollback and change sets, decided by the resource schemas
 
     if not _installed:
         rules.install()  # before midway, which wraps CreateChangeSet in turn
         midway.install()  # after fixes, which these wrap in turn
         custom_resources.install()
         faults.install()
+        updates.install()  # after midway and fixes, whose ExecuteChangeSet it takes over for updates
         for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
             cached.cache_clear()
         _installed = True

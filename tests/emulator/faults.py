@@ -11,6 +11,8 @@
   until the test releases it; `hold(resource=...)` does the same inside CloudFormation, before it
   creates that logical resource (the stack is `*_IN_PROGRESS` meanwhile, see midway.py). A test
   can then interrupt a client at a known point.
+- `fail(resource=..., reason=...)`: CloudFormation's next update of that logical resource (in place
+  or by replacement, updates.py) fails with that reason, so a test sees an update roll back.
 - `clear()` disarms and releases everything; `POST /moto-api/reset` calls it too.
 
 Standalone (`make emulator`), `POST /moto-api/faults` with `{"rate": 0.3, "seed": 1}` arms it,
@@ -82,6 +84,7 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._holds: list[Hold] = []
+        self._failing: dict[str, str] = {}
         self._disarm()
 
     def _disarm(self) -> None:
@@ -115,6 +118,7 @@ class Faults:
         with self._lock:
             self._disarm()
             holds, self._holds = self._holds, []
+            self._failing = {}
         for hold in holds:
             hold.release()
 
@@ -136,6 +140,11 @@ class Faults:
             self._holds.append(hold)
         return hold
 
+    def fail(self, resource: str, reason: str = "Injected failure") -> None:
+        """Fail CloudFormation's next update of the logical resource `resource` (any stack) with `reason`."""
+        with self._lock:
+            self._failing[resource] = reason
+
     # --- what the server asks ----------------------------------------------------------------------
 
     def _held(self, action: str | None, params: dict[str, Any], resource: str | None = None) -> Hold | None:
@@ -145,6 +154,11 @@ class Faults:
                     hold.reached.set()
                     return hold
         return None
+
+    def _fails(self, resource: str) -> str | None:
+        """The reason this resource's update fails now (once), or None."""
+        with self._lock:
+            return self._failing.pop(resource, None)
 
     def _draw(self, request: Request) -> str | None:
         """The kind of fault for this request, or None to let it through."""

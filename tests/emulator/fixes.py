@@ -4,7 +4,7 @@ Each fix wraps or replaces one moto function at import time; moto's files are no
 list follows ../shared/reference/emulator-notes.md:
 
 - nested stacks: `GetAtt Child.Outputs.X`, ParentId/RootId, a failed child fails its parent, the
-  root's tags, also for the replacement moto makes on update;
+  root's tags (updates.py updates them in place);
 - stack tags and CloudFormation's aws:cloudformation:* tags on the kept data's KMS key, secrets and
   EFS file system (moto tags only EC2 resources);
 - a failed create rolls back (ROLLBACK_COMPLETE) instead of answering 500 mid-way;
@@ -15,7 +15,8 @@ list follows ../shared/reference/emulator-notes.md:
 - ECS cluster, task definition and service keep the properties the templates set;
 - IAM roles get their ManagedPolicyArns; security groups get their egress rules;
 - the deletes moto leaves out (gateway, routes, ECS, target groups, listeners and their rules, ingress rules);
-- ListClusters/ListServices leave out INACTIVE records; DescribeCapacityProviders without names.
+- ListClusters/ListServices leave out INACTIVE records; DescribeCapacityProviders without names;
+- a VPC takes a second Cloud Map namespace of another name (a renamed namespace is made before the old goes).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from moto.kms import models as kms
 from moto.logs import models as logs
 from moto.iam import access_control
 from moto.iam import models as iam
+from moto.servicediscovery import models as servicediscovery
 from moto.utilities.utils import get_partition
 
 from . import deletion
@@ -349,16 +351,23 @@ def _load_parameters(original, self):
 
 
 def parameter_problem(declared: dict, value: Any) -> str | None:
-    """Why value breaks the parameter's declared constraints, or None."""
+    """Why value breaks the parameter's declared constraints, or None.
+
+    For AllowedValues and AllowedPattern, a ConstraintDescription is what CloudFormation says
+    ("Parameter InstanceType failed to satisfy constraint: must be a valid EC2 instance type.",
+    https://www.reddit.com/r/aws/comments/io6img/how_to_allow_more_instance_types_in_cloudformation/);
+    without one, its own sentence ("must be one of AllowedValues",
+    https://github.com/aws-amplify/amplify-cli/issues/6224).
+    """
     kind = declared.get("Type", "String")
     if value is None or kind.startswith("AWS::SSM::") or kind.startswith("List") or kind == "CommaDelimitedList":
         return None
     text = str(value)
+    described = declared.get("ConstraintDescription")
     if "AllowedValues" in declared and text not in map(str, declared["AllowedValues"]):
-        return "must be one of AllowedValues"
+        return f"failed to satisfy constraint: {described}" if described else "must be one of AllowedValues"
     if "AllowedPattern" in declared and not re.fullmatch(declared["AllowedPattern"], text):
-        reason = declared.get("ConstraintDescription") or f"must match pattern {declared['AllowedPattern']}"
-        return f"failed to satisfy constraint: {reason}"
+        return f"failed to satisfy constraint: {described or 'must match pattern ' + declared['AllowedPattern']}"
     if "MaxLength" in declared and len(text) > int(declared["MaxLength"]):
         return f"must contain at most {declared['MaxLength']} characters"
     if "MinLength" in declared and len(text) < int(declared["MinLength"]):
@@ -420,7 +429,6 @@ def _stack_init(original, self, *args, **kwargs):
 @replace_classmethod(cfn.Stack, "create_from_cloudformation_json")
 def _nested_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     backend = backend_of(account_id, region_name)
-    # Created by its parent's create, or (no StackId) as the replacement _nested_update makes.
     parent = backend.stacks.get(kwargs.get("StackId")) or PARENT.get()
     properties = cloudformation_json["Properties"]
     properties["Parameters"] = {k: _parameter_value(v) for k, v in properties.get("Parameters", {}).items()}
@@ -436,18 +444,6 @@ def _nested_create(original, cls, resource_name, cloudformation_json, account_id
         raise EmulatorError(f"Embedded stack {child.stack_id} was not successfully created: "
                             f"The following resource(s) failed to create: [{names}].")
     return child
-
-
-@replace_classmethod(cfn.Stack, "update_from_cloudformation_json")
-def _nested_update(original, cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
-    """moto updates a nested stack by replacing it; the replacement is still its parent's child
-    (ParentId, RootId, the root's tags on what it creates), as the stack CloudFormation updates is."""
-    parent = backend_of(account_id, region_name).stacks.get(getattr(original_resource, "parent_id", None))
-    token = PARENT.set(parent)
-    try:
-        return original(original_resource, new_resource_name, cloudformation_json, account_id, region_name)
-    finally:
-        PARENT.reset(token)
 
 
 # A nested stack's Ref and PhysicalResourceId are its stack ARN in CloudFormation; moto gives its name.
@@ -477,26 +473,6 @@ cfn.Stack.parameter_list = property(_parameter_list)
 
 def _effective(declared: dict, given: dict) -> dict[str, str]:
     return {k: str(given.get(k, slot.get("Default"))) for k, slot in declared.items()}
-
-
-@replace(cfn.ChangeSet, "diff")
-def _change_set_diff(original, self):
-    """A change set lists a resource as Modify when a parameter its properties use changes value;
-    moto compares only the templates' text."""
-    changes = original(self)
-    if self.change_set_type != "UPDATE":
-        return changes
-    resource_map = self.stack.resource_map
-    old = _effective((resource_map._template or {}).get("Parameters") or {}, resource_map.input_parameters or {})
-    new = _effective(self.template_dict.get("Parameters") or {}, self.parameters or {})
-    changed = {k for k in new if old.get(k) != new[k]}
-    listed = {c.logical_resource_id for c in changes}
-    for name, resource in (self.template_dict.get("Resources") or {}).items():
-        if name in listed or name not in resource_map._resource_json_map:
-            continue
-        if changed & set(parsing.get_references_from_template(resource)):
-            changes.append(cfn.Change(action="Modify", logical_resource_id=name, resource_type=resource["Type"]))
-    return changes
 
 
 @replace(cfn.Stack, "has_parameters")
@@ -550,6 +526,27 @@ def _stack_attribute(self, attribute_name: str) -> Any:
 
 cfn.Stack.get_cfn_attribute = _stack_attribute
 FIXES.append("Stack.get_cfn_attribute")
+
+
+# --- Cloud Map ----------------------------------------------------------------------------------
+
+@replace(servicediscovery.ServiceDiscoveryBackend, "create_private_dns_namespace")
+def _private_namespace(original, self, name, creator_request_id, description, vpc, tags, properties):
+    """A private namespace is a Route 53 private hosted zone, refused (ConflictingDomainExists) only when
+    "a hosted zone with the specified name already exists and is already associated with the Amazon VPC"
+    (https://docs.aws.amazon.com/Route53/latest/APIReference/API_CreateHostedZone.html); moto refused any
+    second namespace on a VPC."""
+    from moto.servicediscovery.exceptions import ConflictingDomainExists
+
+    if any(n.vpc == vpc and n.name == name for n in self.namespaces.values()):
+        raise ConflictingDomainExists(vpc)
+    others = {key: n for key, n in self.namespaces.items() if n.vpc == vpc}
+    for key in others:
+        del self.namespaces[key]
+    try:
+        return original(self, name, creator_request_id, description, vpc, tags, properties)
+    finally:
+        self.namespaces.update(others)
 
 
 # --- ECS -----------------------------------------------------------------------------------------

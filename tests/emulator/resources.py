@@ -369,7 +369,11 @@ class DhcpOptionsAssociation(Resource, CloudFormationModel):
         backend = ec2_backends[account_id][region_name]
         self.vpc_id, self.options_id = props["VpcId"], props["DhcpOptionsId"]
         (options,) = backend.describe_dhcp_options([self.options_id])
-        backend.associate_dhcp_options(options, backend.get_vpc(self.vpc_id))
+        vpc = backend.get_vpc(self.vpc_id)
+        # A VPC has one options set: the one it had is no longer assigned (moto left it marked in use,
+        # so an update replacing the set could never delete the old one).
+        backend.disassociate_dhcp_options(vpc)
+        backend.associate_dhcp_options(options, vpc)
         self.id = f"{self.options_id}|{self.vpc_id}"
         return self
 

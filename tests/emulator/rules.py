@@ -7,6 +7,14 @@ stack":
 https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
 https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-rules.html
 
+Before the rules, each parameter value is checked against its own constraints (AllowedValues,
+AllowedPattern, MinLength/MaxLength, MinValue/MaxValue), which CloudFormation also does when the
+request arrives, so an out-of-range value is refused at CreateChangeSet with "Parameter 'X' must be
+one of AllowedValues" (or the constraint's own sentence), not once the change set runs
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html;
+the wording as users quote it: https://github.com/aws-amplify/amplify-cli/issues/6224,
+https://github.com/aws/aws-sam-cli/issues/6511).
+
 CreateStack, UpdateStack and CreateChangeSet are checked against the parameter values the stack
 would get (given, previous with UsePreviousValue, else the default). The first assertion that does
 not hold refuses the request with ValidationError and its AssertDescription as the whole message,
@@ -179,12 +187,21 @@ def parameter_values(template: dict, given: dict[str, str], resolve_ssm: Callabl
 
 
 def check(backend: Any, template: str | dict, given: dict[str, str], stack_name: str) -> None:
-    """Raise moto's ValidationError with CloudFormation's answer when a rule refuses these values."""
+    """Raise moto's ValidationError with CloudFormation's answer when a parameter's constraints or a
+    rule refuse these values."""
     from moto.cloudformation import models as cfn
     from moto.ssm.models import ssm_backends
 
+    from .fixes import parameter_problem
+
     parsed = cfn.Stack.parse_template(template) if isinstance(template, str) else template
-    if not isinstance(parsed, dict) or not parsed.get("Rules"):
+    if not isinstance(parsed, dict):
+        return
+    for name, declared in (parsed.get("Parameters") or {}).items():
+        problem = parameter_problem(declared, (given or {}).get(name, declared.get("Default")))
+        if problem:
+            raise cfn.ValidationError(message=f"Parameter '{name}' {problem}")
+    if not parsed.get("Rules"):
         return
     ssm = ssm_backends[backend.account_id][backend.region_name]
     values = {
