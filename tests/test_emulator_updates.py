@@ -159,6 +159,9 @@ def test_a_namespace_rename_is_a_replacement_in_the_change_set_and_in_the_update
     assert old != new
     names = {n["Id"]: n["Name"] for n in sd.list_namespaces()["Namespaces"]}
     assert names == {new: "knowledge.local"}, "the old namespace went once the update succeeded"
+    # The services were repointed at the new registries: their running tasks are instances there.
+    registries = [s["Id"] for s in sd.list_services()["Services"]]
+    assert registries and all(sd.list_instances(ServiceId=r)["Instances"] for r in registries)
     assert after["ClusterStack/Cluster"] == before["ClusterStack/Cluster"]
 
 

@@ -387,6 +387,12 @@ def _announce(backend: ecs.EC2ContainerServiceBackend, service: ecs.Service, tas
         task.emulated_instances.append(service_id)
 
 
+def _host(backend: ecs.EC2ContainerServiceBackend, task: ScheduledTask) -> Any:
+    """The EC2 instance a placed task runs on."""
+    ci = backend.container_instances[task.cluster_name][task.container_instance_arn.rsplit("/", 1)[-1]]
+    return ec2_backends[backend.account_id][backend.region_name].get_instance(ci.ec2_instance_id)
+
+
 def _host_port(definition: ecs.TaskDefinition, entry: dict, dynamic: list[int]) -> int:
     for container in definition.container_definitions:
         for mapping in container.get("portMappings", []):
@@ -395,8 +401,8 @@ def _host_port(definition: ecs.TaskDefinition, entry: dict, dynamic: list[int]) 
     return int(entry["containerPort"])
 
 
-def stop(backend: ecs.EC2ContainerServiceBackend, task: ScheduledTask, reason: str) -> None:
-    """Stop a task: its host's resources, interface, targets and Cloud Map instance are released."""
+def _withdraw(backend: ecs.EC2ContainerServiceBackend, task: ScheduledTask) -> None:
+    """The task's targets and Cloud Map instances, deregistered."""
     elb = elbv2.elbv2_backends[backend.account_id][backend.region_name]
     for arn, target in task.emulated_targets:
         group = elb.target_groups.get(arn)
@@ -408,6 +414,11 @@ def stop(backend: ecs.EC2ContainerServiceBackend, task: ScheduledTask, reason: s
         if service_id in discovery.services:
             discovery.deregister_instance(service_id, task.id)
     task.emulated_targets, task.emulated_instances = [], []
+
+
+def stop(backend: ecs.EC2ContainerServiceBackend, task: ScheduledTask, reason: str) -> None:
+    """Stop a task: its host's resources, interface, targets and Cloud Map instance are released."""
+    _withdraw(backend, task)
     if task.container_instance_arn:
         ci = backend.container_instances.get(task.cluster_name, {}).get(task.container_instance_arn.rsplit("/", 1)[-1])
         if ci is not None:
@@ -662,7 +673,17 @@ def _service_from_template(original, cls, *args, **kwargs):
 
 @replace(ecs.EC2ContainerServiceBackend, "update_service")
 def _update_service(original, self, service_properties):
+    before = self._get_service(service_properties.get("cluster", "default"), service_properties["service"].split("/")[-1])
+    wiring = (list(before.load_balancers), list(before.service_registries))
     service = original(self, service_properties)
+    if (service.load_balancers, service.service_registries) != wiring:
+        # New target groups or registries: ECS deploys again and the tasks it starts register there, the
+        # old ones leaving theirs as they stop. Here the running tasks move at once, to the same end.
+        for task in _service_tasks(self, service):
+            if task.last_status == "RUNNING":
+                _withdraw(self, task)
+                _announce(self, service, task, self.describe_task_definition(task.task_definition_arn),
+                          _host(self, task))
     schedule(self, service.cluster_name)
     return service
 

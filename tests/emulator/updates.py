@@ -59,7 +59,7 @@ def _nested_stack(original: Any, properties: dict, account_id: str, region_name:
     child: cfn.Stack = original
     template = cfn.get_stack_from_s3_url(properties["TemplateURL"], account_id=account_id, partition="aws")
     parameters = {k: _parameter_value(v) for k, v in (properties.get("Parameters") or {}).items()}
-    if not update_stack(child, template, parameters):
+    if not update_stack(child, template, parameters, nested=True):
         raise ResourceFailed(child.name, "AWS::CloudFormation::Stack",
                              f"Embedded stack {child.stack_id} was not successfully updated. Currently in "
                              f"{child.status} with reason: The following resource(s) failed to update: "
@@ -93,10 +93,17 @@ def _group(original: Any, properties: dict, account_id: str, region_name: str) -
 def _service(original: Any, properties: dict, account_id: str, region_name: str) -> Any:
     from moto.ecs.models import ecs_backends
 
+    from .fixes import camel
+
     count = properties.get("DesiredCount")
+    # UpdateService takes the load balancers and Cloud Map registries too
+    # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html): a replaced
+    # target group or discovery service is repointed here, not left holding the old one's tasks.
     return ecs_backends[account_id][region_name].update_service({
         "cluster": original.cluster_arn, "service": original.name, "task_definition": properties.get("TaskDefinition"),
-        "desired_count": int(count) if count is not None else None})
+        "desired_count": int(count) if count is not None else None,
+        "load_balancers": camel(properties.get("LoadBalancers") or []),
+        "service_registries": camel(properties.get("ServiceRegistries") or [])})
 
 
 def _custom(original: Any, properties: dict, account_id: str, region_name: str) -> Any:
@@ -129,8 +136,13 @@ def _stack_status(stack: cfn.Stack, status: str, reason: str | None = None) -> N
     stack._add_stack_event(status, resource_status_reason=reason)
 
 
-def update_stack(stack: cfn.Stack, template: str | dict, parameters: dict[str, Any]) -> bool:
-    """Update `stack` in place; True when it ends UPDATE_COMPLETE, False when it rolled back."""
+def update_stack(stack: cfn.Stack, template: str | dict, parameters: dict[str, Any], nested: bool = False) -> bool:
+    """Update `stack` in place; True when it ends UPDATE_COMPLETE, False when it rolled back.
+
+    A nested stack's cleanup waits for its root's: what it replaced or removed is deleted only once the
+    whole update succeeded, so a root that rolls back still finds the previous resources to go back to
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html:
+    the old resources go in the cleanup phase, after every update)."""
     resource_map = stack.resource_map
     account, region = stack.account_id, stack.region_name
     old = {"template": stack.template, "template_dict": stack.template_dict, "parameters": stack.parameters,
@@ -212,10 +224,25 @@ def update_stack(stack: cfn.Stack, template: str | dict, parameters: dict[str, A
     leaving = {name: obj for name, what, obj in done if what == "Replace"}
     kept = existing(resource_map)
     leaving.update({name: obj for name, obj in made.items() if name not in kept})
-    _delete(stack, leaving, old["json"])
-    _stack_status(stack, "UPDATE_COMPLETE")
     stack.previous_update = (old["template"], dict(old["input"] or {}))  # what a parent's rollback restores
+    stack.pending_update = (old, before, done, leaving)
+    if not nested:
+        _clean_up(stack)
     return True
+
+
+def _clean_up(stack: cfn.Stack) -> None:
+    """The cleanup phase: nested stacks' leftovers (last updated first), then the stack's own."""
+    pending = getattr(stack, "pending_update", None)
+    if pending is None:
+        return
+    old, _, done, leaving = pending
+    for _, what, previous in reversed(done):
+        if what == "Modify" and isinstance(previous, cfn.Stack):
+            _clean_up(previous)
+    _delete(stack, leaving, old["json"])
+    stack.pending_update = None
+    _stack_status(stack, "UPDATE_COMPLETE")
 
 
 def _guard(name: str, kind: str, stack: cfn.Stack, operation: str) -> None:
@@ -293,6 +320,13 @@ def _roll_back_nested(child: cfn.Stack, account: str, region: str) -> None:
     """A nested stack that was updated goes back to what it was when its parent rolls back."""
     if child.status == "UPDATE_ROLLBACK_COMPLETE":
         return  # it failed and rolled itself back
+    pending = getattr(child, "pending_update", None)
+    if pending is not None:  # updated, its previous resources kept until the cleanup: go back to them
+        child.pending_update = None
+        old, before, done, _ = pending
+        _stack_status(child, "UPDATE_ROLLBACK_IN_PROGRESS", "The parent stack's update failed.")
+        _roll_back(child, old, before, done)
+        return
     previous = getattr(child, "previous_update", None)
     if previous is None:
         return
