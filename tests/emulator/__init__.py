@@ -13,7 +13,8 @@ custom resources CloudFormation's Create/Update/Delete requests and serves their
 (`Emulator.fire_schedule`); `hosts` gives Auto Scaling groups their launch/terminate events,
 lifecycle hooks and ECS managed draining's hook (`Emulator.model_draining_hook` turns that hook
 off), and fails a CloudFormation delete of a group whose hosts would wait; `refresh` is instance
-refresh; `bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account.
+refresh; `bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account;
+`strict` refuses what CloudFormation and the service APIs refuse (resource schemas, GetAtt, API checks).
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations
@@ -40,9 +41,11 @@ def install() -> list[str]:
     from . import refresh, resources  # noqa: F401
     from . import domain, rules  # noqa: F401  (ACM certificates and record checks; the Rules check)
     from . import bucket_owner  # noqa: F401  (ExpectedBucketOwner refused on another account's bucket)
+    from . import strict  # noqa: F401  (what CloudFormation and the APIs refuse: schemas, GetAtt, API checks)
 
     if not _installed:
         rules.install()  # before midway, which wraps CreateChangeSet in turn
+        strict.install()
         midway.install()  # after fixes, which these wrap in turn
         custom_resources.install()
         faults.install()
