@@ -219,7 +219,6 @@ simple("discovery.yaml", "a DNS record of type 'AA'", "failed validation constra
           "CloudFormation template validation: 'Template error: resource X does not support attribute type Y in "
           "Fn::GetAtt' (attributes: the schema's readOnlyProperties; https://github.com/jagregory/cfval/issues/1)")
 def _unknown_getatt(template: dict, _context: Context) -> None:
-    template["Outputs"]["LoadBalancerDnsName"]["Value"] = {"Fn::GetAtt": ["LoadBalancer", "DnsName"]}
     props(template, "DksApiTargetGroup")["Tags"] = [{"Key": "alb", "Value": {"Fn::GetAtt": ["LoadBalancer",
                                                                                             "DnsName"]}}]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import re
 
 import pytest
@@ -73,10 +74,15 @@ class Harness:
         return created, " | ".join(reasons)
 
 
+@functools.cache
+def built(file: str) -> dict:
+    return stacks.load(file)
+
+
 def beside(file: str) -> dict:
     """A copy of a built template that can stand beside the deployment: the ECS service names the template fixes
     get a suffix (a name is unique in its cluster); every other name follows EnvironmentName."""
-    template = copy.deepcopy(stacks.load(file))
+    template = copy.deepcopy(built(file))
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::ECS::Service" and isinstance(resource["Properties"].get("ServiceName"), str):
             resource["Properties"]["ServiceName"] += "-beside"
@@ -124,3 +130,21 @@ def test_the_emulator_refuses_what_aws_refuses(aws, draining_hook_unmodelled, ca
     assert refused_count / len(MUTATIONS) >= GOAL, accepted
     quoted = FIGURE.search((ROOT_DIR / "README.md").read_text())
     assert quoted and quoted.group(0) == line, f"the README quotes {line!r}"
+
+
+def test_the_schema_reads_values_as_cloudformation_passes_them():
+    """Parameters reach properties as strings, and AWS::NoValue removes what it stands for: neither is a refusal."""
+    from emulator import strict
+
+    target_group = "AWS::ElasticLoadBalancingV2::TargetGroup"
+    strict.check_schema("Tg", target_group, strict.without_novalue(
+        {"Port": "8080", "HealthCheckEnabled": "true", "Protocol": "HTTP", "Tags": [None]}))
+    with pytest.raises(strict.Refused) as refused:
+        strict.check_schema("Tg", target_group, {"Port": "eighty"})
+    assert "#/Port: expected type: Integer" in refused.value.message
+    with pytest.raises(strict.Refused) as refused:
+        strict.check_schema("Tg", target_group, {"HealthCheckIntervalSeconds": "301"})
+    assert "#/HealthCheckIntervalSeconds: failed validation constraint for keyword [maximum] (300)" in \
+        refused.value.message
+    assert strict.attributes("AWS::CloudFormation::Stack") is None, "a nested stack's outputs are any name"
+    assert "DNSName" in strict.attributes("AWS::ElasticLoadBalancingV2::LoadBalancer")

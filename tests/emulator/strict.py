@@ -28,16 +28,16 @@ from typing import Any, Callable
 
 import cfnlint
 import jsonschema
+import regex
 from jsonschema import validators
 from moto.cloudformation import parsing
 
 SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
 REGION_INDEX = SCHEMAS / "providers" / "us-east-1.json"
 
-# A refusal the schema layer or an API check raises; fixes.py turns it into CREATE_FAILED with this reason.
-
-
 class Refused(Exception):
+    """A refusal of the schema layer or an API check; fixes.py turns it into CREATE_FAILED with its reason."""
+
     def __init__(self, message: str, code: str = "InvalidRequest"):
         super().__init__(message)
         self.message, self.code = message, code
@@ -83,7 +83,7 @@ def _is_boolean(_checker: Any, value: Any) -> bool:
 
 
 def _is_string(_checker: Any, value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool) or isinstance(value, bool)
+    return isinstance(value, (str, int, float, bool))
 
 
 _CHECKER = validators.Draft7Validator.TYPE_CHECKER.redefine_many({
@@ -120,6 +120,22 @@ def _textual(keyword: str) -> Callable:
     return check
 
 
+@functools.cache
+def _compiled(pattern: str) -> Any:
+    """The registry's patterns are ECMA-262 regular expressions; some use Unicode classes (\\p{L}) that only the
+    regex package (cfn-lint's own dependency) reads."""
+    return regex.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema_: dict) -> Any:
+    if isinstance(instance, bool):
+        instance = str(instance).lower()
+    elif isinstance(instance, (int, float)):
+        instance = str(instance)
+    if isinstance(instance, str) and not _compiled(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 def _enum(validator: Any, allowed: list, instance: Any, schema_: dict) -> Any:
     if instance in allowed or str(instance) in [str(a) for a in allowed]:
         return
@@ -132,9 +148,7 @@ _Validator = validators.extend(validators.Draft7Validator, type_checker=_CHECKER
     "minimum": _numeric("minimum"), "maximum": _numeric("maximum"),
     "exclusiveMinimum": _numeric("exclusiveMinimum"), "exclusiveMaximum": _numeric("exclusiveMaximum"),
     "enum": _enum,
-    "pattern": _textual("pattern"), "minLength": _textual("minLength"), "maxLength": _textual("maxLength"),
-    # Keywords of the registry's dialect that plain draft-07 does not read, or that need the other properties:
-    "format": None,
+    "pattern": _pattern, "minLength": _textual("minLength"), "maxLength": _textual("maxLength"),
 })
 
 
@@ -143,14 +157,16 @@ def _validator(resource_type: str) -> Any | None:
     found = schema(resource_type)
     if found is None:
         return None
-    body = {k: v for k, v in found.items() if k not in ("readOnlyProperties", "$schema")}
-    # Read-only properties are CloudFormation's answers, never given; leave them out of what may be given.
-    return _Validator(body)
+    return _Validator({k: v for k, v in found.items() if k != "$schema"})  # the registry's meta-schema is not draft-07
 
 
 def _pointer(error: jsonschema.ValidationError) -> str:
     path = "/".join(str(p) for p in error.absolute_path)
     return f"#/{path}" if path else "#"
+
+
+SHOWN = ("pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
+         "minItems", "maxItems")
 
 
 def _message(error: jsonschema.ValidationError) -> str:
@@ -164,10 +180,9 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"{where}: extraneous key [{extra[0] if extra else '?'}] is not permitted"
     if error.validator == "type":
         return f"{where}: expected type: {str(error.validator_value).title()}, found: {type(error.instance).__name__}"
-    detail = error.validator_value if error.validator in ("pattern", "minimum", "maximum", "minLength", "maxLength",
-                                                          "minItems", "maxItems", "enum") else None
-    suffix = f" ({detail})" if detail is not None and not isinstance(detail, (dict, list)) or \
-        error.validator == "enum" else ""
+    # CloudFormation names the keyword only; the bound or pattern is added here, as the schema states it.
+    shown = error.validator in SHOWN and not isinstance(error.validator_value, (dict, list))
+    suffix = f" ({error.validator_value})" if shown else ""
     return f"{where}: failed validation constraint for keyword [{error.validator}]{suffix}"
 
 
