@@ -100,10 +100,13 @@ simple("loadbalancer.yaml", "a health check every 400 s",
        setting(DksApiTargetGroup={"HealthCheckIntervalSeconds": 400}))
 simple("loadbalancer.yaml", "a healthy threshold of 1",
        "#/HealthyThresholdCount: failed validation constraint for keyword [minimum]",
-       schema(TG, "/properties/HealthyThresholdCount minimum 2"), setting(DksApiTargetGroup={"HealthyThresholdCount": 1}))
+       schema(TG, "/properties/HealthyThresholdCount minimum 2"),
+       setting(DksApiTargetGroup={"HealthyThresholdCount": 1}))
 simple("loadbalancer.yaml", "a load balancer of type 'app'", "#/Type: failed validation constraint for keyword [enum]",
-       schema("AWS::ElasticLoadBalancingV2::LoadBalancer", "/properties/Type enum"), setting(LoadBalancer={"Type": "app"}))
-simple("loadbalancer.yaml", "a load balancer scheme 'public'", "#/Scheme: failed validation constraint for keyword [enum]",
+       schema("AWS::ElasticLoadBalancingV2::LoadBalancer", "/properties/Type enum"),
+       setting(LoadBalancer={"Type": "app"}))
+simple("loadbalancer.yaml", "a load balancer scheme 'public'",
+       "#/Scheme: failed validation constraint for keyword [enum]",
        schema("AWS::ElasticLoadBalancingV2::LoadBalancer", "/properties/Scheme enum"),
        setting(LoadBalancer={"Scheme": "public"}))
 simple("loadbalancer.yaml", "a target group property misspelt", "extraneous key [HealthCheckUrl] is not permitted",
@@ -116,7 +119,8 @@ simple("loadbalancer.yaml", "a target group name of 33 characters", "cannot be l
 simple("services.yaml", "a network mode 'vpc'", "#/NetworkMode: failed validation constraint for keyword [enum]",
        schema(TD, "/properties/NetworkMode enum"), setting(DksApiTaskDefinition={"NetworkMode": "vpc"}))
 simple("services.yaml", "a log group kept 8 days", "#/RetentionInDays: failed validation constraint for keyword [enum]",
-       schema("AWS::Logs::LogGroup", "/properties/RetentionInDays enum"), setting(DksApiLogGroup={"RetentionInDays": 8}))
+       schema("AWS::Logs::LogGroup", "/properties/RetentionInDays enum"),
+       setting(DksApiLogGroup={"RetentionInDays": 8}))
 simple("services.yaml", "a service property misspelt", "extraneous key [DesiredTasks] is not permitted",
        schema("AWS::ECS::Service", "additionalProperties: false"), setting(DksApiService={"DesiredTasks": 1}))
 simple("services.yaml", "a service propagating tags from 'ALL'",
@@ -170,13 +174,15 @@ simple("network.yaml", "a subnet without its VPC", "required key [VpcId] not fou
 simple("network.yaml", "an ingress rule without a protocol", "required key [IpProtocol] not found",
        schema("AWS::EC2::SecurityGroupIngress", "required: IpProtocol"), dropping("DksApiToDksDbIngress", "IpProtocol"))
 
-simple("storage.yaml", "a performance mode 'fast'", "#/PerformanceMode: failed validation constraint for keyword [enum]",
-       schema("AWS::EFS::FileSystem", "/properties/PerformanceMode enum"), setting(FileSystem={"PerformanceMode": "fast"}))
+simple("storage.yaml", "a performance mode 'fast'",
+       "#/PerformanceMode: failed validation constraint for keyword [enum]",
+       schema("AWS::EFS::FileSystem", "/properties/PerformanceMode enum"),
+       setting(FileSystem={"PerformanceMode": "fast"}))
 
 
-@mutation("storage.yaml", "an access point root directory without '/'", "Path: failed validation constraint for keyword",
-          schema("AWS::EFS::AccessPoint", "#/definitions/RootDirectory/properties/Path pattern ^(\\/|(\\/(?!\\.)+[^$#<>;"
-                                          "`|&?{}^*/\\n]+){1,4})$"))
+@mutation("storage.yaml", "an access point root directory without '/'",
+          "Path: failed validation constraint for keyword",
+          schema("AWS::EFS::AccessPoint", "#/definitions/RootDirectory/properties/Path pattern (absolute)"))
 def _access_point_relative(template: dict, _context: Context) -> None:
     props(template, "DksDbAccessPoint")["RootDirectory"]["Path"] = "dks-db"
 
@@ -206,7 +212,8 @@ simple("registry.yaml", "a tag mutability 'LOCKED'", "#/ImageTagMutability: fail
 simple("iam.yaml", "a role name of 70 characters", "#/RoleName: failed validation constraint for keyword [maxLength]",
        schema("AWS::IAM::Role", "/properties/RoleName maxLength 64"), setting(DksApiTaskRole={"RoleName": "r" * 70}))
 simple("iam.yaml", "a role without its trust policy", "required key [AssumeRolePolicyDocument] not found",
-       schema("AWS::IAM::Role", "required: AssumeRolePolicyDocument"), dropping("DksUiTaskRole", "AssumeRolePolicyDocument"))
+       schema("AWS::IAM::Role", "required: AssumeRolePolicyDocument"),
+       dropping("DksUiTaskRole", "AssumeRolePolicyDocument"))
 
 simple("discovery.yaml", "a DNS record of type 'AA'", "failed validation constraint for keyword [enum]",
        schema("AWS::ServiceDiscovery::Service", "#/definitions/DnsRecord/properties/Type enum"),
@@ -227,7 +234,8 @@ def _unknown_getatt(template: dict, _context: Context) -> None:
 
 simple("loadbalancer.yaml", "a health check path without '/'", "HealthCheckPath",
        "ELB CreateTargetGroup: the ping path starts with '/' (https://docs.aws.amazon.com/elasticloadbalancing/latest/"
-       "APIReference/API_CreateTargetGroup.html; the same rule in Lightsail's words: 'HealthCheckPath must begin with a "
+       "APIReference/API_CreateTargetGroup.html; the same rule in Lightsail's words: 'HealthCheckPath must begin "
+       "with a "
        "'/' character', https://github.com/hashicorp/terraform/issues/32616)",
        setting(DksApiTargetGroup={"HealthCheckPath": "actuator/health"}))
 simple("loadbalancer.yaml", "a health check timeout not below its interval", "timeout",
@@ -341,7 +349,8 @@ def _min_over_max(template: dict, _context: Context) -> None:
 
 @mutation("cluster.yaml", "a role policy action without its service", "Actions/Conditions must be prefaced by a "
           "vendor", "IAM PutRolePolicy MalformedPolicyDocument 'Actions/Conditions must be prefaced by a vendor, e.g., "
-          "iam, sdb, ec2, etc.' (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html)")
+          "iam, sdb, ec2, etc.' "
+          "(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html)")
 def _action_without_vendor(template: dict, _context: Context) -> None:
     statement = props(template, "HostsFunctionRole")["Policies"][0]["PolicyDocument"]["Statement"][0]
     statement["Action"] = ["DescribeInstances"]
@@ -402,6 +411,10 @@ def _no_namespace(template: dict, _context: Context) -> None:
 def _same_service_name(template: dict, _context: Context) -> None:
     props(template, "DksApiService")["ServiceName"] = "dks-api"
 
+
+# Not a mutation: a Cloud Map service in a private namespace of another VPC. No API refuses it; the records are
+# in a hosted zone the tasks' VPC does not resolve ("Deploying with a mismatched VPC succeeds but service
+# discovery is non-functional", https://github.com/aws/aws-cdk/pull/36812).
 
 # --- refused by AWS, still accepted by the emulator (README: what the emulator still accepts) ------------------
 

@@ -3,8 +3,8 @@
 The unmutated set is deployed once (registry and root). Each mutation then changes one template of build/ and
 deploys that template alone, as a stack of its own, with the parameters the deployment gave its nested stack
 (another EnvironmentName, so names do not collide; ECS service names given a suffix; the discovery stack in a
-VPC of its own, where a second `dks.local` may exist): what a nested stack would refuse, it refuses the same way, in a fraction of the time
-of a whole root. The unmutated copy of each template deployed the same way must succeed, so a refusal is the
+VPC of its own, where a second `dks.local` may exist): what a nested stack would refuse, it refuses the same
+way, in a fraction of the time of a whole root. The unmutated copy of each template deployed the same way must succeed, so a refusal is the
 mutation's doing. A mutation counts as refused when the stack is refused at CreateStack or fails, and the
 reason carries the mutation's words.
 """

@@ -66,7 +66,8 @@ def _load_balancer_subnets(logical_id: str, props: dict, resources_map: Any) -> 
     """An Application Load Balancer needs two subnets in two Availability Zones, one subnet per zone, and
     security groups of the subnets' VPC: https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/
     API_CreateLoadBalancer.html; the messages as ELB gives them, quoted in
-    https://github.com/aws-samples/aws-cdk-examples/issues/226 and https://github.com/robertdebock/terraform-aws-vault/issues/5."""
+    https://github.com/aws-samples/aws-cdk-examples/issues/226 and
+    https://github.com/robertdebock/terraform-aws-vault/issues/5."""
     if props.get("Type", "application") != "application":
         return
     subnet_ids = props.get("Subnets") or [m.get("SubnetId") for m in props.get("SubnetMappings") or []]
@@ -92,7 +93,8 @@ def _health_check(logical_id: str, props: dict, resources_map: Any) -> None:
     if protocol in ("HTTP", "HTTPS") and isinstance(path, str) and not path.startswith("/"):
         raise Refused(f"Health check path '{path}' is not valid: HealthCheckPath must begin with a '/' character",
                       "ValidationError")
-    timeout, interval = _number(props.get("HealthCheckTimeoutSeconds")), _number(props.get("HealthCheckIntervalSeconds"))
+    timeout = _number(props.get("HealthCheckTimeoutSeconds"))
+    interval = _number(props.get("HealthCheckIntervalSeconds"))
     if timeout is not None and interval is not None and timeout >= interval:
         raise Refused("Health check timeout must be smaller than the interval", "ValidationError")
 
@@ -122,7 +124,8 @@ def _containers(logical_id: str, props: dict, resources_map: Any) -> None:
         name = container.get("Name")
         memory, reservation = _number(container.get("Memory")), _number(container.get("MemoryReservation"))
         if task_memory is not None and memory is not None and memory > task_memory:
-            raise Refused(f"The 'memory' setting for container '{name}' is greater than for the task.", "ClientException")
+            raise Refused(f"The 'memory' setting for container '{name}' is greater than for the task.",
+                          "ClientException")
         if memory is not None and reservation is not None and reservation > memory:
             raise Refused(f"Invalid 'memoryReservation' setting for container '{name}': it must be less than 'memory'",
                           "ClientException")
@@ -145,13 +148,15 @@ def _secret_readable(value_from: str, resources_map: Any) -> bool:
     from moto.ssm.models import ssm_backends
 
     if value_from.startswith("arn:") and ":secretsmanager:" in value_from:
-        secret_id = re.sub(r"(:secret:[^:]+)(:.*)$", r"\1", value_from)  # a JSON key / version suffix reads the same secret
+        # A JSON key or version after the ARN reads the same secret.
+        secret_id = re.sub(r"(:secret:[^:]+)(:.*)$", r"\1", value_from)
         try:
             _backend(secretsmanager_backends, resources_map).describe_secret(secret_id)
         except Exception:
             return False
         return True
-    name = value_from.split(":parameter", 1)[1] if value_from.startswith("arn:") and ":ssm:" in value_from else value_from
+    by_arn = value_from.startswith("arn:") and ":ssm:" in value_from
+    name = value_from.split(":parameter", 1)[1] if by_arn else value_from
     try:
         return _backend(ssm_backends, resources_map).get_parameter(name) is not None
     except Exception:
@@ -231,7 +236,8 @@ def _role_policies(logical_id: str, props: dict, resources_map: Any) -> None:
     """IAM's policy grammar (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html), as
     CreateRole and PutRolePolicy check it: moto's validator, which IAM's own messages were copied into."""
     documents = [("AssumeRolePolicyDocument", props.get("AssumeRolePolicyDocument"), True)]
-    documents += [(f"Policies/{p.get('PolicyName')}", p.get("PolicyDocument"), False) for p in props.get("Policies") or []]
+    documents += [(f"Policies/{p.get('PolicyName')}", p.get("PolicyDocument"), False)
+                  for p in props.get("Policies") or []]
     for where, document, trust in documents:
         if document is None:
             continue
