@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import json
 import re
 
 import pytest
@@ -148,3 +149,23 @@ def test_the_schema_reads_values_as_cloudformation_passes_them():
         refused.value.message
     assert strict.attributes("AWS::CloudFormation::Stack") is None, "a nested stack's outputs are any name"
     assert "DNSName" in strict.attributes("AWS::ElasticLoadBalancingV2::LoadBalancer")
+
+
+def test_an_updated_service_is_not_taken_for_a_second_one(aws):
+    """The unique-name check is CreateService's: an update of the service that holds the name passes."""
+    ecs = {
+        "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": "strict"}},
+        "Task": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"Family": "strict", "ContainerDefinitions": [
+            {"Name": "app", "Image": "nginx", "Memory": 128, "Essential": True}]}},
+        "Service": {"Type": "AWS::ECS::Service", "Properties": {
+            "ServiceName": "app", "Cluster": {"Ref": "Cluster"}, "TaskDefinition": {"Ref": "Task"},
+            "DesiredCount": {"Ref": "Count"}}},
+    }
+    template = {"Parameters": {"Count": {"Type": "Number"}}, "Resources": ecs}
+    cfn = aws.client("cloudformation")
+    for operation, count, status in (("create_stack", "1", "CREATE_COMPLETE"), ("update_stack", "2", "UPDATE_COMPLETE")):
+        getattr(cfn, operation)(StackName="strict", TemplateBody=json.dumps(template),
+                                Parameters=[{"ParameterKey": "Count", "ParameterValue": count}])
+        stack = cfn.describe_stacks(StackName="strict")["Stacks"][0]
+        assert stack["StackStatus"] == status, cfn.describe_stack_events(StackName="strict")["StackEvents"][:3]
+    cfn.delete_stack(StackName="strict")

@@ -285,6 +285,12 @@ def api_check(*resource_types: str) -> Callable:
     return register
 
 
+def being_updated(logical_id: str, resources_map: Any) -> bool:
+    """Whether CloudFormation is updating this resource (it exists in its stack) rather than creating it."""
+    existing = getattr(resources_map, "_parsed_resources", {}).get(logical_id)
+    return existing is not None and not isinstance(existing, (str, dict, list))
+
+
 def check(logical_id: str, resource_json: dict, cleaned: dict, resources_map: Any) -> None:
     resource_type = resource_json["Type"]
     check_getatts(resource_json, getattr(resources_map, "_resource_json_map", {}) or {})

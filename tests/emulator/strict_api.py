@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from .strict import Refused, api_check
+from .strict import Refused, api_check, being_updated
 
 
 def _backend(registry: dict, resources_map: Any) -> Any:
@@ -178,7 +178,8 @@ def _service(logical_id: str, props: dict, resources_map: Any) -> None:
     # (quoted in https://github.com/hashicorp/terraform-provider-aws/issues/14489)
     cluster = str(props.get("Cluster") or "default").rsplit("/", 1)[-1]
     name = props.get("ServiceName")
-    existing = _backend(ecs_backends, resources_map).services.get(f"{cluster}:{name}") if name else None
+    creating = not being_updated(logical_id, resources_map)
+    existing = _backend(ecs_backends, resources_map).services.get(f"{cluster}:{name}") if name and creating else None
     if existing is not None and existing.status in ("ACTIVE", "DRAINING"):
         raise Refused(f"Creation of service was not idempotent: service {name} already exists in cluster {cluster}",
                       "InvalidParameterException")
