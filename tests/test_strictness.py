@@ -4,9 +4,9 @@ The unmutated set is deployed once (registry and root). Each mutation then chang
 deploys that template alone, as a stack of its own, with the parameters the deployment gave its nested stack
 (another EnvironmentName, so names do not collide; ECS service names given a suffix; the discovery stack in a
 VPC of its own, where a second `dks.local` may exist): what a nested stack would refuse, it refuses the same
-way, in a fraction of the time of a whole root. The unmutated copy of each template deployed the same way must succeed, so a refusal is the
-mutation's doing. A mutation counts as refused when the stack is refused at CreateStack or fails, and the
-reason carries the mutation's words.
+way, in a fraction of the time of a whole root. The unmutated copy of each template deployed the same way must
+succeed, so a refusal is the mutation's doing. A mutation counts as refused when the stack is refused at
+CreateStack or fails, and the reason carries the mutation's words.
 """
 from __future__ import annotations
 
@@ -163,7 +163,8 @@ def test_an_updated_service_is_not_taken_for_a_second_one(aws):
     }
     template = {"Parameters": {"Count": {"Type": "Number"}}, "Resources": ecs}
     cfn = aws.client("cloudformation")
-    for operation, count, status in (("create_stack", "1", "CREATE_COMPLETE"), ("update_stack", "2", "UPDATE_COMPLETE")):
+    steps = (("create_stack", "1", "CREATE_COMPLETE"), ("update_stack", "2", "UPDATE_COMPLETE"))
+    for operation, count, status in steps:
         getattr(cfn, operation)(StackName="strict", TemplateBody=json.dumps(template),
                                 Parameters=[{"ParameterKey": "Count", "ParameterValue": count}])
         stack = cfn.describe_stacks(StackName="strict")["Stacks"][0]
