@@ -16,7 +16,7 @@ OUT_ARG := $(if $(OUT),--out $(OUT))
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
 export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG
 
-.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat bench diagram deploy diff images verify status cleanup clean
+.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat strictness bench diagram deploy diff images verify status cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +67,9 @@ emulator: $(VENV)/.dev ## Run the local AWS emulator standalone on 127.0.0.1:POR
 
 taskcat: $(TASKCAT_VENV)/.installed ## taskcat test run against real AWS (needs an account and credentials)
 	$(TASKCAT_VENV)/bin/taskcat test run --input-file taskcat.yml
+
+strictness: $(VENV)/.dev ## Deploy each mutation of tests/mutations.py on the emulator; prints how many are refused
+	$(PY) -m pytest tests/test_strictness.py -q -p no:randomly -p no:cacheprovider -s
 
 bench: $(VENV)/.dev ## Render times (default app, 1-200 services), stack sizes against quotas, cfn-lint time -> docs/performance.md
 	$(PY) scripts/bench.py --write docs/performance.md

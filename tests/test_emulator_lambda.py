@@ -148,7 +148,7 @@ PROVIDER = textwrap.dedent("""
                                       Key=f"{event['RequestType']}/{context.aws_request_id}")
         wanted = event["ResourceProperties"]
         if event["RequestType"] == "Delete" or wanted.get("Answer") == "SUCCESS":
-            cfnresponse.send(event, context, cfnresponse.SUCCESS, {"Echo": wanted.get("Word", "") + "!"},
+            cfnresponse.send(event, context, cfnresponse.SUCCESS, {"Echo": wanted.get("Word", "") + "-echo"},
                              physicalResourceId="thing-" + wanted.get("Word", ""))
         elif wanted.get("Answer") == "FAILED":
             cfnresponse.send(event, context, cfnresponse.FAILED, {}, physicalResourceId="half-made",
@@ -189,9 +189,9 @@ def test_a_custom_resource_gets_create_update_and_delete_and_its_response_drives
     stack = run(aws, "create_stack", "custom", template, "one")
 
     assert stack["StackStatus"] == "CREATE_COMPLETE"
-    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == {"Echo": "one!", "Id": "thing-one"}
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == {"Echo": "one-echo", "Id": "thing-one"}
     assert aws.client("logs").describe_log_groups(logGroupNamePrefix="/echo/")["logGroups"][0][
-        "logGroupName"] == "/echo/one!", "Fn::GetAtt reads the response's Data"
+        "logGroupName"] == "/echo/one-echo", "Fn::GetAtt reads the response's Data"
     (create,) = recorded(aws, "requests", "Create/")
     assert create["RequestType"] == "Create" and create["StackId"] == stack["StackId"]
     assert (create["LogicalResourceId"], create["ResourceType"]) == ("Thing", "Custom::Thing")
