@@ -8,6 +8,7 @@ resource that takes tags; cleanup asks the Resource Groups Tagging API for anyth
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ TAG = kept.STACK_TAG
 # On a templates bucket deploy created (value: the stack): cleanup deletes only such buckets.
 CREATED_TAG = "ecs-app:bucket-created-for"
 # Throttling and transient 5xx answers are retried with backoff, at a rate AWS's answers adapt.
-RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
+# A connection is given 5 s, not botocore's 60 (an endpoint that drops packets would hold each
+# attempt a minute); an endpoint that answers nothing at all is found by preflight.reach first.
+# https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html
+RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5)
 
 
 class LifecycleError(Exception):
@@ -60,11 +64,14 @@ class Target:
         return self.client("sts").get_caller_identity()["Account"]
 
     @property
+    def endpoint(self) -> str:
+        return self.client("cloudformation").meta.endpoint_url
+
+    @property
     def emulated(self) -> bool:
         """True when the endpoint is not AWS's (AWS_ENDPOINT_URL: the local emulator), which runs
         no EC2 host, no task and no DNS: facts that need them cannot be observed."""
-        endpoint = self.client("cloudformation").meta.endpoint_url
-        host = urlparse(endpoint).hostname or ""
+        host = urlparse(self.endpoint).hostname or ""
         return not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"))
 
     def default_bucket(self) -> str:
@@ -79,14 +86,14 @@ class Target:
 def target(stack: str, region: str | None = None) -> Target:
     """The deployment `stack` in REGION (or AWS_REGION / the profile's region)."""
     if not re.match(names.ENVIRONMENT_PATTERN, stack) or len(stack) > names.ENVIRONMENT_MAX:
-        raise LifecycleError(
+        raise InputError(
             f"STACK={stack!r} cannot name a deployment: it is also every resource's prefix (EnvironmentName), "
             f"so it must be lowercase letters, digits and hyphens, start with a letter, not start with "
             f"aws, ecs or fargate, and have at most {names.ENVIRONMENT_MAX} characters")
     # botocore reads AWS_DEFAULT_REGION and the profile; AWS_REGION is what the AWS CLI v2 and SDKs read.
     session = boto3.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     if not session.region_name:
-        raise LifecycleError("no AWS region: set REGION=..., AWS_REGION, or a region in the AWS profile")
+        raise InputError("no AWS region: set REGION=..., AWS_REGION, or a region in the AWS profile")
     return Target(stack, session)
 
 
@@ -102,3 +109,19 @@ def missing(error: ClientError) -> bool:
                      "ServiceNotFoundException", "ClusterNotFoundException", "NamespaceNotFound",
                      "ServiceNotFound", "ResourceNotFoundException"}
             or (code == "ValidationError" and "does not exist" in message))
+
+
+def loopback(endpoint: str) -> bool:
+    """Whether the endpoint is this machine (the local emulator, `make emulator`)."""
+    host = urlparse(endpoint).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def unreachable(endpoint: str) -> str:
+    """The sentence for an endpoint that did not answer: nothing refused anything."""
+    hint = "is `make emulator` running?" if loopback(endpoint) else \
+        "check the network, the REGION and AWS_ENDPOINT_URL"
+    return f"nothing answered at {endpoint}: {hint}"
