@@ -1,0 +1,113 @@
+"""What a person sees while the lifecycle waits: the wait named, the time so far, and what they can do.
+
+Driven through tmux, as a terminal runs it: a stack held UPDATE_IN_PROGRESS by the emulator (the
+update's new listener is held before CloudFormation creates it, and the deploy that started it is
+killed), then `make diff` in a tmux pane waits for it. The pane is captured and read.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import ROOT
+
+STACK = "dks"
+WAITING = re.compile(rf"{STACK}: UPDATE_IN_PROGRESS, waiting for it to end \(((\d+)m)?(\d+)s; Ctrl-C stops waiting "
+                     rf"and CloudFormation goes on; make cleanup STACK={STACK} removes it all\)")
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "scripts/ecs-app", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+class Pane:
+    """One tmux session on its own server (socket under tmp_path), 250 columns wide."""
+
+    def __init__(self, tmp_path):
+        self.socket = str(tmp_path / "tmux.sock")
+        self.tmux("new-session", "-d", "-s", "t", "-x", "250", "-y", "50", "-c", str(ROOT),
+                  "env", "PS1=$ ", "bash", "--norc", "--noprofile")
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, check=True,
+                              env=os.environ).stdout
+
+    def type(self, line: str) -> None:
+        self.tmux("send-keys", "-t", "t", line, "Enter")
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "t", "-J")
+
+    def until(self, pattern: re.Pattern | str, timeout: float = 120) -> re.Match:
+        pattern = re.compile(re.escape(pattern)) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = pattern.search(self.screen())
+            if found:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"{pattern.pattern!r} never appeared:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
+
+
+def seconds(match: re.Match) -> int:
+    return int(match.group(2) or 0) * 60 + int(match.group(3))
+
+
+def test_a_stack_held_update_in_progress_shows_the_wait_with_its_time_and_what_to_do(aws, emulator, tmp_path):
+    assert cli("deploy", STACK=STACK, SKIP_IMAGES="1").returncode == 0
+    certificate = aws.client("acm").request_certificate(DomainName="dks.example.com")["CertificateArn"]
+    https = f"CertificateArn={certificate} DomainName=dks.example.com"
+
+    # A deploy that adds the HTTPS listener, stopped by the emulator before the listener exists, then killed.
+    hold = emulator.faults.hold(resource="Listener443")
+    first = subprocess.Popen([sys.executable, "scripts/ecs-app", "deploy"], cwd=ROOT, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "STACK": STACK, "SKIP_IMAGES": "1", "PARAMS": https})
+    pane = None
+    try:
+        assert hold.wait(120), "the update never reached the listener"
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+        cfn = aws.client("cloudformation")
+        assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS"
+
+        pane = Pane(tmp_path)
+        pane.type(f"make diff STACK={STACK} PARAMS='{https}'; echo EXIT=$?")
+        before = pane.until(WAITING)
+        time.sleep(2.5)
+        after = pane.until(WAITING)
+        assert seconds(after) >= seconds(before) + 2, "the time so far goes on"
+        screen = pane.screen()
+        assert len(WAITING.findall(screen)) == 1, f"one line, rewritten in place:\n{screen}"
+
+        pane.tmux("send-keys", "-t", "t", "C-c")
+        pane.until("EXIT=")
+        screen = pane.screen()
+        assert "interrupted: a preview change set may be left behind, unexecuted; it changes nothing" in screen
+        assert "Traceback" not in screen
+        assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS", \
+            "Ctrl-C left CloudFormation at work"
+    finally:
+        hold.release()
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+        if pane:
+            pane.close()
+    aws.client("cloudformation").get_waiter("stack_update_complete").wait(
+        StackName=STACK, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    assert cli("cleanup", "--yes", STACK=STACK).returncode == 0
+    aws.client("acm").delete_certificate(CertificateArn=certificate)
