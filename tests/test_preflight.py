@@ -61,6 +61,20 @@ def test_a_closed_port_is_said_in_one_sentence_within_seconds(command):
     assert took < 5, f"{took:.1f} s: a connection that nobody answers is not retried for half a minute"
 
 
+def test_a_connection_lost_midway_is_tried_three_times_not_ten(monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    client = lifecycle_aws.target(STACK, "us-east-1").client("cloudformation")
+    sent = []
+    client.meta.events.register("before-send", lambda **_: sent.append(1))
+    started = time.monotonic()
+    with pytest.raises(EndpointConnectionError):
+        client.describe_stacks()
+    assert len(sent) == lifecycle_aws.CONNECT_ATTEMPTS == 3
+    assert time.monotonic() - started < 5
+
+
 def test_an_endpoint_that_is_not_this_machine_gets_no_emulator_hint():
     assert lifecycle_aws.unreachable("https://cloudformation.eu-west-1.amazonaws.com") == (
         "nothing answered at https://cloudformation.eu-west-1.amazonaws.com: check the network, the REGION and "

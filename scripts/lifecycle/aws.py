@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from templates_src import kept, names
 
@@ -25,9 +25,20 @@ TAG = kept.STACK_TAG
 CREATED_TAG = "ecs-app:bucket-created-for"
 # Throttling and transient 5xx answers are retried with backoff, at a rate AWS's answers adapt.
 # A connection is given 5 s, not botocore's 60 (an endpoint that drops packets would hold each
-# attempt a minute); an endpoint that answers nothing at all is found by preflight.reach first.
-# https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html
+# attempt a minute), and CONNECT_ATTEMPTS attempts, not 10 (with backoff, 20-35 s of silence before
+# "could not connect"): a connection blip is retried, an endpoint gone is said within seconds.
+# An endpoint that answers nothing at all is found before anything starts, by preflight.reach.
+# https://docs.aws.amazon.com/boto3/latest/guide/retries.html
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5)
+CONNECT_ATTEMPTS = 3
+
+
+def _connect_retries(attempts: int, caught_exception=None, **_) -> bool | None:
+    """needs-retry handler run before botocore's own: False (no retry) for a connection that failed
+    CONNECT_ATTEMPTS times; None lets botocore's retry policy decide everything else."""
+    if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)) and attempts >= CONNECT_ATTEMPTS:
+        return False
+    return None
 
 
 class LifecycleError(Exception):
@@ -56,7 +67,10 @@ class Target:
 
     def client(self, service: str):
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, config=RETRIES)
+            client = self.session.client(service, config=RETRIES)
+            client.meta.events.register_first(f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
+                                              _connect_retries)
+            self._clients[service] = client
         return self._clients[service]
 
     @functools.cached_property
