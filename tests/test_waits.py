@@ -6,6 +6,7 @@ killed), then `make diff` in a tmux pane waits for it. The pane is captured and 
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -21,7 +22,43 @@ STACK = "dks"
 WAITING = re.compile(rf"{STACK}: UPDATE_IN_PROGRESS, waiting for it to end \(((\d+)m)?(\d+)s; Ctrl-C stops waiting "
                      rf"and CloudFormation goes on; make cleanup STACK={STACK} removes it all\)")
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+sys.path.insert(0, str(ROOT / "scripts"))
+from lifecycle import wait  # noqa: E402
+
+
+class Out(io.StringIO):
+    def __init__(self, terminal: bool):
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+def test_without_a_terminal_the_wait_is_a_line_at_once_and_again_every_so_often(monkeypatch):
+    monkeypatch.setattr(wait, "EVERY", 0.5)
+    out = Out(terminal=False)
+    with wait.shown("dks: UPDATE_IN_PROGRESS, waiting for it to end", "Ctrl-C stops waiting", out=out):
+        assert out.getvalue() == "dks: UPDATE_IN_PROGRESS, waiting for it to end (0s; Ctrl-C stops waiting)\n"
+        time.sleep(1.2)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and lines[-1] == "dks: UPDATE_IN_PROGRESS, waiting for it to end (1s; Ctrl-C stops waiting)"
+
+
+def test_on_a_terminal_the_wait_is_one_line_rewritten_and_a_short_one_shows_nothing():
+    out = Out(terminal=True)
+    with wait.shown("making change set", "Ctrl-C stops", out=out, after=3):
+        time.sleep(0.2)
+    assert out.getvalue() == "", "a wait shorter than `after` says nothing"
+    with wait.shown("waiting", "Ctrl-C stops", out=out):
+        time.sleep(1.3)
+    text = out.getvalue()
+    assert "\n" not in text.rstrip("\n") and text.endswith("\n") and text.count("\r") >= 2
+    assert text.split("\r")[-1].startswith("waiting (1s; Ctrl-C stops)")
+    assert [wait.elapsed(s) for s in (0, 59, 65, 3600)] == ["0s", "59s", "1m05s", "60m00s"]
+
+
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -67,6 +104,7 @@ def seconds(match: re.Match) -> int:
     return int(match.group(2) or 0) * 60 + int(match.group(3))
 
 
+@needs_tmux
 def test_a_stack_held_update_in_progress_shows_the_wait_with_its_time_and_what_to_do(aws, emulator, tmp_path):
     assert cli("deploy", STACK=STACK, SKIP_IMAGES="1").returncode == 0
     certificate = aws.client("acm").request_certificate(DomainName="dks.example.com")["CertificateArn"]

@@ -177,8 +177,9 @@ def withdraw(target: Target, proposal: Proposal) -> None:
     cfn.delete_change_set(ChangeSetName=proposal.change_set, StackName=proposal.name)
     if proposal.kind == "CREATE":
         cfn.delete_stack(StackName=proposal.stack_id)
-        cfn.get_waiter("stack_delete_complete").wait(StackName=proposal.stack_id,
-                                                     WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
+        with wait.shown(f"{proposal.name}: deleting the empty stack of the preview", leave_running(target), after=3):
+            cfn.get_waiter("stack_delete_complete").wait(StackName=proposal.stack_id,
+                                                         WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
 
 
 def apply(target: Target, name: str, template_url: str, params: dict[str, str]) -> dict:
