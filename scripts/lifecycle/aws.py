@@ -33,12 +33,17 @@ RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeo
 CONNECT_ATTEMPTS = 3
 
 
-def _connect_retries(attempts: int, caught_exception=None, **_) -> bool | None:
-    """needs-retry handler run before botocore's own: False (no retry) for a connection that failed
-    CONNECT_ATTEMPTS times; None lets botocore's retry policy decide everything else."""
-    if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)) and attempts >= CONNECT_ATTEMPTS:
-        return False
-    return None
+def connect_attempts(client, most: int):
+    """Give `client` at most `most` attempts at a connection, whatever its retry mode allows for the
+    rest: a needs-retry handler run before botocore's own answers False (no retry) for a connection
+    that failed `most` times, and None (botocore's policy decides) for everything else."""
+    def handler(attempts: int, caught_exception=None, **_) -> bool | None:
+        if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)) and attempts >= most:
+            return False
+        return None
+
+    client.meta.events.register_first(f"needs-retry.{client.meta.service_model.service_id.hyphenize()}", handler)
+    return client
 
 
 class LifecycleError(Exception):
@@ -67,10 +72,7 @@ class Target:
 
     def client(self, service: str):
         if service not in self._clients:
-            client = self.session.client(service, config=RETRIES)
-            client.meta.events.register_first(f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
-                                              _connect_retries)
-            self._clients[service] = client
+            self._clients[service] = connect_attempts(self.session.client(service, config=RETRIES), CONNECT_ATTEMPTS)
         return self._clients[service]
 
     @functools.cached_property

@@ -274,7 +274,7 @@ def absent(target: Target, app: config.App, tag: str) -> list[str]:
     the copies of Docker Hub images (repository:tag each)."""
     wanted = [(uri, tag) for uri in repository_uris(target, app.repositories).values()] if app.repositories else []
     wanted += [(c.uri, c.copy.tag) for c in copy_plan(target, app)]
-    return [f"{uri.split('/', 1)[1]}:{tag}" for uri, tag in wanted if not already_pushed(target, uri, tag)]
+    return [f"{uri.split('/', 1)[1]}:{name}" for uri, name in wanted if not already_pushed(target, uri, name)]
 
 
 def copy(target: Target, app: config.App, docker: Docker, planned: list[Copying] | None = None) -> None:

@@ -4,10 +4,10 @@ Each check fails with one sentence (InputError, exit 2) and nothing made:
 
 - `region`: REGION is a region of an AWS partition, by botocore's own endpoint data (the list the
   SDK resolves endpoints from), so a typo never reaches the point where a bucket is made in it.
-- `reach`: the endpoint answers and the credentials work, by one STS GetCallerIdentity made with
-  one short attempt (a connection is given CONNECT seconds; no retry): the clients the commands use
-  retry a connection error with backoff for 20-35 s, which is the right answer to a blip during a
-  deploy and the wrong one to an endpoint that is not there.
+- `reach`: the endpoint answers and the credentials work, by one STS GetCallerIdentity with one
+  connection attempt of CONNECT seconds (a throttled or 5xx answer is retried like any call):
+  botocore retries a connection error with backoff for 20-35 s, the right answer to a blip during
+  a deploy and the wrong one to an endpoint that is not there.
   https://docs.aws.amazon.com/boto3/latest/guide/retries.html
   https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
 - `constraints`: every root parameter value satisfies its declaration (AllowedValues, MinValue /
@@ -28,11 +28,12 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError
                                  NoCredentialsError, ReadTimeoutError)
 from botocore.parsers import ResponseParserError
 
-from lifecycle.aws import InputError, LifecycleError, Target, unreachable
+from lifecycle.aws import InputError, LifecycleError, Target, connect_attempts, unreachable
 
 CONNECT = 3  # seconds: a local endpoint answers at once, AWS within a second
-# One attempt, no retry: this call only asks whether anything answers.
-ONCE = Config(connect_timeout=CONNECT, read_timeout=15, retries={"mode": "standard", "max_attempts": 1})
+# One connection attempt (connect_attempts): this call asks whether anything answers. A throttled
+# or 5xx answer is an answer, retried as every call is.
+ASK = Config(connect_timeout=CONNECT, read_timeout=15, retries={"mode": "adaptive", "max_attempts": 10})
 
 
 def regions(session) -> dict[str, str]:
@@ -53,7 +54,7 @@ def region(target: Target) -> None:
 
 def reach(target: Target) -> None:
     """The endpoint answers and the credentials are accepted; remembers the account."""
-    sts = target.session.client("sts", config=ONCE)
+    sts = connect_attempts(target.session.client("sts", config=ASK), 1)
     try:
         identity = sts.get_caller_identity()
     except (EndpointConnectionError, ConnectTimeoutError) as error:
