@@ -10,6 +10,12 @@ OUT ?=
 REGION ?=
 FORMAT ?=
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG))
+# The lifecycle's command line (scripts/ecs-app --help). Its recipes start with @: the CLI says what it
+# does. On a failure make adds its own `make: *** [...] Error N` line, N being the CLI's exit code, and
+# exits 2 whatever N was: GNU make prints that line for every failed recipe line it does not ignore, and
+# an ignored one makes it exit 0, which would tell a script a failed deploy succeeded. Scripts and CI
+# call scripts/ecs-app directly for the exact code (README, "For scripts and CI").
+CLI := $(PY) scripts/ecs-app
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
@@ -78,22 +84,22 @@ diagram: $(VENV)/.runtime ## Draw docs/architecture.{dot,svg,png} from build/ (n
 	$(PY) scripts/diagram.py
 
 deploy: $(VENV)/.ops ## Deploy STACK= (default: app name) [REGION= BUCKET= CONFIG= SKIP_IMAGES=1 IMAGE_TAG= PARAMS="K=V ..."]
-	$(PY) scripts/deploy.py
+	@$(CLI) deploy
 
 diff: $(VENV)/.ops ## What deploy would change in STACK=, per nested stack, replacements called out; changes nothing
-	$(PY) scripts/diff.py
+	@$(CLI) diff
 
 images: $(VENV)/.ops ## Copy Docker Hub images into STACK's ECR, build and push the app's own (DKS_API_DIR=, DKS_UI_DIR= or pinned clones)
-	$(PY) scripts/images.py
+	@$(CLI) images
 
 verify: $(VENV)/.ops ## Check STACK= is up: hosts, steady services, healthy targets, Cloud Map, HTTP 200 (exit 3: not observable)
-	$(PY) scripts/verify.py
+	@$(CLI) verify
 
 status: $(VENV)/.ops ## STACK='s stacks, services (desired/running), targets and URLs in one table
-	$(PY) scripts/status.py
+	@$(CLI) status
 
 cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, delete the data (file system, key, secrets) unless KEEP_DATA=1, list leftovers (YES=1: no prompt)
-	$(PY) scripts/cleanup.py
+	@$(CLI) cleanup
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)
 	rm -rf $(VENV) $(TASKCAT_VENV) $(CHECKOV_VENV) .pytest_cache .hypothesis

@@ -1,8 +1,8 @@
-"""make cleanup (see scripts/lifecycle/cleanup.py); options: python scripts/cleanup.py --help."""
+"""Kept for scripts written before scripts/ecs-app: the same as `scripts/ecs-app cleanup`."""
 import sys
 from pathlib import Path
 
 sys.path[1:1] = [str(Path(__file__).resolve().parent.parent)]  # templates_src, beside scripts/
 from lifecycle.cli import main  # noqa: E402
 
-sys.exit(main("cleanup"))
+sys.exit(main(["cleanup", *sys.argv[1:]]))

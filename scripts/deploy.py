@@ -1,8 +1,8 @@
-"""make deploy (see scripts/lifecycle/deploy.py); options: python scripts/deploy.py --help."""
+"""Kept for scripts written before scripts/ecs-app: the same as `scripts/ecs-app deploy`."""
 import sys
 from pathlib import Path
 
 sys.path[1:1] = [str(Path(__file__).resolve().parent.parent)]  # templates_src, beside scripts/
 from lifecycle.cli import main  # noqa: E402
 
-sys.exit(main("deploy"))
+sys.exit(main(["deploy", *sys.argv[1:]]))

@@ -1,8 +1,8 @@
-"""make diff (see scripts/lifecycle/diff.py); options: python scripts/diff.py --help."""
+"""Kept for scripts written before scripts/ecs-app: the same as `scripts/ecs-app diff`."""
 import sys
 from pathlib import Path
 
 sys.path[1:1] = [str(Path(__file__).resolve().parent.parent)]  # templates_src, beside scripts/
 from lifecycle.cli import main  # noqa: E402
 
-sys.exit(main("diff"))
+sys.exit(main(["diff", *sys.argv[1:]]))

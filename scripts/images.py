@@ -1,8 +1,8 @@
-"""make images (see scripts/lifecycle/images.py); options: python scripts/images.py --help."""
+"""Kept for scripts written before scripts/ecs-app: the same as `scripts/ecs-app images`."""
 import sys
 from pathlib import Path
 
 sys.path[1:1] = [str(Path(__file__).resolve().parent.parent)]  # templates_src, beside scripts/
 from lifecycle.cli import main  # noqa: E402
 
-sys.exit(main("images"))
+sys.exit(main(["images", *sys.argv[1:]]))

@@ -1,8 +1,8 @@
-"""make status (see scripts/lifecycle/status.py); options: python scripts/status.py --help."""
+"""Kept for scripts written before scripts/ecs-app: the same as `scripts/ecs-app status`."""
 import sys
 from pathlib import Path
 
 sys.path[1:1] = [str(Path(__file__).resolve().parent.parent)]  # templates_src, beside scripts/
 from lifecycle.cli import main  # noqa: E402
 
-sys.exit(main("status"))
+sys.exit(main(["status", *sys.argv[1:]]))

@@ -45,6 +45,8 @@ if argv[0] == "push":
     boto3.client("ecr").put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
 with open(os.environ["DOCKER_LOG"], "a") as log:
     log.write(json.dumps(entry) + "\\n")
+if argv[0] == "build" and os.environ.get("DOCKER_BUILD") == "fail":
+    sys.exit(1)
 '''
 
 
@@ -153,8 +155,8 @@ def test_deploy_copies_postgres_before_the_root_exists_and_rebuilds_only_when_a_
 def test_a_deploy_after_a_first_one_that_failed_building_keeps_the_services_stopped_until_the_images_exist(
         aws, docker):
     before = inventory.take(aws)
-    failed = run("deploy", STACK=STACK, **{**docker, "DKS_UI_DIR": docker["DKS_UI_DIR"] + "-gone"})
-    assert failed.returncode == 1 and "is not a directory" in failed.stderr
+    failed = run("deploy", STACK=STACK, DOCKER_BUILD="fail", **docker)
+    assert failed.returncode == 1 and "building dks-api (nothing pushed yet) failed" in failed.stderr
     assert parameters(describe(aws, STACK))["ServicesRunning"] == "false"  # the root made to learn the URLs
     calls(docker)
 

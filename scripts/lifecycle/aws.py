@@ -8,6 +8,7 @@ resource that takes tags; cleanup asks the Resource Groups Tagging API for anyth
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from templates_src import kept, names
 
@@ -23,7 +24,26 @@ TAG = kept.STACK_TAG
 # On a templates bucket deploy created (value: the stack): cleanup deletes only such buckets.
 CREATED_TAG = "ecs-app:bucket-created-for"
 # Throttling and transient 5xx answers are retried with backoff, at a rate AWS's answers adapt.
-RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10})
+# A connection is given 5 s, not botocore's 60 (an endpoint that drops packets would hold each
+# attempt a minute), and CONNECT_ATTEMPTS attempts, not 10 (with backoff, 20-35 s of silence before
+# "could not connect"): a connection blip is retried, an endpoint gone is said within seconds.
+# An endpoint that answers nothing at all is found before anything starts, by preflight.reach.
+# https://docs.aws.amazon.com/boto3/latest/guide/retries.html
+RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5)
+CONNECT_ATTEMPTS = 3
+
+
+def connect_attempts(client, most: int):
+    """Give `client` at most `most` attempts at a connection, whatever its retry mode allows for the
+    rest: a needs-retry handler run before botocore's own answers False (no retry) for a connection
+    that failed `most` times, and None (botocore's policy decides) for everything else."""
+    def handler(attempts: int, caught_exception=None, **_) -> bool | None:
+        if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)) and attempts >= most:
+            return False
+        return None
+
+    client.meta.events.register_first(f"needs-retry.{client.meta.service_model.service_id.hyphenize()}", handler)
+    return client
 
 
 class LifecycleError(Exception):
@@ -52,7 +72,7 @@ class Target:
 
     def client(self, service: str):
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, config=RETRIES)
+            self._clients[service] = connect_attempts(self.session.client(service, config=RETRIES), CONNECT_ATTEMPTS)
         return self._clients[service]
 
     @functools.cached_property
@@ -60,11 +80,14 @@ class Target:
         return self.client("sts").get_caller_identity()["Account"]
 
     @property
+    def endpoint(self) -> str:
+        return self.client("cloudformation").meta.endpoint_url
+
+    @property
     def emulated(self) -> bool:
         """True when the endpoint is not AWS's (AWS_ENDPOINT_URL: the local emulator), which runs
         no EC2 host, no task and no DNS: facts that need them cannot be observed."""
-        endpoint = self.client("cloudformation").meta.endpoint_url
-        host = urlparse(endpoint).hostname or ""
+        host = urlparse(self.endpoint).hostname or ""
         return not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"))
 
     def default_bucket(self) -> str:
@@ -79,14 +102,14 @@ class Target:
 def target(stack: str, region: str | None = None) -> Target:
     """The deployment `stack` in REGION (or AWS_REGION / the profile's region)."""
     if not re.match(names.ENVIRONMENT_PATTERN, stack) or len(stack) > names.ENVIRONMENT_MAX:
-        raise LifecycleError(
+        raise InputError(
             f"STACK={stack!r} cannot name a deployment: it is also every resource's prefix (EnvironmentName), "
             f"so it must be lowercase letters, digits and hyphens, start with a letter, not start with "
             f"aws, ecs or fargate, and have at most {names.ENVIRONMENT_MAX} characters")
     # botocore reads AWS_DEFAULT_REGION and the profile; AWS_REGION is what the AWS CLI v2 and SDKs read.
     session = boto3.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     if not session.region_name:
-        raise LifecycleError("no AWS region: set REGION=..., AWS_REGION, or a region in the AWS profile")
+        raise InputError("no AWS region: set REGION=..., AWS_REGION, or a region in the AWS profile")
     return Target(stack, session)
 
 
@@ -102,3 +125,19 @@ def missing(error: ClientError) -> bool:
                      "ServiceNotFoundException", "ClusterNotFoundException", "NamespaceNotFound",
                      "ServiceNotFound", "ResourceNotFoundException"}
             or (code == "ValidationError" and "does not exist" in message))
+
+
+def loopback(endpoint: str) -> bool:
+    """Whether the endpoint is this machine (the local emulator, `make emulator`)."""
+    host = urlparse(endpoint).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def unreachable(endpoint: str) -> str:
+    """The sentence for an endpoint that did not answer: nothing refused anything."""
+    hint = "is `make emulator` running?" if loopback(endpoint) else \
+        "check the network, the REGION and AWS_ENDPOINT_URL"
+    return f"nothing answered at {endpoint}: {hint}"

@@ -36,6 +36,7 @@ from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
 
+from lifecycle import wait
 from lifecycle.aws import CREATED_TAG, TAG, InputError, Target, error_code
 
 DENIED = ("403", "AccessDenied", "Forbidden")
@@ -219,8 +220,10 @@ def remove(target: Target, bucket: str) -> bool:
               f"and make cleanup STACK={target.stack} deletes the bucket once the others are gone")
         return True
     s3.delete_bucket(Bucket=bucket, **_owner(target))
-    s3.get_waiter("bucket_not_exists").wait(Bucket=bucket, **_owner(target),
-                                           WaiterConfig={"Delay": 2, "MaxAttempts": 30})
+    with wait.shown(f"bucket {bucket}: waiting for S3 to report it deleted", "Ctrl-C stops waiting; it is deleted",
+                    after=3):
+        s3.get_waiter("bucket_not_exists").wait(Bucket=bucket, **_owner(target),
+                                               WaiterConfig={"Delay": 2, "MaxAttempts": 30})
     print(f"bucket {bucket}: deleted ({deleted} objects)")
     return False
 

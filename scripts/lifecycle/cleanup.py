@@ -26,7 +26,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from lifecycle import bucket as templates_bucket
-from lifecycle import data, stacks
+from lifecycle import data, stacks, wait
 from lifecycle.aws import TAG, LifecycleError, Target, missing
 
 TRIES = 3
@@ -173,11 +173,13 @@ def _deregister_instances(target: Target, service_id: str) -> list[str]:
 def _operation_done(target: Target, operation: str) -> None:
     """Cloud Map operations are asynchronous and have no boto3 waiter."""
     sd = target.client("servicediscovery")
-    for _ in range(60):
-        status = sd.get_operation(OperationId=operation)["Operation"]["Status"]
-        if status in ("SUCCESS", "FAIL"):
-            return
-        time.sleep(2)
+    with wait.shown(f"Cloud Map: waiting for operation {operation} to end",
+                    f"Ctrl-C stops waiting; make cleanup STACK={target.stack} again goes on", after=3):
+        for _ in range(60):
+            status = sd.get_operation(OperationId=operation)["Operation"]["Status"]
+            if status in ("SUCCESS", "FAIL"):
+                return
+            time.sleep(2)
 
 
 def _empty_namespace(target: Target, namespace_id: str) -> list[str]:

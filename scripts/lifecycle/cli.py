@@ -1,4 +1,6 @@
-"""Command line of the lifecycle: scripts/{deploy,images,verify,status,cleanup}.py call main()."""
+"""The lifecycle's one command line: `scripts/ecs-app <command>` (or `python -m lifecycle` with
+scripts/ on the path). Every make target of the lifecycle calls it; scripts and CI call it directly
+for its exact exit code (make turns every failure into its own 2)."""
 from __future__ import annotations
 
 import argparse
@@ -6,62 +8,112 @@ import os
 import sys
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError,
+                                 NoCredentialsError)
 
-from lifecycle.aws import InputError, LifecycleError, target
+from lifecycle.aws import InputError, LifecycleError, target, unreachable
 from templates_src.config import DEFAULT_CONFIG, ConfigError
 
+OK, FAILED, REFUSED, NOT_OBSERVABLE, INTERRUPTED_CODE = 0, 1, 2, 3, 130
+EXIT_CODES = """exit codes:
+  0    done (deploy, cleanup), everything checked passed (verify), shown (diff, status)
+  1    failed: AWS, CloudFormation or Docker did not do what was asked (the reason is printed)
+  2    refused before anything was made: a bad config, parameter, region or stack name, no
+       answer from the endpoint, credentials refused, no Docker engine, another deploy running
+  3    verify: nothing failed, but some facts could not be observed (the emulator runs no host)
+  130  interrupted (Ctrl-C); CloudFormation goes on with what it had begun"""
+ENVIRONMENT = """environment (what the make targets pass; a flag wins):
+  STACK REGION CONFIG BUCKET PARAMS SKIP_IMAGES IMAGE_TAG YES KEEP_DATA VERIFY_WAIT, and boto3's own:
+  AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL (the local emulator: make emulator)"""
 
-def _arguments(command: str, argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"make {command}")
-    parser.add_argument("--stack", default=os.environ.get("STACK") or None,
-                        help="root stack name, also every resource's prefix (default: the app's name)")
-    parser.add_argument("--region", default=os.environ.get("REGION") or None,
-                        help="AWS region (default: AWS_REGION or the profile's)")
-    parser.add_argument("--config", type=Path, default=Path(os.environ.get("CONFIG") or DEFAULT_CONFIG))
-    parser.add_argument("--bucket", default=os.environ.get("BUCKET") or None,
-                        help="templates bucket (default: <stack>-templates-<account>-<region>, created when missing)")
-    if command in ("deploy", "diff"):
-        parser.add_argument("--parameter", action="append", default=(os.environ.get("PARAMS") or "").split(),
-                            metavar="KEY=VALUE", help="a root parameter, e.g. InstanceType=t3.large (repeatable)")
-    if command == "deploy":
-        parser.add_argument("--skip-images", action="store_true", default=os.environ.get("SKIP_IMAGES") == "1")
-        parser.add_argument("--image-tag", default=os.environ.get("IMAGE_TAG") or None)
-    if command == "cleanup":
-        parser.add_argument("--yes", action="store_true", default=os.environ.get("YES") == "1",
-                            help="do not ask for confirmation")
-        parser.add_argument("--keep-data", action="store_true", default=os.environ.get("KEEP_DATA") == "1",
-                            help="keep the services' data: the EFS file system, its KMS key and the secrets")
-    if command == "verify":
-        parser.add_argument("--wait", type=int, default=int(os.environ.get("VERIFY_WAIT", "600")),
-                            help="seconds to wait for services to be steady")
-    return parser.parse_args(argv)
+COMMANDS_HELP = {
+    "deploy": "render, upload, create or update the registry, push the images, create or update the root",
+    "diff": "what deploy would change, per nested stack, replacements called out; executes nothing",
+    "images": "copy the Docker Hub images into the stack's ECR, build and push the app's own",
+    "verify": "hosts registered, services steady, targets healthy, Cloud Map, HTTP 200",
+    "status": "the stacks, services (desired/running), targets, hosts and URLs in one table",
+    "cleanup": "delete the stacks, the templates bucket and the data unless --keep-data; list leftovers",
+}
 
 
-def main(command: str, argv: list[str] | None = None) -> int:
-    args = _arguments(command, argv)
+def parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    top = argparse.ArgumentParser(
+        prog="ecs-app", description="Deploy, inspect and remove one deployment of an app on Amazon ECS.",
+        epilog=f"{EXIT_CODES}\n\n{ENVIRONMENT}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="command", required=True, metavar="command")
+    for command, summary in COMMANDS_HELP.items():
+        sub = commands.add_parser(command, help=summary, description=summary.capitalize() + ".",
+                                  epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("--stack", default=env("STACK") or None,
+                         help="root stack name, also every resource's prefix (default: the app's name; STACK)")
+        sub.add_argument("--region", default=env("REGION") or None,
+                         help="AWS region (default: AWS_REGION or the profile's; REGION)")
+        sub.add_argument("--config", type=Path, default=Path(env("CONFIG") or DEFAULT_CONFIG),
+                         help="the app config (default: the DKS app; CONFIG)")
+        if command in ("deploy", "diff", "cleanup"):
+            sub.add_argument("--bucket", default=env("BUCKET") or None,
+                             help="templates bucket (default: <stack>-templates-<account>-<region>, created "
+                                  "when missing; BUCKET)")
+        if command in ("deploy", "diff"):
+            sub.add_argument("--parameter", action="append", default=(env("PARAMS") or "").split(),
+                             metavar="KEY=VALUE", help="a root parameter, e.g. InstanceType=t3.large "
+                                                       "(repeatable; PARAMS, space-separated)")
+        if command == "deploy":
+            sub.add_argument("--skip-images", action="store_true", default=env("SKIP_IMAGES") == "1",
+                             help="build and push no image; with none in ECR, the services get no tasks "
+                                  "(SKIP_IMAGES=1)")
+            sub.add_argument("--image-tag", default=env("IMAGE_TAG") or None,
+                             help="the images' tag, for images already pushed (IMAGE_TAG)")
+        if command == "cleanup":
+            sub.add_argument("--yes", action="store_true", default=env("YES") == "1",
+                             help="do not ask for confirmation (YES=1)")
+            sub.add_argument("--keep-data", action="store_true", default=env("KEEP_DATA") == "1",
+                             help="keep the services' data: the EFS file system, its KMS key and the secrets "
+                                  "(KEEP_DATA=1)")
+        if command == "verify":
+            sub.add_argument("--wait", type=int, default=int(env("VERIFY_WAIT", "600")),
+                             help="seconds to wait for the services to be steady (VERIFY_WAIT)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = args.command
+    where = None
     try:
+        from lifecycle import preflight
         from templates_src import config
 
         stack = args.stack or config.load(args.config).name
         where = target(stack, args.region)
+        preflight.region(where)
+        preflight.reach(where)
         return COMMANDS[command](where, args)
     except ConfigError as error:
         print(error.report(args.config), file=sys.stderr)
-        return 2
+        return REFUSED
     except LifecycleError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, InputError) else 1
+        return REFUSED if isinstance(error, InputError) else FAILED
     except NoCredentialsError:
-        print("error: no AWS credentials: set AWS_PROFILE or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY pair",
+        print("error: no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
               file=sys.stderr)
-        return 1
-    except (ClientError, BotoCoreError) as error:
+        return REFUSED
+    except (EndpointConnectionError, ConnectTimeoutError) as error:
+        # Answered once (preflight), then not: after botocore's retries, nothing answers any more.
+        endpoint = error.kwargs.get("endpoint_url") or (where.endpoint if where else "the endpoint")
+        print(f"error: {unreachable(endpoint)}", file=sys.stderr)
+        return FAILED
+    except ClientError as error:
         print(f"error: AWS refused: {error}", file=sys.stderr)
-        return 1
+        return FAILED
+    except BotoCoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return FAILED
     except KeyboardInterrupt:
         print(f"\ninterrupted{INTERRUPTED.get(command, '')}", file=sys.stderr)
-        return 130
+        return INTERRUPTED_CODE
 
 
 # What Ctrl-C leaves behind, per command: CloudFormation goes on with an operation it has begun.
@@ -89,14 +141,14 @@ def _deploy(where, args) -> int:
     outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args))
     live.print_table(["output", "value"], [[k, v] for k, v in sorted(outputs.items())],
                      title=f"{where.stack} in {where.region}")
-    return 0
+    return OK
 
 
 def _diff(where, args) -> int:
     from lifecycle import diff
 
     diff.run(where, args.config, args.bucket, _overrides(args))
-    return 0
+    return OK
 
 
 def _images(where, args) -> int:
@@ -104,7 +156,7 @@ def _images(where, args) -> int:
     from templates_src import config
 
     images.push(where, config.load(args.config))
-    return 0
+    return OK
 
 
 def _verify(where, args) -> int:
@@ -128,12 +180,12 @@ def _cleanup(where, args) -> int:
     fate = data.summary(known, args.keep_data)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise LifecycleError("cleanup deletes everything of the deployment; not on a terminal, so say YES=1")
+            raise InputError("cleanup deletes everything of the deployment; not on a terminal, so say YES=1")
         answer = input(f"Delete stacks {where.stack} and {where.registry} in {where.region} and their images; "
                        f"{fate}. Type the stack name to confirm: ")
         if answer.strip() != where.stack:
             print("cleanup: not confirmed, nothing deleted")
-            return 1
+            return FAILED
     print(f"cleanup: {fate}")
     for line in strangers:
         print(line)
@@ -142,10 +194,10 @@ def _cleanup(where, args) -> int:
         print(f"cleanup: {len(remaining)} resource(s) still carry the tag of {where.stack}:")
         for arn in remaining:
             print(f"  {arn}")
-        return 1
+        return FAILED
     print(f"cleanup: nothing tagged {where.stack} remains in {where.region}" +
           (" but the data kept" if args.keep_data and known else ""))
-    return 0
+    return OK
 
 
 COMMANDS = {"deploy": _deploy, "diff": _diff, "images": _images, "verify": _verify, "status": _status,

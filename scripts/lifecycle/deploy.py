@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from lifecycle import bucket as templates_bucket
-from lifecycle import data, hosts, images, rules, stacks
+from lifecycle import data, hosts, images, preflight, rules, stacks
 from lifecycle.aws import InputError, Target
 from templates_src import config, links, main, render
 
@@ -86,6 +86,9 @@ class Staged:
     def url(self, target: Target, file: str) -> str:
         return url(target, self.bucket, self.prefix + file)
 
+    def default(self, parameter: str) -> str:
+        return str(yaml.safe_load(self.files["main.yaml"])["Parameters"][parameter].get("Default", ""))
+
     def registry_parameters(self, target: Target) -> dict[str, str]:
         return keep(stacks.describe(target, target.registry), {links.ENVIRONMENT_NAME.name: target.stack},
                     self.declared["registry.yaml"])
@@ -97,10 +100,12 @@ class Staged:
 
 
 @contextlib.contextmanager
-def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> Iterator[Staged]:
-    """Render, check the overrides, the root's Rules and that the stacks of these names are this
-    deployment's; ensure the bucket, hold the stack's deploy lock for the block, and upload what
-    deploy has not uploaded yet."""
+def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str],
+          building: bool = False) -> Iterator[Staged]:
+    """Render, check the overrides against the root's parameter constraints and Rules, that the
+    stacks of these names are this deployment's and, when images will be built (`building`), that
+    Docker and the sources are there; then ensure the bucket, hold the stack's deploy lock for the
+    block, and upload what deploy has not uploaded yet."""
     app, files = rendered(config_path)
     parsed = {name: yaml.safe_load(text) for name, text in files.items() if name in ("main.yaml", "registry.yaml")}
     declared = {name: set(template.get("Parameters") or {}) for name, template in parsed.items()}
@@ -109,11 +114,14 @@ def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict
         raise InputError(f"PARAMS names no parameter of main.yaml: {', '.join(sorted(unknown))} "
                          f"(it has {', '.join(sorted(declared['main.yaml']))})")
     staged = Staged(app, files, bucket or target.default_bucket(), prefix(target, files), declared)
-    refused = rules.refusal(parsed["main.yaml"], staged.root_parameters(
-        target, stacks.describe(target, target.stack), overrides))
+    values = staged.root_parameters(target, stacks.describe(target, target.stack), overrides)
+    refused = preflight.constraints(parsed["main.yaml"], values) or rules.refusal(parsed["main.yaml"], values)
     if refused:
         raise InputError(f"PARAMS: {refused}")
     stacks.refuse_strangers(target)
+    if building:
+        preflight.images(app, first=not (stacks.describe(target, target.registry) and stacks.describe(
+            target, target.stack)))
     templates_bucket.ensure(target, staged.bucket)
     with templates_bucket.lock(target, staged.bucket):
         # Checked again under the lock: a deploy that ended while this one waited may have made them.
@@ -127,8 +135,14 @@ def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool
         image_tag: str | None, overrides: dict[str, str]) -> dict[str, str]:
     """The whole deploy, one at a time per stack (the lock in the templates bucket); returns the
     root stack's outputs."""
-    with stage(target, config_path, bucket, overrides) as staged:
+    with stage(target, config_path, bucket, overrides, building=not skip_images) as staged:
         return _run(target, staged, skip_images, image_tag, overrides)
+
+
+def _never_ran(root: dict | None) -> bool:
+    """A root still to be created, or one that has never run a task (ServicesRunning=false)."""
+    return (root is None or root["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS")
+            or stacks.parameters(root).get(links.SERVICES_RUNNING.name) == "false")
 
 
 def _run(target: Target, staged: Staged, skip_images: bool, image_tag: str | None,
@@ -143,6 +157,14 @@ def _run(target: Target, staged: Staged, skip_images: bool, image_tag: str | Non
 
     if image_tag:
         given[links.IMAGE_TAG.name] = image_tag
+    if skip_images and links.SERVICES_RUNNING.name not in given and _never_ran(root):
+        absent = images.absent(target, app, given.get(links.IMAGE_TAG.name) or stacks.parameters(root).get(
+            links.IMAGE_TAG.name) or staged.default(links.IMAGE_TAG.name))
+        if absent:
+            print(f"{target.stack}: SKIP_IMAGES=1 and ECR holds no {', '.join(absent)}: creating the services with no "
+                  "tasks (ServicesRunning=false) rather than tasks that cannot pull; push the images (make images), "
+                  "then deploy again to start them")
+            given[links.SERVICES_RUNNING.name] = "false"
     root_url = staged.url(target, "main.yaml")
     if not skip_images:
         docker = images.Docker(target)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -81,7 +82,17 @@ def build_args(app: config.App, repository: str, root_outputs: dict[str, str], s
     return args
 
 
+_SOURCES: dict[tuple[str, str], Path] = {}  # (config directory, repository) -> checkout, fetched once a run
+
+
 def source(app: config.App, repository: str) -> Path:
+    key = (str(app.base_dir), repository)
+    if key not in _SOURCES:
+        _SOURCES[key] = _source(app, repository)
+    return _SOURCES[key]
+
+
+def _source(app: config.App, repository: str) -> Path:
     variable = source_variable(repository)
     if os.environ.get(variable):
         directory = Path(os.environ[variable]).expanduser()
@@ -214,6 +225,7 @@ def plan(target: Target, app: config.App) -> tuple[list[Image], str, str]:
     return images, os.environ.get("IMAGE_TAG") or tag_for(directories, args, platform), platform
 
 
+@functools.cache  # a success is remembered: deploy asks once, before it makes anything
 def docker_ready() -> None:
     if shutil.which("docker") is None:
         raise LifecycleError("docker is not installed (no `docker` on PATH); nothing was built or pushed")
@@ -255,6 +267,14 @@ def already_pushed(target: Target, uri: str, tag: str) -> bool:
         return bool(ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])["imageDetails"])
     except ecr.exceptions.ImageNotFoundException:
         return False
+
+
+def absent(target: Target, app: config.App, tag: str) -> list[str]:
+    """The images the services would pull that ECR does not hold: the app's own under `tag`, and
+    the copies of Docker Hub images (repository:tag each)."""
+    wanted = [(uri, tag) for uri in repository_uris(target, app.repositories).values()] if app.repositories else []
+    wanted += [(c.uri, c.copy.tag) for c in copy_plan(target, app)]
+    return [f"{uri.split('/', 1)[1]}:{name}" for uri, name in wanted if not already_pushed(target, uri, name)]
 
 
 def copy(target: Target, app: config.App, docker: Docker, planned: list[Copying] | None = None) -> None:

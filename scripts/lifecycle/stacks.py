@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from lifecycle import progress
+from lifecycle import progress, wait
 from lifecycle.aws import TAG, InputError, LifecycleError, Target, missing
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
@@ -93,12 +93,17 @@ def _settled_waiter(target: Target):
     return create_waiter_with_client("StackSettled", model, target.client("cloudformation"))
 
 
+def leave_running(target: Target) -> str:
+    """What a person can do about a stack operation they are waiting for."""
+    return f"Ctrl-C stops waiting and CloudFormation goes on; make cleanup STACK={target.stack} removes it all"
+
+
 def settle(target: Target, name: str) -> dict | None:
     """Wait for an operation already running on the stack (another deploy, a delete) to end."""
     stack = describe(target, name)
     if stack and stack["StackStatus"].endswith("_IN_PROGRESS") and stack["StackStatus"] != "REVIEW_IN_PROGRESS":
-        print(f"{name}: {stack['StackStatus']}, waiting for it to end")
-        _settled_waiter(target).wait(StackName=name)
+        with wait.shown(f"{name}: {stack['StackStatus']}, waiting for it to end", leave_running(target)):
+            _settled_waiter(target).wait(StackName=name)
         stack = describe(target, name)
     return stack
 
@@ -151,8 +156,10 @@ def propose(target: Target, name: str, template_url: str, params: dict[str, str]
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(params.items())],
         Capabilities=CAPABILITIES, Tags=target.tags, **({"IncludeNestedStacks": True} if nested else {}))
     try:
-        cfn.get_waiter("change_set_create_complete").wait(
-            ChangeSetName=created["Id"], StackName=name, WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
+        with wait.shown(f"{name}: making change set {label}", "Ctrl-C stops; the change set stays, unexecuted",
+                        after=3):
+            cfn.get_waiter("change_set_create_complete").wait(
+                ChangeSetName=created["Id"], StackName=name, WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
     except WaiterError:
         described = cfn.describe_change_set(ChangeSetName=created["Id"], StackName=name)
         reason = described.get("StatusReason", "")
@@ -170,8 +177,9 @@ def withdraw(target: Target, proposal: Proposal) -> None:
     cfn.delete_change_set(ChangeSetName=proposal.change_set, StackName=proposal.name)
     if proposal.kind == "CREATE":
         cfn.delete_stack(StackName=proposal.stack_id)
-        cfn.get_waiter("stack_delete_complete").wait(StackName=proposal.stack_id,
-                                                     WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
+        with wait.shown(f"{proposal.name}: deleting the empty stack of the preview", leave_running(target), after=3):
+            cfn.get_waiter("stack_delete_complete").wait(StackName=proposal.stack_id,
+                                                         WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
 
 
 def apply(target: Target, name: str, template_url: str, params: dict[str, str]) -> dict:

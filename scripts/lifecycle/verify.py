@@ -24,6 +24,7 @@ from botocore.exceptions import WaiterError
 
 from lifecycle import live, status
 from lifecycle.aws import Target
+from lifecycle.wait import shown
 from templates_src import config
 
 PASS, FAIL, UNOBSERVABLE = "PASS", "FAIL", "NOT OBSERVABLE HERE"
@@ -88,10 +89,12 @@ def _hosts(state: live.Live, how: str = "") -> Check:
 def _steady(target: Target, state: live.Live, wait: int, how: str = "") -> Check:
     names = [s["serviceName"] for s in state.services]
     try:
-        for start in range(0, len(names), 10) if wait else []:
-            target.client("ecs").get_waiter("services_stable").wait(
-                cluster=state.cluster, services=names[start:start + 10],
-                WaiterConfig={"Delay": 15, "MaxAttempts": max(1, wait // 15)})
+        with shown(f"verify: waiting for {len(names)} service(s) to be steady (at most {wait} s)",
+                   "Ctrl-C stops waiting; nothing is changed", after=3):
+            for start in range(0, len(names), 10) if wait else []:
+                target.client("ecs").get_waiter("services_stable").wait(
+                    cluster=state.cluster, services=names[start:start + 10],
+                    WaiterConfig={"Delay": 15, "MaxAttempts": max(1, wait // 15)})
     except WaiterError:
         pass  # the counts below say which one
     fresh = live.gather(target)
