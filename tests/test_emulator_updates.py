@@ -19,7 +19,8 @@ STACK = "dks"
 
 
 def deploy(**env: str):
-    """`make deploy` as a user runs it, images already pushed."""
+    """`make deploy` as a user runs it, images already pushed (so the services run their tasks)."""
+    env["PARAMS"] = " ".join(["ServicesRunning=true", env.get("PARAMS", "")]).strip()
     return run("deploy", STACK=STACK, SKIP_IMAGES="1", **env)
 
 
