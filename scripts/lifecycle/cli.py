@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from lifecycle.aws import InputError, LifecycleError, target
 from templates_src.config import DEFAULT_CONFIG, ConfigError
+from templates_src.words import plural
 
 
 def _arguments(command: str, argv: list[str] | None) -> argparse.Namespace:
@@ -27,7 +28,7 @@ def _arguments(command: str, argv: list[str] | None) -> argparse.Namespace:
     if command == "deploy":
         parser.add_argument("--skip-images", action="store_true", default=os.environ.get("SKIP_IMAGES") == "1")
         parser.add_argument("--image-tag", default=os.environ.get("IMAGE_TAG") or None)
-    if command == "cleanup":
+    if command in ("cleanup", "deploy"):
         parser.add_argument("--yes", action="store_true", default=os.environ.get("YES") == "1",
                             help="do not ask for confirmation")
         parser.add_argument("--keep-data", action="store_true", default=os.environ.get("KEEP_DATA") == "1",
@@ -86,7 +87,10 @@ def _overrides(args) -> dict[str, str]:
 def _deploy(where, args) -> int:
     from lifecycle import deploy, live
 
-    outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args))
+    outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args),
+                         yes=args.yes)
+    if outputs is None:  # not approved: nothing executed, as asked
+        return 0
     live.print_table(["output", "value"], [[k, v] for k, v in sorted(outputs.items())],
                      title=f"{where.stack} in {where.region}")
     return 0
@@ -129,17 +133,19 @@ def _cleanup(where, args) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise LifecycleError("cleanup deletes everything of the deployment; not on a terminal, so say YES=1")
-        answer = input(f"Delete stacks {where.stack} and {where.registry} in {where.region} and their images; "
-                       f"{fate}. Type the stack name to confirm: ")
+        answer = input(f"Delete stacks {where.stack} and {where.registry} in {where.region} and their images"
+                       f"{'; ' + fate if fate else ''}. Type the stack name to confirm: ")
         if answer.strip() != where.stack:
             print("cleanup: not confirmed, nothing deleted")
             return 1
-    print(f"cleanup: {fate}")
+    if fate:
+        print(f"cleanup: {fate}")
     for line in strangers:
         print(line)
     remaining = cleanup.run(where, args.bucket, keep_data=args.keep_data, known=known)
     if remaining:
-        print(f"cleanup: {len(remaining)} resource(s) still carry the tag of {where.stack}:")
+        print(f"cleanup: {plural(len(remaining), 'resource')} still {'carries' if len(remaining) == 1 else 'carry'} "
+              f"the tag of {where.stack}:")
         for arn in remaining:
             print(f"  {arn}")
         return 1
