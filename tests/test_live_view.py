@@ -16,7 +16,8 @@ import pytest
 import tmux
 from helpers import ROOT
 
-pytestmark = pytest.mark.skipif(not tmux.TMUX, reason="tmux is not installed")
+TERMINAL = pytest.mark.skipif(not tmux.TMUX, reason="tmux is not installed")
+# YES=1 in the terminal: the approval step (test_approval.py) would otherwise ask before the root is created.
 
 STACK = "dks"
 HEADER = re.compile(r"^dks: \w+_IN_PROGRESS, (\d+)/(\d+) resources, (\d+\.\d)s")
@@ -31,11 +32,13 @@ def held(emulator):
     hold.release()
 
 
+@TERMINAL
 @pytest.mark.parametrize("height", [30, 12])
 def test_the_live_view_counts_per_stack_fits_the_screen_and_ends_in_a_summary(aws, tmp_path, held, height):
-    pane = tmux.Pane(tmp_path, tmux.script("deploy"), width=100, height=height, STACK=STACK, SKIP_IMAGES="1")
+    pane = tmux.Pane(tmp_path, tmux.script("deploy"), width=100, height=height, STACK=STACK, SKIP_IMAGES="1",
+                     YES="1")
     try:
-        assert held.wait(120), "the deploy reached the held resource"
+        assert held.wait(120), "\n".join(pane.history())
         seen = [pane.until(HEADER.pattern)]
         time.sleep(1.5)  # a few redraws, the elapsed time moving on
         seen.append(pane.until(HEADER.pattern))
@@ -67,10 +70,11 @@ def test_the_live_view_counts_per_stack_fits_the_screen_and_ends_in_a_summary(aw
         pane.close()
 
 
+@TERMINAL
 def test_ctrl_c_leaves_the_state_so_far_then_the_interrupted_line(aws, tmp_path, held):
-    pane = tmux.Pane(tmp_path, tmux.script("deploy"), width=100, height=30, STACK=STACK, SKIP_IMAGES="1")
+    pane = tmux.Pane(tmp_path, tmux.script("deploy"), width=100, height=30, STACK=STACK, SKIP_IMAGES="1", YES="1")
     try:
-        assert held.wait(120)
+        assert held.wait(120), "\n".join(pane.history())
         pane.until(HEADER.pattern)
         pane.keys("C-c")
         assert pane.exit_code() == 130

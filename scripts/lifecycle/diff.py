@@ -5,8 +5,8 @@ deploy of one stack do not run at once), then each stack gets a change set
 with nested stacks included, which is printed and deleted unexecuted. A stack that does not exist
 yet shows every resource as Add; the empty stack CloudFormation makes for that change set is
 deleted with it. A deployment not made at all (neither stack nor the templates bucket exists) is
-listed from the rendered templates: a preview makes no bucket. Replacements are called out: they are the changes that lose a resource's data
-or identity.
+listed from the rendered templates: a preview makes no bucket. Replacements are called out: they
+are the changes that lose a resource's data or identity.
 """
 from __future__ import annotations
 
@@ -35,28 +35,34 @@ def _new(target: Target, staged: deploy.Staged) -> int:
     """A deployment not made yet: every resource would be added, as the rendered templates say, so
     no bucket, upload or change set is made to say it (its change sets would list the same)."""
     nested = deploy.nested_templates(staged.files)
-    total = 0
-    if "registry.yaml" in staged.files:
-        total += _adds(target.registry, staged.files, "registry.yaml", nested)
-    total += _adds(target.stack, staged.files, "main.yaml", nested)
-    print(f"diff: {target.stack} is not deployed: deploy would create {plural(total, 'resource')}; nothing was made "
-          "(no bucket, no upload, no change set)")
-    return total
+    always, conditional = 0, 0
+    for name, file in ([(target.registry, "registry.yaml")] if "registry.yaml" in staged.files else []) \
+            + [(target.stack, "main.yaml")]:
+        counted = _adds(name, staged.files, file, nested)
+        always, conditional = always + counted[0], conditional + counted[1]
+    print(f"diff: {target.stack} is not deployed: deploy would create {plural(always, 'resource')}"
+          + (f", and {conditional} more where their conditions hold" if conditional else "")
+          + "; nothing was made (no bucket, no upload, no change set)")
+    return always + conditional
 
 
-def _adds(label: str, files: dict[str, str], file: str, nested: dict[str, str], depth: int = 0) -> int:
+def _adds(label: str, files: dict[str, str], file: str, nested: dict[str, str], depth: int = 0) -> tuple[int, int]:
+    """Print a template's resources as Add; returns how many it makes always, and under a Condition."""
     resources = yaml.safe_load(files[file]).get("Resources") or {}
     indent = "  " * depth
     print(f"{indent}{label} (new stack): {plural(len(resources), 'change')}")
-    count = 0
+    always, conditional = 0, 0
     for logical, resource in resources.items():
         condition = f" (when {resource['Condition']})" if "Condition" in resource else ""
         print(f"{indent}  {'Add':6} {logical} {resource['Type']}{condition}")
         if file == "main.yaml" and logical in nested:
-            count += _adds(logical, files, nested[logical], nested, depth + 2)
+            inner = _adds(logical, files, nested[logical], nested, depth + 2)
+            always, conditional = always + inner[0], conditional + inner[1]
+        elif condition:
+            conditional += 1
         else:
-            count += 1
-    return count
+            always += 1
+    return always, conditional
 
 
 def _changes(target: Target, staged: deploy.Staged, overrides: dict[str, str]) -> int:
