@@ -115,3 +115,27 @@ def test_a_listed_nested_change_set_is_read_instead_of_the_template(monkeypatch)
                {"Action": "Modify", "LogicalResourceId": "ServicesStack",
                 "ResourceType": "AWS::CloudFormation::Stack", "ChangeSetId": "cs-services"}]
     assert review.reasons(None, changes) == ["Modify IamStack/HostRole (AWS::IAM::Role): IAM"]
+
+
+@pytest.mark.skipif(not tmux.TMUX, reason="tmux is not installed")
+def test_an_update_declined_leaves_the_stack_as_it_was(aws, tmp_path):
+    first = subprocess.run([sys.executable, "scripts/deploy.py"], cwd=ROOT, capture_output=True, text=True,
+                           env={**os.environ, "STACK": STACK, "SKIP_IMAGES": "1", "YES": "1"}, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    cfn = aws.client("cloudformation")
+    before = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    # MaxSize reaches the cluster stack, whose template holds the hosts function's IAM role.
+    pane = tmux.Pane(tmp_path, tmux.script("deploy"), STACK=STACK, SKIP_IMAGES="1", PARAMS="MaxSize=4")
+    try:
+        text = "\n".join(pane.until(QUESTION))
+        assert "Modify ClusterStack (AWS::CloudFormation::Stack): may change (its changes are not listed) IAM" in text
+        pane.keys("n", "Enter")
+        assert pane.exit_code() == 0
+        assert "the change set is deleted and dks is unchanged." in " ".join(pane.history())
+    finally:
+        pane.close()
+    after = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    assert after["StackStatus"] == before["StackStatus"] and after["Parameters"] == before["Parameters"]
+    waiting = [c for c in cfn.list_change_sets(StackName=STACK)["Summaries"]
+               if c["StackId"] == before["StackId"] and c.get("ExecutionStatus") == "AVAILABLE"]
+    assert waiting == [], "the declined change set is deleted"
