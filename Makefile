@@ -18,6 +18,9 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG))
 CLI := $(PY) scripts/ecs-app
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
+IMPORT_MISSING = $(if $(COMPOSE),,COMPOSE= (the Compose file to read))$(if $(or $(COMPOSE),$(OUT)),, and )$(if \
+	$(OUT),,OUT= (the app config to write))
+
 .DEFAULT_GOAL := help
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
 export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG
@@ -25,7 +28,8 @@ export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG
 .PHONY: help templates plan import-compose compose-report lint test check emulator taskcat strictness bench diagram deploy diff images verify status cleanup clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {name[++n] = $$1; text[n] = $$2; if (length($$1) > width) width = length($$1)} \
+	END {for (i = 1; i <= n; i++) printf "  make %-" width "s  %s\n", name[i], text[i]}' $(MAKEFILE_LIST)
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt && touch $@
@@ -50,6 +54,8 @@ plan: $(VENV)/.runtime ## Hosts, task placement and monthly cost, as built and w
 	$(PY) -m templates_src plan $(CONFIG_ARG) $(if $(REGION),--region $(REGION)) $(if $(FORMAT),--format $(FORMAT))
 
 import-compose: $(VENV)/.runtime ## Turn a Compose file into an app config (COMPOSE=docker-compose.yaml OUT=app.yaml)
+	@$(if $(and $(COMPOSE),$(OUT)),true,echo "make import-compose needs $(IMPORT_MISSING): make import-compose \
+	COMPOSE=$(or $(COMPOSE),docker-compose.yaml) OUT=$(or $(OUT),app.yaml)" >&2; exit 2)
 	$(PY) -m templates_src import-compose $(COMPOSE) -o $(OUT)
 
 compose-report: $(VENV)/.runtime ## What the import makes of the 46 projects in tests/compose/ -> docs/compose.md
@@ -80,8 +86,8 @@ strictness: $(VENV)/.dev ## Deploy each mutation of tests/mutations.py on the em
 bench: $(VENV)/.dev ## Render times (default app, 1-200 services), stack sizes against quotas, cfn-lint time -> docs/performance.md
 	$(PY) scripts/bench.py --write docs/performance.md
 
-diagram: $(VENV)/.runtime ## Draw docs/architecture.{dot,svg,png} from build/ (needs Graphviz: apt-get install graphviz)
-	$(PY) scripts/diagram.py
+diagram: $(VENV)/.runtime ## Draw docs/architecture.{dot,svg,png} from build/, or OUT/architecture.* from OUT= (Graphviz)
+	$(PY) scripts/diagram.py $(if $(OUT),--build $(OUT) --out $(OUT))
 
 deploy: $(VENV)/.ops ## Deploy STACK= (default: app name) [REGION= BUCKET= CONFIG= SKIP_IMAGES=1 IMAGE_TAG= PARAMS="K=V ..."]
 	@$(CLI) deploy

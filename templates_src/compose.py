@@ -2247,14 +2247,8 @@ def size_cluster(data: dict, base_dir: Path, file_contents: Optional[dict[str, s
 
 
 def describe_problems(err: config.ConfigError, data: dict) -> list[str]:
-    """Config problems with service indexes named: services[1].cpu -> services[1] (dks-api).cpu."""
-    lines = []
-    for where, reason in err.problems:
-        match = re.match(r"services\[(\d+)\]", where)
-        if match and int(match.group(1)) < len(data["services"]):
-            where = f"{match.group(0)} ({data['services'][int(match.group(1))]['name']}){where[match.end():]}"
-        lines.append(f"{where}: {reason}" if where else reason)
-    return lines
+    """Config problems with service indexes named (ConfigError.named), by the imported data's names."""
+    return config.ConfigError(err.problems, config.service_names(data)).described()
 
 
 class _Dumper(yaml.SafeDumper):

@@ -18,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Sequence
 
 DEFAULT_CONFIG = Path(__file__).parent / "apps" / "dks" / "app.yaml"
 
@@ -26,17 +26,36 @@ Architecture = Literal["x86_64", "arm64"]
 
 
 class ConfigError(Exception):
-    """A config the build refuses; `problems` are (field path, reason) pairs."""
+    """A config the build refuses; `problems` are (field path, reason) pairs; `services`, the
+    services' names by position, so a message names the service a path points into."""
 
-    def __init__(self, problems: list[tuple[str, str]]):
+    def __init__(self, problems: list[tuple[str, str]], services: Sequence[str] = ()):
         self.problems = problems
-        super().__init__("\n".join(f"{path}: {reason}" if path else reason for path, reason in problems))
+        self.services = list(services)
+        super().__init__("\n".join(self.described()))
+
+    def named(self, path: str) -> str:
+        """services[1].cpu -> services[1] (dks-api).cpu: the position alone sends a reader counting."""
+        match = re.match(r"services\[(\d+)\]", path)
+        if match and int(match.group(1)) < len(self.services) and self.services[int(match.group(1))]:
+            return f"{match.group(0)} ({self.services[int(match.group(1))]}){path[match.end():]}"
+        return path
+
+    def described(self) -> list[str]:
+        return [f"{self.named(path)}: {reason}" if path else reason for path, reason in self.problems]
 
     def report(self, source: object) -> str:
         """What every command prints for it: the file, then one problem a line."""
         lines = [f"error: {source} is not a deployable app config:"]
-        lines += [f"  {path}: {reason}" if path else f"  {reason}" for path, reason in self.problems]
-        return "\n".join(lines)
+        return "\n".join(lines + [f"  {line}" for line in self.described()])
+
+
+def service_names(data: object) -> list[str]:
+    """The services' names by position in raw config data (a name that is not a string: blank)."""
+    services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(services, list):
+        return []
+    return [s["name"] if isinstance(s, dict) and isinstance(s.get("name"), str) else "" for s in services]
 
 
 # --- the schema --------------------------------------------------------------------------------
@@ -447,7 +466,7 @@ def parse(data: object, base_dir: Path = Path("."), file_contents: Optional[dict
     problems: list[tuple[str, str]] = []
     app = _convert(data, App, "", problems)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, service_names(data))
     contents: dict[str, str] = {}
     for i, svc in enumerate(app.services):
         total = 0
@@ -474,7 +493,7 @@ def parse(data: object, base_dir: Path = Path("."), file_contents: Optional[dict
                                                      f"allows 64 KiB for all of it, which leaves {FILES_BYTES:,} "
                                                      "for a service's files"))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, [svc.name for svc in app.services])
     return dataclasses.replace(app, base_dir=base_dir, file_contents=contents)
 
 
@@ -767,7 +786,7 @@ def validate(app: App) -> None:
         capacity.validate(app, add)
         _validate_tmpfs(app, add)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, [svc.name for svc in app.services])
 
 
 def _validate_network(net: Network, add) -> None:

@@ -18,6 +18,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from templates_src.words import plural
+
 PRICES = Path(__file__).with_name("prices.json")
 REGION = "us-east-1"
 
@@ -203,7 +205,7 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
     ]
     public = Variant("public subnets, no NAT (as built)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", hosts + balancers * azs, "address", hourly,
-             f"{_hosts(hosts)} + {balancers * azs} for the {_balancers(alb, nlb)} (one per AZ)"),
+             f"{plural(hosts, 'host')} + {balancers * azs} for the {_balancers(alb, nlb)} (one per AZ)"),
     ] + rest))
     nat = Variant(f"private subnets, {azs} NAT gateways (one per AZ)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", balancers * azs + azs, "address", hourly,
@@ -216,8 +218,8 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
     unconfirmed = tuple(item for item, data in items.items() if region in data.get("unconfirmed", ()) and item in used)
     notes = []
     if len(peak) > hosts:
-        notes.append(f"a rolling deployment needs {_hosts(len(peak))}: managed scaling adds {len(peak) - hosts} for "
-                     "its length (not in the monthly figures)")
+        notes.append(f"a rolling deployment needs {plural(len(peak), 'host')}: managed scaling adds "
+                     f"{len(peak) - hosts} for its length (not in the monthly figures)")
     if len(peak) > max_size:
         notes.append(f"{name} needs MaxSize {len(peak)} at the deployment peak (the config's max_size is {max_size})")
     if app.stored_services:  # kept.py: the data outlives the stacks with its key and its secrets
@@ -235,10 +237,6 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
 
 def _balancers(alb: int, nlb: int) -> str:
     return " and ".join(name for name, count in (("ALB", alb), ("NLB", nlb)) if count) or "load balancers"
-
-
-def _hosts(count: int) -> str:
-    return f"{count} host" + ("" if count == 1 else "s")
 
 
 def _money(value: float) -> str:
@@ -278,9 +276,9 @@ def text(plan: Plan) -> str:
                    f"ENIs, {first.cpu.capacity} CPU units, {first.memory.capacity} MiB")
     surge = sum(s for host in plan.placement for _, s in host.tasks)
     tasks = sum(len(host.tasks) for host in plan.placement)
-    out += [f"  deployment peak: {_hosts(plan.hosts_peak)} for {tasks} tasks "
+    out += [f"  deployment peak: {plural(plan.hosts_peak, 'host')} for {plural(tasks, 'task')} "
             f"({surge} of them rolling-deployment surge)",
-            f"  steady state: {_hosts(plan.hosts_steady)}; billed: {plan.hosts} "
+            f"  steady state: {plural(plan.hosts_steady, 'host')}; billed: {plan.hosts} "
             f"(MinSize {plan.min_size}, MaxSize {plan.max_size})", "",
             "Placement at the deployment peak (+ marks a surge task):"]
     rows = [["host", "tasks", "ENIs used/left", "CPU used/left", "MiB used/left"]]

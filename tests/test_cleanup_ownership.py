@@ -72,7 +72,7 @@ def test_cleanup_of_a_stack_never_deployed_refuses_a_registry_stack_it_did_not_m
     before = inventory.take(aws)
     done = run("cleanup", STACK="bar", YES="1", BUCKET=SHARED)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "cleanup: 1 resource(s) still carry the tag of bar:" in done.stdout
+    assert "cleanup: 1 resource still carries the tag of bar:" in done.stdout
     assert versions(aws, SHARED) == objects, "no object version under bar/ is deploy's"
     assert set(strangers.values()) <= file_systems(aws)
     assert inventory.difference(before, inventory.take(aws)) == {}
@@ -111,7 +111,7 @@ def test_cleanup_deletes_only_its_own_templates_and_keeps_a_bucket_another_stack
 
     gone = run("cleanup", STACK="foo", YES="1")
     assert gone.returncode == 1, gone.stdout + gone.stderr
-    assert "cleanup: 1 resource(s) still carry the tag of foo:" in gone.stdout, "the one tagged by hand, kept"
+    assert "cleanup: 1 resource still carries the tag of foo:" in gone.stdout, "the one tagged by hand, kept"
     assert strangers["by hand"] in gone.stdout
     assert versions(aws, bucket) == theirs, "foo's templates gone, every version; baz's all there"
     assert f"bucket {bucket}: kept" in gone.stdout and "baz/" in gone.stdout
@@ -136,7 +136,7 @@ def test_kept_data_of_anyone_else_survives_a_cleanup_after_the_stack_is_gone(aws
     assert run("cleanup", STACK="dks", YES="1", KEEP_DATA="1").returncode == 1
     gone = run("cleanup", STACK="dks", YES="1")
     assert gone.returncode == 1, gone.stdout + gone.stderr
-    assert "cleanup: 1 resource(s) still carry the tag of dks:" in gone.stdout
+    assert "cleanup: 1 resource still carries the tag of dks:" in gone.stdout
     assert gone.stdout.count("data: EFS file system fs-") == 1, "the one the stack made"
     assert not any(f"{system} deleted" in gone.stdout for system in strangers.values())
     assert file_systems(aws) == set(strangers.values())

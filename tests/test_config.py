@@ -760,7 +760,7 @@ def test_cli_refuses_a_bad_config_and_leaves_out_untouched(tmp_path):
     result = cli("build", "--config", str(bad), "--out", str(out))
 
     assert result.returncode == 2, result.stderr
-    assert "services[1].cpu" in result.stderr and "64 CPU units" in result.stderr
+    assert "services[1] (dks-api).cpu" in result.stderr and "64 CPU units" in result.stderr
     assert snapshot(out) == before
     assert sorted(tmp_path.iterdir()) == around  # no staging folder left behind
 
@@ -790,7 +790,7 @@ def test_cli_names_the_field_of_a_wrong_type(tmp_path):
     data["cluster"]["max_sise"] = data["cluster"].pop("max_size")
     result = cli("build", "--config", str(write_config(data, tmp_path)), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert "  services[0].cpu: expected an integer, got str 'abc'\n" in result.stderr
+    assert "  services[0] (dks-db).cpu: expected an integer, got str 'abc'\n" in result.stderr
     assert "  cluster.max_sise: unknown key (did you mean 'max_size'?)\n" in result.stderr
 
 

@@ -159,7 +159,8 @@ def test_a_file_that_is_not_utf8_is_one_sentence_and_exit_2(tmp_path):
     run = build(path, tmp_path / "out")
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
-    assert f"{WHERE}: latin1.sql is not UTF-8 text: byte 0xe9 at offset 6" in run.stderr
+    printed = WHERE.replace("services[0]", "services[0] (dks-db)")  # the message names the service
+    assert f"{printed}: latin1.sql is not UTF-8 text: byte 0xe9 at offset 6" in run.stderr
     assert not (tmp_path / "out").exists()
 
 

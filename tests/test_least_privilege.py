@@ -168,7 +168,7 @@ def test_a_bad_capability_exits_2_with_one_sentence(tmp_path):
                           "--out", str(tmp_path / "build")], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     (line,) = [line for line in run.stderr.splitlines() if "capabilities" in line]
-    assert line.strip().startswith("services[0].capabilities[0]: 'ALL' is not a Linux capability ECS can add")
+    assert line.strip().startswith("services[0] (dks-db).capabilities[0]: 'ALL' is not a Linux capability ECS can add")
     assert not (tmp_path / "build").exists()
 
 

@@ -157,7 +157,7 @@ def test_cleanup_lists_what_still_carries_the_stack_tag(aws):
 
     gone = run("cleanup", STACK=STACK, YES="1")
     assert gone.returncode == 1
-    assert "cleanup: 1 resource(s) still carry the tag of dks:" in gone.stdout
+    assert "cleanup: 1 resource still carries the tag of dks:" in gone.stdout
     assert vpc in gone.stdout
     ec2.delete_vpc(VpcId=vpc)
     assert run("cleanup", STACK=STACK, YES="1").returncode == 0
@@ -307,8 +307,8 @@ def test_diff_previews_changes_and_changes_nothing(aws):
 
     new = run("diff", make=True, STACK=STACK)
     assert new.returncode == 0, new.stdout + new.stderr
-    assert f"{REGISTRY} (new stack): 3 change(s)" in new.stdout  # dks-api, dks-ui and the postgres copy
-    assert f"{STACK} (new stack): {stacks.nested_count()} change(s)" in new.stdout
+    assert f"{REGISTRY} (new stack): 3 changes" in new.stdout  # dks-api, dks-ui and the postgres copy
+    assert f"{STACK} (new stack): {stacks.nested_count()} changes" in new.stdout
     assert "  Add    ServicesStack AWS::CloudFormation::Stack" in new.stdout
     assert live_stacks() == [], "the change sets and their empty stacks are gone"
 
@@ -319,7 +319,7 @@ def test_diff_previews_changes_and_changes_nothing(aws):
 
     bigger = run("diff", STACK=STACK, PARAMS="MaxSize=4")
     assert bigger.returncode == 0, bigger.stdout + bigger.stderr
-    assert f"{STACK} (update): 1 change(s)" in bigger.stdout
+    assert f"{STACK} (update): 1 change" in bigger.stdout
     assert "  Modify ClusterStack AWS::CloudFormation::Stack" in bigger.stdout
     assert live_stacks() == deployed and parameters(stack(aws, STACK))["MaxSize"] == "3", "not executed"
     assert not [c for c in cfn.list_change_sets(StackName=STACK)["Summaries"] if c["ChangeSetName"].startswith("diff-")]

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from lifecycle import bucket as templates_bucket
 from lifecycle import data, stacks, wait
 from lifecycle.aws import TAG, LifecycleError, Target, missing
+from templates_src.words import plural
 
 TRIES = 3
 
@@ -103,13 +104,15 @@ def remove(target: Target, name: str) -> None:
     unprotect_hosts(target, stack["StackId"])
     for attempt in range(1, TRIES + 1):
         since = stacks.now()
-        failed = stacks.delete(target, name)
+        failed = stacks.delete(target, name, note=f"retry {attempt - 1} of {TRIES - 1}" if attempt > 1 else "")
         if failed is None:
-            print(f"{name}: deleted")
+            # A retry that succeeds settles the DELETE_FAILED of the attempt before: say so, so it does not alarm.
+            print(f"{name}: deleted" + (f" on retry {attempt - 1}: the DELETE_FAILED above is fixed"
+                                        if attempt > 1 else ""))
             return
         blocking = [e for _, e in stacks.failures(target, failed["StackId"], since)
                     if e["ResourceStatus"] == "DELETE_FAILED" and e["ResourceType"] != "AWS::CloudFormation::Stack"]
-        print(f"{name}: DELETE_FAILED (attempt {attempt} of {TRIES}); blocked by:")
+        print(f"{name}: DELETE_FAILED (attempt {attempt} of {TRIES}); held by:")
         fixed = 0
         for event in blocking:
             print(f"  {event['LogicalResourceId']} ({event['ResourceType']} {event.get('PhysicalResourceId')}): "
@@ -146,7 +149,7 @@ def _release_hosts(target: Target, group: str) -> list[str]:
             if protected:
                 autoscaling.set_instance_protection(AutoScalingGroupName=group, InstanceIds=protected,
                                                     ProtectedFromScaleIn=False)
-                done.append(f"scale-in protection removed from {len(protected)} hosts of {group}")
+                done.append(f"scale-in protection removed from {plural(len(protected), 'host')} of {group}")
             if asg["MinSize"] or asg["DesiredCapacity"]:
                 autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, DesiredCapacity=0)
                 done.append(f"{group} scaled to 0 hosts")
@@ -200,7 +203,7 @@ def _empty_repository(target: Target, name: str) -> list[str]:
            for image in page["imageIds"]]
     for start in range(0, len(ids), 100):
         ecr.batch_delete_image(repositoryName=name, imageIds=ids[start:start + 100])
-    return [f"{len(ids)} images deleted from {name}"] if ids else []
+    return [f"{plural(len(ids), 'image')} deleted from {name}"] if ids else []
 
 
 def _drain_cluster(target: Target, cluster: str) -> list[str]:

@@ -13,6 +13,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError
 
 from lifecycle.aws import InputError, LifecycleError, target, unreachable
 from templates_src.config import DEFAULT_CONFIG, ConfigError
+from templates_src.words import plural
 
 OK, FAILED, REFUSED, NOT_OBSERVABLE, INTERRUPTED_CODE = 0, 1, 2, 3, 130
 EXIT_CODES = """exit codes:
@@ -65,9 +66,11 @@ def parser() -> argparse.ArgumentParser:
                                   "(SKIP_IMAGES=1)")
             sub.add_argument("--image-tag", default=env("IMAGE_TAG") or None,
                              help="the images' tag, for images already pushed (IMAGE_TAG)")
-        if command == "cleanup":
+        if command in ("cleanup", "deploy"):
             sub.add_argument("--yes", action="store_true", default=env("YES") == "1",
-                             help="do not ask for confirmation (YES=1)")
+                             help="do not ask for confirmation (YES=1); deploy asks only on a terminal, before "
+                                  "a change that replaces a resource or touches IAM or security groups")
+        if command == "cleanup":
             sub.add_argument("--keep-data", action="store_true", default=env("KEEP_DATA") == "1",
                              help="keep the services' data: the EFS file system, its KMS key and the secrets "
                                   "(KEEP_DATA=1)")
@@ -138,7 +141,10 @@ def _overrides(args) -> dict[str, str]:
 def _deploy(where, args) -> int:
     from lifecycle import deploy, live
 
-    outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args))
+    outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args),
+                         yes=args.yes)
+    if outputs is None:  # not approved: nothing executed, as asked
+        return 0
     live.print_table(["output", "value"], [[k, v] for k, v in sorted(outputs.items())],
                      title=f"{where.stack} in {where.region}")
     return OK
@@ -181,17 +187,19 @@ def _cleanup(where, args) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise InputError("cleanup deletes everything of the deployment; not on a terminal, so say YES=1")
-        answer = input(f"Delete stacks {where.stack} and {where.registry} in {where.region} and their images; "
-                       f"{fate}. Type the stack name to confirm: ")
+        answer = input(f"Delete stacks {where.stack} and {where.registry} in {where.region} and their images"
+                       f"{'; ' + fate if fate else ''}. Type the stack name to confirm: ")
         if answer.strip() != where.stack:
             print("cleanup: not confirmed, nothing deleted")
             return FAILED
-    print(f"cleanup: {fate}")
+    if fate:
+        print(f"cleanup: {fate}")
     for line in strangers:
         print(line)
     remaining = cleanup.run(where, args.bucket, keep_data=args.keep_data, known=known)
     if remaining:
-        print(f"cleanup: {len(remaining)} resource(s) still carry the tag of {where.stack}:")
+        print(f"cleanup: {plural(len(remaining), 'resource')} still {'carries' if len(remaining) == 1 else 'carry'} "
+              f"the tag of {where.stack}:")
         for arn in remaining:
             print(f"  {arn}")
         return FAILED

@@ -24,6 +24,7 @@ from lifecycle import stacks
 from lifecycle.aws import LifecycleError, Target, error_code
 from templates_src import kept, links, plan, secrets
 from templates_src.config import App
+from templates_src.words import plural
 
 FILE_SYSTEM, KEY, SECRET = "EFS file system", "KMS key", "secret"
 MADE_BY = "aws:cloudformation:stack-name"
@@ -235,7 +236,7 @@ def reattach(target: Target, app: App, given: dict[str, str]) -> dict[str, str]:
         parameters[links.DATA_SECRET_ARNS.name] = ",".join(item.id for item in chosen)
     if parameters:
         what = ([f"EFS {system.id}"] if system else []) + ([f"key {key.id}"] if key else []) \
-            + ([f"{len(chosen)} secrets"] if chosen else [])
+            + ([plural(len(chosen), "secret")] if chosen else [])
         print(f"data: reattaching {', '.join(what)} kept from an earlier deployment"
               + ("" if system or links.DATA_FILE_SYSTEM_ID.name in given else " (no file system kept: a new one)"))
     else:
@@ -318,12 +319,13 @@ def _recover(target: Target, key: Item | None, chosen: list[Item]) -> None:
 # --- cleanup -----------------------------------------------------------------------------------------
 
 def summary(items: list[Item], keep_data: bool) -> str:
-    """What happens to the data, for the prompt and the first line of cleanup."""
+    """What happens to the data, for the prompt and the first line of cleanup; empty when there is
+    none (an app without data, a stack never deployed): nothing to warn about."""
     if not items:
-        return "no kept data (EFS file system, KMS key, secrets) of this deployment found"
+        return ""
     parts = [str(item) for item in items if item.kind != SECRET]
     count = sum(item.kind == SECRET for item in items)
-    parts += [f"{count} secret{'s' * (count != 1)}"] if count else []
+    parts += [plural(count, "secret")] if count else []
     if keep_data:
         return f"the data is kept (KEEP_DATA=1): {', '.join(parts)}"
     return f"THE DATA IS DELETED TOO: {', '.join(parts)} (KEEP_DATA=1 keeps them)"

@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from lifecycle import bucket as templates_bucket
-from lifecycle import data, hosts, images, preflight, rules, stacks
+from lifecycle import approval, data, hosts, images, preflight, rules, stacks
 from lifecycle.aws import InputError, Target
 from templates_src import config, links, main, render
 
@@ -99,13 +99,18 @@ class Staged:
                     self.declared["main.yaml"])
 
 
-@contextlib.contextmanager
-def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str],
-          building: bool = False) -> Iterator[Staged]:
-    """Render, check the overrides against the root's parameter constraints and Rules, that the
-    stacks of these names are this deployment's and, when images will be built (`building`), that
-    Docker and the sources are there; then ensure the bucket, hold the stack's deploy lock for the
-    block, and upload what deploy has not uploaded yet."""
+def nested_templates(files: dict[str, str]) -> dict[str, str]:
+    """Nested stack logical ID in main.yaml -> the rendered file its TemplateURL names."""
+    found = {}
+    for logical, resource in (yaml.safe_load(files["main.yaml"]).get("Resources") or {}).items():
+        if resource.get("Type") == "AWS::CloudFormation::Stack":
+            url = str(resource.get("Properties", {}).get("TemplateURL"))
+            found.update({logical: name for name in files if name != "main.yaml" and name in url})
+    return found
+
+
+def prepare(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> Staged:
+    """Render and check the overrides and the root's Rules; nothing is made."""
     app, files = rendered(config_path)
     parsed = {name: yaml.safe_load(text) for name, text in files.items() if name in ("main.yaml", "registry.yaml")}
     declared = {name: set(template.get("Parameters") or {}) for name, template in parsed.items()}
@@ -118,25 +123,44 @@ def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict
     refused = preflight.constraints(parsed["main.yaml"], values) or rules.refusal(parsed["main.yaml"], values)
     if refused:
         raise InputError(f"PARAMS: {refused}")
+    return staged
+
+
+@contextlib.contextmanager
+def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str],
+          building: bool = False) -> Iterator[Staged]:
+    """Render, check the overrides against the root's parameter constraints and Rules, that the
+    stacks of these names are this deployment's and, when images will be built (`building`), that
+    Docker and the sources are there; then ensure the bucket, hold the stack's deploy lock for the
+    block, and upload what deploy has not uploaded yet."""
+    staged = prepare(target, config_path, bucket, overrides)
+    files = staged.files
     stacks.refuse_strangers(target)
     if building:
-        preflight.images(app, first=not (stacks.describe(target, target.registry) and stacks.describe(
+        preflight.images(staged.app, first=not (stacks.describe(target, target.registry) and stacks.describe(
             target, target.stack)))
     templates_bucket.ensure(target, staged.bucket)
     with templates_bucket.lock(target, staged.bucket):
         # Checked again under the lock: a deploy that ended while this one waited may have made them.
         stacks.refuse_strangers(target)
         put = templates_bucket.upload(target, staged.bucket, staged.prefix, files)
-        print(f"templates: s3://{staged.bucket}/{staged.prefix} ({put} of {len(files)} uploaded, the rest were there)")
+        there = len(files) - put
+        print(f"templates: s3://{staged.bucket}/{staged.prefix} ({put} of {len(files)} uploaded"
+              + (f", {there} already there)" if there else ")"))
         yield staged
 
 
 def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool,
-        image_tag: str | None, overrides: dict[str, str]) -> dict[str, str]:
+        image_tag: str | None, overrides: dict[str, str], yes: bool = True) -> dict[str, str] | None:
     """The whole deploy, one at a time per stack (the lock in the templates bucket); returns the
-    root stack's outputs."""
+    root stack's outputs, or None when a change set was not approved (approval.py; yes: never ask)."""
     with stage(target, config_path, bucket, overrides, building=not skip_images) as staged:
-        return _run(target, staged, skip_images, image_tag, overrides)
+        review = approval.Approval(yes, approval.nested_types(staged.files))
+        try:
+            return _run(target, staged, skip_images, image_tag, overrides, review)
+        except stacks.Declined as declined:
+            print(review.declined(declined.name, declined.kind))
+            return None
 
 
 def _never_ran(root: dict | None) -> bool:
@@ -146,14 +170,15 @@ def _never_ran(root: dict | None) -> bool:
 
 
 def _run(target: Target, staged: Staged, skip_images: bool, image_tag: str | None,
-         overrides: dict[str, str]) -> dict[str, str]:
+         overrides: dict[str, str], review: approval.Approval) -> dict[str, str]:
     app = staged.app
     root = stacks.describe(target, target.stack)
     given = dict(overrides)
     if root is None or root["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):  # no root to update
         given.update(data.reattach(target, app, given))
     if "registry.yaml" in staged.files:
-        stacks.apply(target, target.registry, staged.url(target, "registry.yaml"), staged.registry_parameters(target))
+        stacks.apply(target, target.registry, staged.url(target, "registry.yaml"), staged.registry_parameters(target),
+                     review)
 
     if image_tag:
         given[links.IMAGE_TAG.name] = image_tag
@@ -169,12 +194,13 @@ def _run(target: Target, staged: Staged, skip_images: bool, image_tag: str | Non
     if not skip_images:
         docker = images.Docker(target)
         images.copy(target, app, docker)
+        review.executed.append("the Docker Hub images copied into ECR")
         inlined = images.needed_outputs(app)
         if inlined - set(stacks.outputs(root)):
             print(f"{target.stack}: first deploy; creating it with ServicesRunning=false to learn its URLs, "
                   "which the images inline")
             stacks.apply(target, target.stack, root_url, staged.root_parameters(
-                target, root, {**given, links.SERVICES_RUNNING.name: "false"}))
+                target, root, {**given, links.SERVICES_RUNNING.name: "false"}), review)
             root = stacks.describe(target, target.stack)
         elif inlined:
             print(f"{target.stack}: updating it first with its current image tag, so the images inline the URLs "
@@ -182,12 +208,12 @@ def _run(target: Target, staged: Staged, skip_images: bool, image_tag: str | Non
             # Tasks keep running what they run (a root a failed first deploy left with no tasks keeps none).
             current = {**{k: v for k, v in given.items() if k != links.IMAGE_TAG.name},
                        links.SERVICES_RUNNING.name: stacks.parameters(root).get(links.SERVICES_RUNNING.name, "true")}
-            stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, current))
+            stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, current), review)
             root = stacks.describe(target, target.stack)
         tag = images.build(target, app, docker)
         if tag:
             given[links.IMAGE_TAG.name] = tag
-    applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given))
+    applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given), review)
     note = hosts.refresh(target)
     if note:
         print(note)

@@ -11,6 +11,7 @@ import datetime
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError, WaiterError
@@ -108,15 +109,16 @@ def settle(target: Target, name: str) -> dict | None:
     return stack
 
 
-def delete(target: Target, name: str) -> dict | None:
-    """DeleteStack and wait, with the live view; returns the stack when it ended DELETE_FAILED."""
+def delete(target: Target, name: str, note: str = "") -> dict | None:
+    """DeleteStack and wait, with the live view (`note`: what this delete is, e.g. a retry); returns
+    the stack when it ended DELETE_FAILED."""
     stack = describe(target, name)
     if stack is None:
         return None
     cfn = target.client("cloudformation")
-    started = now()
-    cfn.delete_stack(StackName=stack["StackId"])
-    ok = _watch(target, stack["StackId"], name, started, "stack_delete_complete")
+    holding = progress.holding(target, stack["StackId"])
+    ok = _watch(target, stack["StackId"], name, lambda: cfn.delete_stack(StackName=stack["StackId"]),
+                "stack_delete_complete", note, holding)
     return None if ok else describe(target, stack["StackId"])
 
 
@@ -182,18 +184,32 @@ def withdraw(target: Target, proposal: Proposal) -> None:
                                                          WaiterConfig={"Delay": DELAY, "MaxAttempts": 120})
 
 
-def apply(target: Target, name: str, template_url: str, params: dict[str, str]) -> dict:
+class Declined(Exception):
+    """The change set was not approved (lifecycle/approval.py); it is deleted, nothing executed."""
+
+    def __init__(self, name: str, kind: str):
+        super().__init__(name)
+        self.name, self.kind = name, kind
+
+
+def apply(target: Target, name: str, template_url: str, params: dict[str, str], review=None) -> dict:
     """Create or update `name` through a change set and return its description; raises
-    LifecycleError with the root cause."""
-    proposal = propose(target, name, template_url, params)
+    LifecycleError with the root cause. `review(target, name, proposal, changes)` (approval.py)
+    may decline the change set: it is then deleted and Declined raised."""
+    proposal = propose(target, name, template_url, params, nested=bool(review and review.interactive))
     if proposal is None:
         return describe(target, name)
-    for line in summarize(change_set_changes(target, name, proposal.change_set)):
+    changes = change_set_changes(target, name, proposal.change_set)
+    for line in summarize(changes):
         print(f"{name}: {line}")
+    if review is not None and not review(target, name, proposal, changes):
+        withdraw(target, proposal)
+        raise Declined(name, proposal.kind)
     started = now()
-    target.client("cloudformation").execute_change_set(ChangeSetName=proposal.change_set, StackName=name)
     waiter = "stack_create_complete" if proposal.kind == "CREATE" else "stack_update_complete"
-    if not _watch(target, proposal.stack_id, name, started, waiter):
+    if not _watch(target, proposal.stack_id, name, lambda: target.client("cloudformation").execute_change_set(
+            ChangeSetName=proposal.change_set, StackName=name), waiter,
+            planned={change["LogicalResourceId"] for change in changes}):
         final = describe(target, proposal.stack_id) or {}
         raise LifecycleError(f"{name}: {final.get('StackStatus', 'deleted')}\n"
                              + "\n".join(explain(target, proposal.stack_id, started)))
@@ -229,9 +245,14 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _watch(target: Target, stack_id: str, name: str, started: datetime.datetime, waiter: str) -> bool:
-    """Block on the boto3 waiter while the live view follows the events; True when it succeeded."""
-    view = progress.View(target, stack_id, name, started)
+def _watch(target: Target, stack_id: str, name: str, begin: Callable[[], object], waiter: str,
+           note: str = "", planned: set[str] | None = None) -> bool:
+    """Start the operation (`begin`) and block on the boto3 waiter while the live view follows the
+    events; True when it succeeded. The view starts first: a call that answers only when the work is
+    done (the emulator's) is followed too. Ctrl-C ends the view with the state so far, then goes on
+    up (CloudFormation keeps going)."""
+    view = progress.View(target, stack_id, name, now(), note=note, planned=planned)
+    interrupted = False
     stop = threading.Event()
 
     def follow():
@@ -242,16 +263,21 @@ def _watch(target: Target, stack_id: str, name: str, started: datetime.datetime,
     view.start()
     follower.start()
     try:
+        begin()
         target.client("cloudformation").get_waiter(waiter).wait(
             StackName=stack_id, WaiterConfig={"Delay": DELAY, "MaxAttempts": 720})
         return True
     except WaiterError:
         return False
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         stop.set()
         follower.join()
-        view.poll()
-        view.stop()
+        if not interrupted:
+            view.poll()
+        view.stop(interrupted)
 
 
 # --- explaining a failure ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from lifecycle import live, status
 from lifecycle.aws import Target
 from lifecycle.wait import shown
 from templates_src import config
+from templates_src.words import plural
 
 PASS, FAIL, UNOBSERVABLE = "PASS", "FAIL", "NOT OBSERVABLE HERE"
 EMULATED = "emulated: the emulator's ECS scheduler"
@@ -156,7 +157,7 @@ def _get(url: str, attempts: int) -> Check:
         try:
             with urllib.request.urlopen(url, timeout=10) as answer:
                 if answer.status == 200:
-                    return Check(f"GET {url}", PASS, f"200 after {attempt} attempt(s)")
+                    return Check(f"GET {url}", PASS, f"200 after {plural(attempt, 'attempt')}")
                 last = f"HTTP {answer.status}"
         except urllib.error.HTTPError as error:
             last = f"HTTP {error.code}"
@@ -172,11 +173,12 @@ def report(checks: list[Check]) -> int:
     live.print_table(["result", "check", "detail"], [[c.result, c.name, c.detail] for c in checks])
     results = {c.result for c in checks}
     if FAIL in results:
-        print(f"verify: {sum(c.result == FAIL for c in checks)} check(s) failed")
+        print(f"verify: {plural(sum(c.result == FAIL for c in checks), 'check')} failed")
         return 1
     if UNOBSERVABLE in results:
-        print(f"verify: nothing failed, but {sum(c.result == UNOBSERVABLE for c in checks)} check(s) could not be "
-              "observed here; this run does not show the app serving")
+        unseen = sum(c.result == UNOBSERVABLE for c in checks)
+        print(f"verify: nothing failed, but {plural(unseen, 'check')} could not be observed here; this run does not "
+              "show the app serving")
         return 3
     print(f"verify: all {len(checks)} checks passed")
     return 0
