@@ -45,7 +45,7 @@ def test_help_lists_every_command_and_the_exit_codes():
 
 def test_each_command_s_help_shows_its_own_flags():
     flags = {
-        "deploy": {"--stack", "--region", "--config", "--bucket", "--parameter", "--skip-images", "--image-tag"},
+        "deploy": {"--stack", "--region", "--config", "--bucket", "--parameter", "--skip-images", "--image-tag", "--yes"},
         "diff": {"--stack", "--region", "--config", "--bucket", "--parameter"},
         "images": {"--stack", "--region", "--config"},
         "verify": {"--stack", "--region", "--config", "--wait"},
