@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,14 @@ from templates_src import config, render
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 DKS_DIR = config.DEFAULT_CONFIG.parent
+
+
+def as_typed(**env: str) -> dict[str, str]:
+    """The environment of a command typed at a terminal: `make test` runs the tests under make, whose
+    MAKELEVEL and MAKEFLAGS would make a make they start a sub-make (`make[2]: ...`), not the one a person runs."""
+    outer = {name: value for name, value in os.environ.items()
+             if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    return {**outer, **env}
 
 
 def dks_data() -> dict:

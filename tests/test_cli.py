@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from helpers import ROOT
+from helpers import ROOT, as_typed
 
 COMMANDS = ("deploy", "diff", "images", "verify", "status", "cleanup")
 CODES = {"0", "1", "2", "3", "130"}
@@ -25,7 +25,7 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 def make(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=600)
+                          env=as_typed(**env), timeout=600)
 
 
 def documented_codes(text: str) -> set[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import inventory
 import stacks
 import pytest
-from helpers import BUILD, ROOT, stand_in_docker
+from helpers import BUILD, ROOT, as_typed, stand_in_docker
 
 STACK = "dks"
 REGISTRY = "dks-registry"
@@ -25,7 +25,7 @@ ACCOUNT_BUCKET = "dks-templates-123456789012-us-east-1"
 def run(command: str, *args: str, make: bool = False, **env: str) -> subprocess.CompletedProcess:
     """`make <command>` (make=True) or `python scripts/<command>.py`, with extra environment."""
     argv = ["make", "--no-print-directory", command] if make else [sys.executable, f"scripts/{command}.py", *args]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=as_typed(**env), timeout=600)
     assert "Traceback" not in done.stderr, done.stderr
     return done
 

@@ -13,7 +13,7 @@ import time
 
 import inventory
 import pytest
-from helpers import BUILD, ROOT
+from helpers import BUILD, ROOT, as_typed
 from test_lifecycle import REGISTRY, STACK, run, stack
 
 # A good share of the calls: throttling (with the protocol's own code) and transient 500/503.
@@ -59,7 +59,7 @@ def start(command: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen(["make", "--no-print-directory", command], cwd=ROOT, text=True, start_new_session=True,
                             preexec_fn=interruptible,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+                            env=as_typed(PYTHONUNBUFFERED="1", **env))
 
 
 def interrupt(process: subprocess.Popen, hold, how: signal.Signals) -> tuple[str, str]:

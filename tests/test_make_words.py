@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, as_typed
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+                          env=as_typed(), timeout=300)
 
 
 def test_help_rows_are_aligned():
