@@ -28,6 +28,7 @@ from typing import Callable, Optional
 import yaml
 
 from templates_src import bounded, config, names
+from templates_src.words import plural
 
 # --- what the config cannot say, and defaults for what Compose leaves open ---------------------------
 
@@ -1110,9 +1111,9 @@ def _environment(ctx: _Context, key: str, svc: dict, renamed: dict[str, str], pu
         # `- NAME` passes the variable through from where Compose runs; set nowhere, the container does not get
         # it (https://docs.docker.com/compose/how-tos/environment-variables/set-environment-variables/):
         # the same here, and one sentence for them all, not one per variable (Jitsi lists 400).
-        ctx.warn(key, "environment", f"{len(absent)} variable{'s' if len(absent) > 1 else ''} with no value in Compose, .env or env_file "
-                                     f"left out, as `docker compose up` leaves them out when the shell does not set "
-                                     f"them: {', '.join(absent)}; give the ones the app needs a value")
+        ctx.warn(key, "environment", f"{plural(len(absent), 'variable')} with no value in Compose, .env or "
+                                     f"env_file left out, as `docker compose up` leaves them out when the shell "
+                                     f"does not set them: {', '.join(absent)}; give the ones the app needs a value")
     return {"environment": environment}
 
 
