@@ -23,9 +23,9 @@ IMPORT_MISSING = $(if $(COMPOSE),,COMPOSE= (the Compose file to read))$(if $(or 
 
 .DEFAULT_GOAL := help
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
-export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG
+export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG SERVICE SINCE FOLLOW FILTER
 
-.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat strictness bench diagram deploy diff images verify status cleanup clean
+.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat strictness bench diagram deploy diff images verify status logs cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {name[++n] = $$1; text[n] = $$2; if (length($$1) > width) width = length($$1)} \
@@ -103,6 +103,9 @@ verify: $(VENV)/.ops ## Check STACK= is up: hosts, steady services, healthy targ
 
 status: $(VENV)/.ops ## STACK='s stacks, services (desired/running), targets and URLs in one table
 	@$(CLI) status
+
+logs: $(VENV)/.ops ## STACK='s service logs interleaved by time [SERVICE= SINCE=10m FOLLOW=1 FILTER=pattern]
+	@$(CLI) logs
 
 cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, delete the data (file system, key, secrets) unless KEEP_DATA=1, list leftovers (YES=1: no prompt)
 	@$(CLI) cleanup

@@ -17,14 +17,16 @@ from templates_src.words import plural
 
 OK, FAILED, REFUSED, NOT_OBSERVABLE, INTERRUPTED_CODE = 0, 1, 2, 3, 130
 EXIT_CODES = """exit codes:
-  0    done (deploy, cleanup), everything checked passed (verify), shown (diff, status)
+  0    done (deploy, cleanup), everything checked passed (verify), shown (diff, status, logs; logs
+       --follow also when Ctrl-C ends it)
   1    failed: AWS, CloudFormation or Docker did not do what was asked (the reason is printed)
   2    refused before anything was made: a bad config, parameter, region or stack name, no
        answer from the endpoint, credentials refused, no Docker engine, another deploy running
   3    verify: nothing failed, but some facts could not be observed (the emulator runs no host)
   130  interrupted (Ctrl-C); CloudFormation goes on with what it had begun"""
 ENVIRONMENT = """environment (what the make targets pass; a flag wins):
-  STACK REGION CONFIG BUCKET PARAMS SKIP_IMAGES IMAGE_TAG YES KEEP_DATA VERIFY_WAIT, and boto3's own:
+  STACK REGION CONFIG BUCKET PARAMS SKIP_IMAGES IMAGE_TAG YES KEEP_DATA VERIFY_WAIT SERVICE SINCE FOLLOW
+  FILTER, and boto3's own:
   AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL (the local emulator: make emulator)"""
 
 COMMANDS_HELP = {
@@ -33,6 +35,7 @@ COMMANDS_HELP = {
     "images": "copy the Docker Hub images into the stack's ECR, build and push the app's own",
     "verify": "hosts registered, services steady, targets healthy, Cloud Map, HTTP 200",
     "status": "the stacks, services (desired/running), targets, hosts and URLs in one table",
+    "logs": "the services' CloudWatch logs interleaved by time, each line prefixed with its service",
     "cleanup": "delete the stacks, the templates bucket and the data unless --keep-data; list leftovers",
 }
 
@@ -74,6 +77,16 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--keep-data", action="store_true", default=env("KEEP_DATA") == "1",
                              help="keep the services' data: the EFS file system, its KMS key and the secrets "
                                   "(KEEP_DATA=1)")
+        if command == "logs":
+            sub.add_argument("--service", default=env("SERVICE") or None,
+                             help="only this service's logs (default: every service; SERVICE)")
+            sub.add_argument("--since", default=env("SINCE") or "10m",
+                             help="from how long ago (30s, 10m, 2h, 1d) or from an ISO time (default 10m; SINCE)")
+            sub.add_argument("--follow", action="store_true", default=env("FOLLOW") == "1",
+                             help="keep printing new events, with Live Tail where available; Ctrl-C stops "
+                                  "(exit 0; FOLLOW=1)")
+            sub.add_argument("--filter", default=env("FILTER") or None,
+                             help="a CloudWatch Logs filter pattern, e.g. ERROR or '\"connection refused\"' (FILTER)")
         if command == "verify":
             sub.add_argument("--wait", type=int, default=int(env("VERIFY_WAIT", "600")),
                              help="seconds to wait for the services to be steady (VERIFY_WAIT)")
@@ -177,6 +190,12 @@ def _status(where, args) -> int:
     return status.show(where)
 
 
+def _logs(where, args) -> int:
+    from lifecycle import logs
+
+    return logs.run(where, args.service, args.since, args.follow, args.filter)
+
+
 def _cleanup(where, args) -> int:
     from lifecycle import cleanup, data
 
@@ -209,4 +228,4 @@ def _cleanup(where, args) -> int:
 
 
 COMMANDS = {"deploy": _deploy, "diff": _diff, "images": _images, "verify": _verify, "status": _status,
-            "cleanup": _cleanup}
+            "logs": _logs, "cleanup": _cleanup}
