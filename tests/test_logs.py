@@ -90,3 +90,29 @@ def test_events_come_interleaved_by_time_with_their_service_and_narrow_by_servic
     start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((t - 35_000) / 1000))
     since_iso = cli("logs", STACK=STACK, SINCE=start + "Z")
     assert [message for _, message in lines(since_iso.stdout)][0] == "api GET /actuator/health 200"
+
+
+def test_a_service_or_pattern_that_does_not_exist_is_refused_in_one_sentence(deployed):
+    unknown = cli("logs", STACK=STACK, SERVICE="dks-web")
+    assert unknown.returncode == 2, unknown.stderr
+    assert unknown.stderr == "error: SERVICE='dks-web' is not a service of dks; its services are dks-db, dks-api, " \
+                             "dks-ui\n"
+    refused = cli("logs", STACK=STACK, FILTER='"connection refused')
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: FILTER='\"connection refused' is not a filter pattern CloudWatch Logs "
+                                     "accepts: Invalid filter pattern") and refused.stderr.count("\n") == 1
+    assert refused.stdout == ""
+
+
+@pytest.mark.parametrize("value", ["yesterday", "10", "5 minutes", "-10m", "2026-13-01"])
+def test_since_takes_a_duration_or_an_iso_time_and_nothing_else(aws, value):
+    done = cli("logs", STACK=STACK, SINCE=value)
+    assert done.returncode == 2
+    assert done.stderr == f"error: SINCE={value!r} is neither a duration (30s, 10m, 2h, 1d) nor an ISO time " \
+                          "(2026-01-31T09:30:00Z)\n"
+
+
+def test_a_stack_that_is_not_deployed_is_said_as_status_says_it(aws):
+    done = cli("logs", STACK="nothing-here")
+    assert done.returncode == 2
+    assert done.stderr == "error: nothing-here: not deployed in us-east-1 (no stack nothing-here)\n"
