@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -116,3 +117,115 @@ def test_a_stack_that_is_not_deployed_is_said_as_status_says_it(aws):
     done = cli("logs", STACK="nothing-here")
     assert done.returncode == 2
     assert done.stderr == "error: nothing-here: not deployed in us-east-1 (no stack nothing-here)\n"
+
+
+def test_follow_prints_new_events_once_each_and_ctrl_c_ends_it_cleanly(deployed):
+    t = now_ms()
+    write(deployed, "dks-api", (t - 5_000, "api before following"))
+    follower = subprocess.Popen([sys.executable, "scripts/ecs-app", "logs"], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=as_typed(STACK=STACK, FOLLOW="1"))
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(iter(follower.stdout.readline, "")), daemon=True)
+    reader.start()
+
+    def until(message: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(row.endswith(f" {message}\n") for row in printed):
+            assert time.monotonic() < deadline and follower.poll() is None, (printed, follower.poll())
+            time.sleep(0.1)
+
+    try:
+        until("api before following")
+        write(deployed, "dks-db", (now_ms(), "db written while following"))
+        until("db written while following")
+        # Ingested late: its timestamp is already behind the last window's start, but within the overlap.
+        write(deployed, "dks-ui", (now_ms() - 30_000, "ui ingested 30 s late"))
+        until("ui ingested 30 s late")
+        time.sleep(6)  # three more polls (every 2 s) over the same window: nothing is printed twice
+        follower.send_signal(signal.SIGINT)
+        _, stderr = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    reader.join(5)
+    assert follower.returncode == 0, stderr
+    assert "Traceback" not in stderr and "interrupted" not in stderr
+    assert stderr.count("logs: following by polling every 2 s (Live Tail is not available here: ") == 1, stderr
+    assert [message for _, message in lines("".join(printed))] == [
+        "api before following", "db written while following", "ui ingested 30 s late"]
+
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def coloured(screen: tmux.Pane) -> list[str]:
+    """The pane's rows with their escape codes (capture-pane -e)."""
+    return screen._tmux("capture-pane", "-p", "-e", "-t", "t").split("\n")
+
+
+def terminal(tmp_path, name: str, *args: str, **env: str) -> tmux.Pane:
+    """`ecs-app logs ARGS` in a terminal of its own (each pane has its own tmux server under tmp_path/name)."""
+    (tmp_path / name).mkdir()
+    return tmux.Pane(tmp_path / name, [sys.executable, "scripts/ecs-app", "logs", *args], STACK=STACK, **env)
+
+
+def colour_of(rows: list[str], service: str) -> str:
+    """The SGR parameters the service's name is written in, on its first row."""
+    row = next(row for row in rows if service in SGR.sub("", row))
+    match = re.search(rf"\x1b\[([0-9;]+)m{re.escape(service)}", row)
+    assert match, repr(row)
+    return match.group(1)
+
+
+@TERMINAL
+def test_on_a_terminal_each_service_has_its_own_colour_and_ctrl_c_leaves_the_terminal_sane(deployed, tmp_path):
+    t = now_ms()
+    write(deployed, "dks-api", (t - 2_000, "api line"))
+    write(deployed, "dks-db", (t - 1_000, "db line"))
+    panes = []
+    try:
+        every = terminal(tmp_path, "every")
+        panes.append(every)
+        assert every.exit_code() == 0, "\n".join(every.history())
+        rows = coloured(every)
+        api, db = colour_of(rows, "dks-api"), colour_of(rows, "dks-db")
+        assert api != db
+        # The message itself is not coloured: the colour ends with the name (and its padding).
+        assert all(SGR.sub("", row).endswith((" api line", " db line")) for row in rows if "line" in row)
+        assert all(re.search(r"\x1b\[(0|39)?m {1,2}(api|db) line", row) for row in rows if " line" in row), rows
+
+        # A service keeps its colour when it is shown alone; NO_COLOR turns colour off on a terminal too.
+        alone = terminal(tmp_path, "alone", "--service", "dks-db")
+        panes.append(alone)
+        assert alone.exit_code() == 0
+        assert colour_of(coloured(alone), "dks-db") == db
+        plain = terminal(tmp_path, "plain", NO_COLOR="1")
+        panes.append(plain)
+        assert plain.exit_code() == 0
+        assert not any(SGR.search(row) for row in coloured(plain) if "line" in row)
+
+        following = terminal(tmp_path, "follow", "--follow")
+        panes.append(following)
+        following.until(r"^logs: following by polling every 2 s")
+        following.keys("C-c")
+        assert following.exit_code() == 0, "\n".join(following.history())
+        screen = following.screen()
+        assert not any("Traceback" in row or "interrupted" in row for row in screen), screen
+        exit_row = next(row for row in coloured(following) if "exit=0" in row)
+        assert SGR.sub("", exit_row) == "exit=0" and not SGR.search(exit_row), repr(exit_row)
+    finally:
+        for each in panes:
+            each.close()
+
+
+def test_make_logs_calls_the_command_line_which_offers_its_flags(aws):
+    recipe = re.search(r"^logs:.*## (.*)\n\t(.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe.group(2) == "@$(CLI) logs"
+    assert all(name in recipe.group(1) for name in ("SERVICE=", "SINCE=", "FOLLOW=1", "FILTER="))
+    shown = cli("logs", "--help")
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: ecs-app logs ")
+    options = set(re.findall(r"(--[a-z-]+)", shown.stdout.split("options:", 1)[1].split("exit codes:")[0]))
+    assert options == {"--help", "--stack", "--region", "--config", "--service", "--since", "--follow", "--filter"}
+    assert "CloudWatch" in shown.stdout  # the description keeps the name's capitals
+    through = subprocess.run(["make", "--no-print-directory", "logs"], cwd=ROOT, capture_output=True, text=True,
+                             env=as_typed(STACK="nothing-here", SINCE="1h"), timeout=600)
+    assert through.stderr.splitlines()[0] == "error: nothing-here: not deployed in us-east-1 (no stack nothing-here)"

@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=f"{EXIT_CODES}\n\n{ENVIRONMENT}", formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True, metavar="command")
     for command, summary in COMMANDS_HELP.items():
-        sub = commands.add_parser(command, help=summary, description=summary.capitalize() + ".",
+        sub = commands.add_parser(command, help=summary, description=summary[:1].upper() + summary[1:] + ".",
                                   epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("--stack", default=env("STACK") or None,
                          help="root stack name, also every resource's prefix (default: the app's name; STACK)")
