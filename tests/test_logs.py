@@ -12,7 +12,12 @@ import time
 
 import pytest
 import tmux
+from botocore.exceptions import ClientError
 from helpers import ROOT, as_typed
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from lifecycle import logs  # noqa: E402
+from lifecycle.aws import target  # noqa: E402
 
 STACK = "dks"
 LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (\S+) +(.*)$")
@@ -229,3 +234,80 @@ def test_make_logs_calls_the_command_line_which_offers_its_flags(aws):
     through = subprocess.run(["make", "--no-print-directory", "logs"], cwd=ROOT, capture_output=True, text=True,
                              env=as_typed(STACK="nothing-here", SINCE="1h"), timeout=600)
     assert through.stderr.splitlines()[0] == "error: nothing-here: not deployed in us-east-1 (no stack nothing-here)"
+
+
+class Stream:
+    """What botocore's EventStream gives: the session's events, then (until closed) nothing more."""
+
+    def __init__(self, items: list[dict]):
+        self.items, self.closed = items, threading.Event()
+
+    def __iter__(self):
+        yield from self.items
+        self.closed.wait(30)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class LiveTail:
+    """A logs client with Live Tail (the emulator has none): records each StartLiveTail, answers with a stream."""
+
+    def __init__(self, updates: list[dict]):
+        self.updates, self.calls, self.streams = updates, [], []
+
+    def start_live_tail(self, **request):
+        if self.calls and len(self.calls) >= 2:  # no session is started again after Ctrl-C
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "again"}}, "StartLiveTail")
+        self.calls.append(request)
+        self.streams.append(Stream([{"sessionStart": {}}] + [{"sessionUpdate": u} for u in self.updates]
+                                   if len(self.calls) == 1 else []))
+        return {"responseStream": self.streams[-1]}
+
+
+class Interrupting(logs.Printer):
+    """Ctrl-C once `count` events are printed."""
+
+    def __init__(self, chosen, count: int):
+        super().__init__(chosen, out=None)
+        self.printed, self.count = [], count
+
+    def print(self, event):
+        self.printed.append((event.service, event.message))
+        if len(self.printed) == self.count:
+            raise KeyboardInterrupt
+
+
+def test_live_tail_takes_ten_groups_a_session_and_prints_what_the_backlog_did_not(aws, monkeypatch, capsys):
+    client = aws.client("logs")
+    chosen = [logs.Group(f"svc-{i:02}", f"/ecs/{STACK}/svc-{i:02}", "cyan") for i in range(12)]
+    for group in chosen:
+        client.create_log_group(logGroupName=group.name)
+    t = now_ms()
+    client.create_log_stream(logGroupName=chosen[0].name, logStreamName="s")
+    client.put_log_events(logGroupName=chosen[0].name, logStreamName="s",
+                          logEvents=[{"timestamp": t - 1_000, "message": "ERROR in the backlog"}])
+    arn = {g["logGroupName"]: g["arn"].removesuffix(":*") for g in client.describe_log_groups()["logGroups"]}
+    tail = LiveTail([
+        {"sessionMetadata": {"sampled": False}, "sessionResults": [
+            # In the backlog and in the session (it was open first): printed once.
+            {"logGroupIdentifier": arn[chosen[0].name], "timestamp": t - 1_000, "message": "ERROR in the backlog"},
+            {"logGroupIdentifier": arn[chosen[11].name], "timestamp": t, "message": "ERROR live"}]},
+        {"sessionMetadata": {"sampled": True}, "sessionResults": [
+            {"logGroupIdentifier": arn[chosen[3].name] + ":*", "timestamp": t + 1, "message": "ERROR sampled"}]},
+    ])
+    monkeypatch.setattr(logs, "live_tail_client", lambda _: tail)
+    printer = Interrupting(chosen, 3)
+    with pytest.raises(KeyboardInterrupt):
+        logs._live_tail(target(STACK), chosen, t - 60_000, "ERROR", printer)
+
+    assert printer.printed == [("svc-00", "ERROR in the backlog"), ("svc-11", "ERROR live"),
+                               ("svc-03", "ERROR sampled")]
+    # StartLiveTail takes at most 10 log groups, by ARN without the trailing :*, and the pattern as it is.
+    assert [call["logGroupIdentifiers"] for call in tail.calls] == [
+        [arn[g.name] for g in chosen[:10]], [arn[g.name] for g in chosen[10:]]]
+    assert all(call["logEventFilterPattern"] == "ERROR" for call in tail.calls)
+    assert all(stream.closed.is_set() for stream in tail.streams)
+    stderr = capsys.readouterr().err
+    assert stderr.count("logs: following with CloudWatch Logs Live Tail (2 sessions); Ctrl-C stops") == 1
+    assert stderr.count("Live Tail shows a sample") == 1

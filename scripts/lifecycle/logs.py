@@ -152,8 +152,8 @@ def run(target: Target, service: str | None, since_text: str, follow: bool, patt
             printer.print(event)
         return 0
     try:
-        if not _live_tail(target, chosen, start, pattern, printer):
-            _poll(target, chosen, start, pattern, printer)
+        why = _live_tail(target, chosen, start, pattern, printer)  # returns only when Live Tail is not available
+        _poll(target, chosen, start, pattern, printer, reason=f"Live Tail is not available here: {why}")
     except KeyboardInterrupt:
         print(file=sys.stderr)  # past the ^C the terminal echoed
     return 0
@@ -180,8 +180,8 @@ def _poll(target: Target, chosen: list[Group], start: int, pattern: str | None, 
         time.sleep(POLL)
 
 
-def _live_tail(target: Target, chosen: list[Group], start: int, pattern: str | None, printer: Printer) -> bool:
-    """Follow with Live Tail; False (after saying why) when the endpoint does not offer it."""
+def _live_tail(target: Target, chosen: list[Group], start: int, pattern: str | None, printer: Printer) -> str:
+    """Follow with Live Tail until Ctrl-C; returns, saying why, only when the endpoint does not offer it."""
     logs = target.client("logs")
     arns = {}
     for group in chosen:
@@ -189,8 +189,9 @@ def _live_tail(target: Target, chosen: list[Group], start: int, pattern: str | N
         arn = next((g["arn"] for g in described if g["logGroupName"] == group.name), None)
         if arn:
             arns[arn.removesuffix(":*")] = group  # StartLiveTail refuses an ARN ending in *
-    # One attempt, no retry: an endpoint without Live Tail should cost a second, not botocore's backoff.
-    client = target.session.client("logs", config=Config(retries={"max_attempts": 1}, connect_timeout=5))
+    if not arns:
+        return "none of the log groups exists"
+    client = live_tail_client(target)
     events: queue.Queue = queue.Queue()
     streams = []
     try:
@@ -200,8 +201,7 @@ def _live_tail(target: Target, chosen: list[Group], start: int, pattern: str | N
     except (ClientError, BotoCoreError) as error:
         for stream in streams:
             stream.close()
-        _poll(target, chosen, start, pattern, printer, reason=f"Live Tail is not available here: {_why(error)}")
-        return True
+        return _why(error)
     # The sessions are open before the backlog is read: an event between the two is in one or both, never lost.
     shown = set()
     backlog = fetch(target, chosen, start, pattern)
@@ -210,27 +210,38 @@ def _live_tail(target: Target, chosen: list[Group], start: int, pattern: str | N
         shown.add((event.service, event.timestamp, event.message))
     print(f"logs: following with CloudWatch Logs Live Tail ({len(streams)} "
           f"session{'s' if len(streams) > 1 else ''}); Ctrl-C stops", file=sys.stderr)
+    stop = threading.Event()
     for batch, stream in zip(batches, streams):
-        threading.Thread(target=_read, args=(client, batch, pattern, stream, events), daemon=True).start()
+        threading.Thread(target=_read, args=(client, batch, pattern, stream, events, stop), daemon=True).start()
     sampled = False
-    while True:
-        try:
-            item = events.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if isinstance(item, Exception):
-            raise item
-        if item.get("sessionMetadata", {}).get("sampled") and not sampled:
-            print("logs: more than 500 events a second: Live Tail shows a sample", file=sys.stderr)
-            sampled = True
-        for found in item.get("sessionResults", []):
-            group = arns.get(found["logGroupIdentifier"].removesuffix(":*"))
-            if group is None:
+    try:
+        while True:
+            try:
+                item = events.get(timeout=0.5)
+            except queue.Empty:
                 continue
-            event = Event(found["timestamp"], group.service, found["message"], "")
-            if (event.service, event.timestamp, event.message) in shown:
-                continue
-            printer.print(event)
+            if isinstance(item, Exception):
+                raise item
+            if item.get("sessionMetadata", {}).get("sampled") and not sampled:
+                print("logs: more than 500 events a second: Live Tail shows a sample", file=sys.stderr)
+                sampled = True
+            for found in item.get("sessionResults", []):
+                group = arns.get(found["logGroupIdentifier"].removesuffix(":*"))
+                if group is None:
+                    continue
+                event = Event(found["timestamp"], group.service, found["message"], "")
+                if (event.service, event.timestamp, event.message) not in shown:
+                    printer.print(event)
+    finally:
+        stop.set()  # before the streams close: a reader whose stream ends must not start a session again
+        for stream in streams:
+            stream.close()
+
+
+def live_tail_client(target: Target):
+    """A logs client for StartLiveTail: one attempt, no retry, so an endpoint without Live Tail costs a
+    second, not botocore's backoff."""
+    return target.session.client("logs", config=Config(retries={"max_attempts": 1}, connect_timeout=5))
 
 
 def _session(client, batch: list[str], pattern: str | None):
@@ -239,20 +250,27 @@ def _session(client, batch: list[str], pattern: str | None):
     return answer["responseStream"]
 
 
-def _read(client, batch: list[str], pattern: str | None, stream, events: queue.Queue) -> None:
-    """Hand a session's updates to the main thread; a session AWS ends after three hours is started again."""
-    while True:
+def _read(client, batch: list[str], pattern: str | None, stream, events: queue.Queue,
+          stop: threading.Event) -> None:
+    """Hand a session's updates to the main thread; a session AWS ends (after three hours) is started again."""
+    while not stop.is_set():
         try:
             for item in stream:
                 if "sessionUpdate" in item:
                     events.put(item["sessionUpdate"])
-            stream = _session(client, batch, pattern)  # the stream ended without an error: a new session
         except ClientError as error:
-            if error_code(error) != "SessionTimeoutException":
+            if error_code(error) != "SessionTimeoutException" and not stop.is_set():
                 events.put(error)
                 return
-            stream = _session(client, batch, pattern)
         except Exception as error:  # noqa: BLE001 (raised again in the main thread, which says it)
+            if not stop.is_set():
+                events.put(error)
+            return
+        if stop.is_set():
+            return
+        try:
+            stream = _session(client, batch, pattern)
+        except Exception as error:  # noqa: BLE001
             events.put(error)
             return
 
