@@ -65,13 +65,14 @@ def lines(output: str) -> list[tuple[str, str]]:
 
 
 def test_events_come_interleaved_by_time_with_their_service_and_narrow_by_service_filter_and_since(deployed):
-    t = now_ms()
-    write(deployed, "dks-api", (t - 50_000, "api started"), (t - 30_000, "api GET /actuator/health 200"),
-          (t - 10_000, "api ERROR connection refused"))
-    write(deployed, "dks-db", (t - 40_000, "db ready to accept connections"), (t - 20_000, "db ERROR deadlock"))
-    write(deployed, "dks-db", (t - 3 * 3600_000, "db from three hours ago"))
+    t, minute = now_ms(), 60_000
+    write(deployed, "dks-api", (t - 50 * minute, "api started"), (t - 30 * minute, "api GET /actuator/health 200"),
+          (t - 5 * minute, "api ERROR connection refused"))
+    write(deployed, "dks-db", (t - 40 * minute, "db ready to accept connections"),
+          (t - 20 * minute, "db ERROR deadlock"))
+    write(deployed, "dks-db", (t - 180 * minute, "db from three hours ago"))
 
-    done = cli("logs", STACK=STACK)
+    done = cli("logs", STACK=STACK, SINCE="1h")
     assert done.returncode == 0, done.stderr
     assert lines(done.stdout) == [("dks-api", "api started"), ("dks-db", "db ready to accept connections"),
                                   ("dks-api", "api GET /actuator/health 200"), ("dks-db", "db ERROR deadlock"),
@@ -81,19 +82,20 @@ def test_events_come_interleaved_by_time_with_their_service_and_narrow_by_servic
     assert {row.index(" api ") if " api " in row else row.index(" db ") for row in done.stdout.splitlines()} \
         == {len("2026-01-01T00:00:00.000Z dks-api")}
 
-    narrowed = cli("logs", "--service", "dks-db", STACK=STACK)
+    assert lines(cli("logs", STACK=STACK).stdout) == [("dks-api", "api ERROR connection refused")]  # the last 10m
+    narrowed = cli("logs", "--service", "dks-db", STACK=STACK, SINCE="1h")
     assert lines(narrowed.stdout) == [("dks-db", "db ready to accept connections"), ("dks-db", "db ERROR deadlock")]
 
-    filtered = cli("logs", STACK=STACK, FILTER="ERROR")
+    filtered = cli("logs", STACK=STACK, SINCE="1h", FILTER="ERROR")
     assert lines(filtered.stdout) == [("dks-db", "db ERROR deadlock"), ("dks-api", "api ERROR connection refused")]
-    phrase = cli("logs", STACK=STACK, FILTER='"connection refused"')
+    phrase = cli("logs", STACK=STACK, SINCE="1h", FILTER='"connection refused"')
     assert lines(phrase.stdout) == [("dks-api", "api ERROR connection refused")]
 
-    recent = cli("logs", STACK=STACK, SINCE="25s")
+    recent = cli("logs", STACK=STACK, SINCE="25m")
     assert lines(recent.stdout) == [("dks-db", "db ERROR deadlock"), ("dks-api", "api ERROR connection refused")]
     older = cli("logs", STACK=STACK, SERVICE="dks-db", SINCE="4h")
     assert [message for _, message in lines(older.stdout)][0] == "db from three hours ago"
-    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((t - 35_000) / 1000))
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((t - 35 * minute) / 1000))
     since_iso = cli("logs", STACK=STACK, SINCE=start + "Z")
     assert [message for _, message in lines(since_iso.stdout)][0] == "api GET /actuator/health 200"
 
