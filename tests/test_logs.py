@@ -99,6 +99,13 @@ def test_events_come_interleaved_by_time_with_their_service_and_narrow_by_servic
     since_iso = cli("logs", STACK=STACK, SINCE=start + "Z")
     assert [message for _, message in lines(since_iso.stdout)][0] == "api GET /actuator/health 200"
 
+    # A reader that leaves early (head) ends it quietly, with more printed than a pipe holds (64 KiB).
+    write(deployed, "dks-ui", *[(t - minute + i, f"ui request {i:05} " + "x" * 60) for i in range(3000)])
+    pipeline = f"{sys.executable} scripts/ecs-app logs --since 1h | head -1"
+    head = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], cwd=ROOT, capture_output=True, text=True, env=as_typed(STACK=STACK), timeout=600)
+    assert head.returncode == 0 and head.stderr == "", head.stderr
+    assert lines(head.stdout) == [("dks-api", "api started")]
+
 
 def test_a_service_or_pattern_that_does_not_exist_is_refused_in_one_sentence(deployed):
     unknown = cli("logs", STACK=STACK, SERVICE="dks-web")

@@ -118,6 +118,10 @@ def fetch(target: Target, chosen: list[Group], start: int, pattern: str | None) 
     return sorted(found, key=lambda e: e.timestamp)  # stable: each group's own order kept within a millisecond
 
 
+class ReaderGone(Exception):
+    """The pipe stdout writes to was closed by its reader."""
+
+
 class Printer:
     """One line per event: time (UTC), service padded to the widest, message; the service coloured on a
     terminal (rich leaves colour out on a pipe, and when NO_COLOR is set)."""
@@ -127,7 +131,16 @@ class Printer:
 
         self.width = max((len(group.service) for group in chosen), default=0)
         self.colours = {group.service: group.colour for group in chosen}
-        self.console = Console(file=out or sys.stdout, highlight=False, markup=False, emoji=False, soft_wrap=True)
+        class Quiet(Console):
+            def on_broken_pipe(self) -> None:
+                # rich points stdout at /dev/null (so the exit flush does not fail again), then exits 1; the
+                # reader leaving is no failure here. https://rich.readthedocs.io/en/latest/console.html
+                try:
+                    super().on_broken_pipe()
+                except SystemExit:
+                    raise ReaderGone from None
+
+        self.console = Quiet(file=out or sys.stdout, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
     def print(self, event: Event) -> None:
         from rich.text import Text
@@ -147,16 +160,19 @@ def run(target: Target, service: str | None, since_text: str, follow: bool, patt
         print(f"logs: {target.stack} has no service log group", file=sys.stderr)
         return 0
     printer = Printer(chosen)
-    if not follow:
-        for event in fetch(target, chosen, start, pattern):
-            printer.print(event)
-        return 0
     try:
-        why = _live_tail(target, chosen, start, pattern, printer)  # returns only when Live Tail is not available
-        _poll(target, chosen, start, pattern, printer, reason=f"Live Tail is not available here: {why}")
-    except KeyboardInterrupt:
-        print(file=sys.stderr)  # past the ^C the terminal echoed
-    return 0
+        if not follow:
+            for event in fetch(target, chosen, start, pattern):
+                printer.print(event)
+            return 0
+        try:
+            why = _live_tail(target, chosen, start, pattern, printer)  # returns only when Live Tail is not available
+            _poll(target, chosen, start, pattern, printer, reason=f"Live Tail is not available here: {why}")
+        except KeyboardInterrupt:
+            print(file=sys.stderr)  # past the ^C the terminal echoed
+        return 0
+    except ReaderGone:  # `make logs | head`: the reader has what it wanted
+        return 0
 
 
 def _poll(target: Target, chosen: list[Group], start: int, pattern: str | None, printer: Printer,
