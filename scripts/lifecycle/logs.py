@@ -97,11 +97,16 @@ def groups(target: Target, service: str | None = None) -> list[Group]:
     return chosen
 
 
-def fetch(target: Target, chosen: list[Group], start: int, pattern: str | None) -> list[Event]:
-    """Every event of the groups from `start` on, matching `pattern`, oldest first."""
+def fetch(target: Target, chosen: list[Group], start: int, pattern: str | None,
+          gone: set[str] | None = None) -> list[Event]:
+    """Every event of the groups from `start` on, matching `pattern`, oldest first. A group that no longer
+    exists is said once (`gone`: those said already) and skipped."""
+    gone = set() if gone is None else gone
     paginator = target.client("logs").get_paginator("filter_log_events")
     found = []
     for group in chosen:
+        if group.name in gone:
+            continue
         try:
             for page in paginator.paginate(logGroupName=group.name, startTime=start,
                                            **({"filterPattern": pattern} if pattern else {})):
@@ -115,6 +120,7 @@ def fetch(target: Target, chosen: list[Group], start: int, pattern: str | None) 
                 raise
             # A log group deleted by hand: the others still have something to say.
             print(f"logs: log group {group.name} of {group.service} is gone", file=sys.stderr)
+            gone.add(group.name)
     return sorted(found, key=lambda e: e.timestamp)  # stable: each group's own order kept within a millisecond
 
 
@@ -131,6 +137,7 @@ class Printer:
 
         self.width = max((len(group.service) for group in chosen), default=0)
         self.colours = {group.service: group.colour for group in chosen}
+
         class Quiet(Console):
             def on_broken_pipe(self) -> None:
                 # rich points stdout at /dev/null (so the exit flush does not fail again), then exits 1; the
@@ -150,7 +157,6 @@ class Printer:
         line.append(event.service.ljust(self.width), style=self.colours.get(event.service))
         line.append(" " + event.message.rstrip("\n"))
         self.console.print(line)
-        self.console.file.flush()
 
 
 def run(target: Target, service: str | None, since_text: str, follow: bool, pattern: str | None) -> int:
@@ -180,10 +186,11 @@ def _poll(target: Target, chosen: list[Group], start: int, pattern: str | None, 
     """FilterLogEvents every POLL seconds, each window from OVERLAP before the last call began, each
     event printed once."""
     seen: dict[str, int] = {}
+    gone: set[str] = set()
     announced = False
     while True:
         began = int(time.time() * 1000)
-        for event in fetch(target, chosen, start, pattern):
+        for event in fetch(target, chosen, start, pattern, gone):
             if event.key not in seen:
                 seen[event.key] = event.timestamp
                 printer.print(event)
