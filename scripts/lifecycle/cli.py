@@ -24,7 +24,7 @@ EXIT_CODES = """exit codes:
   3    verify: nothing failed, but some facts could not be observed (the emulator runs no host)
   130  interrupted (Ctrl-C); CloudFormation goes on with what it had begun"""
 ENVIRONMENT = """environment (what the make targets pass; a flag wins):
-  STACK REGION CONFIG BUCKET PARAMS SKIP_IMAGES IMAGE_TAG YES KEEP_DATA VERIFY_WAIT, and boto3's own:
+  STACK REGION CONFIG BUCKET PARAMS SKIP_IMAGES IMAGE_TAG YES KEEP_DATA VERIFY_WAIT SERVICE CMD, and boto3's own:
   AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL (the local emulator: make emulator)"""
 
 COMMANDS_HELP = {
@@ -34,6 +34,7 @@ COMMANDS_HELP = {
     "verify": "hosts registered, services steady, targets healthy, Cloud Map, HTTP 200",
     "status": "the stacks, services (desired/running), targets, hosts and URLs in one table",
     "cleanup": "delete the stacks, the templates bucket and the data unless --keep-data; list leftovers",
+    "exec": "a shell (or a command) in a running task of a service with exec on (ECS Exec, session-manager-plugin)",
 }
 
 
@@ -74,6 +75,11 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("--keep-data", action="store_true", default=env("KEEP_DATA") == "1",
                              help="keep the services' data: the EFS file system, its KMS key and the secrets "
                                   "(KEEP_DATA=1)")
+        if command == "exec":
+            sub.add_argument("--service", default=env("SERVICE") or None,
+                             help="the service to open a shell in; its config needs exec: true (SERVICE)")
+            sub.add_argument("--command", dest="run", default=env("CMD") or "/bin/sh",
+                             help="what to run in the container (default: /bin/sh; CMD)")
         if command == "verify":
             sub.add_argument("--wait", type=int, default=int(env("VERIFY_WAIT", "600")),
                              help="seconds to wait for the services to be steady (VERIFY_WAIT)")
@@ -208,5 +214,11 @@ def _cleanup(where, args) -> int:
     return OK
 
 
+def _exec(where, args) -> int:
+    from lifecycle import exec as ecs_exec
+
+    return ecs_exec.run(where, args.service, args.run)
+
+
 COMMANDS = {"deploy": _deploy, "diff": _diff, "images": _images, "verify": _verify, "status": _status,
-            "cleanup": _cleanup}
+            "cleanup": _cleanup, "exec": _exec}
