@@ -133,6 +133,10 @@ def test_plan_prices_the_endpoint_per_az_only_when_it_is_built(dks):
     assert "vpc_endpoint_hour" not in {line.item for line in made.nat.lines}
     text = plan.text(made)
     assert "VPC endpoint ssmmessages (ECS Exec)  2 endpoint-AZs x 730 h" in text and "$14.60" in text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    price = prices["vpc_endpoint_hour"]["prices"]["us-east-1"]
+    assert f"(2 × 730 h × ${price:g} = ${hours.monthly:.2f} a month in us-east-1)" in readme
+    assert f"It costs ${hours.monthly:.2f} a month in us-east-1 for two AZs" in readme
 
 
 # --- make exec on the emulator -------------------------------------------------------------------------
