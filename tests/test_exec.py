@@ -250,3 +250,44 @@ def test_make_exec_hands_the_session_to_the_plugin_as_the_aws_cli_does(aws, tmp_
 
 def aws_endpoint() -> str:
     return os.environ["AWS_ENDPOINT_URL"]
+
+
+def test_exec_turned_on_later_reaches_only_the_tasks_ecs_starts_afterwards(aws, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "session-manager-plugin").write_text(PLUGIN.format(python=sys.executable))
+    (bin_dir / "session-manager-plugin").chmod(0o755)
+    bare = os.environ["PATH"]
+    stand_in = f"{bin_dir}{os.pathsep}{bare}"
+    log = tmp_path / "plugin.log"
+    assert cli("deploy", path=bare, STACK=STACK, SKIP_IMAGES="1", PARAMS="ServicesRunning=true").returncode == 0
+
+    # the UI already has a writable root: exec changes its service and its role, not its task definition
+    folder = tmp_path / "app"
+    shutil.copytree(config.DEFAULT_CONFIG.parent, folder)
+    data = dks_data()
+    service(data, "dks-ui")["exec"] = True
+    (folder / "app.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    env = {"CONFIG": str(folder / "app.yaml"), "STACK": STACK, "PLUGIN_LOG": str(log)}
+    updated = cli("deploy", path=bare, SKIP_IMAGES="1", **env)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    ecs = aws.client("ecs")
+    root = aws.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    cluster = {o["OutputKey"]: o["OutputValue"] for o in root["Outputs"]}["ClusterName"]
+    (svc,) = ecs.describe_services(cluster=cluster, services=["dks-ui"])["services"]
+    assert svc["enableExecuteCommand"] is True
+    (old,) = ecs.list_tasks(cluster=cluster, serviceName="dks-ui")["taskArns"]
+
+    early = cli("exec", "--service", "dks-ui", path=stand_in, **env)
+    assert early.returncode == 2, early.stdout + early.stderr
+    assert f"stop one (aws ecs stop-task --cluster {cluster} --task {old.rsplit('/', 1)[-1]})" in early.stderr
+    assert answered() == [] and recorded(log) == []
+
+    ecs.stop_task(cluster=cluster, task=old, reason="exec turned on")
+    (new,) = ecs.list_tasks(cluster=cluster, serviceName="dks-ui")["taskArns"]
+    assert new != old
+    done = cli("exec", "--service", "dks-ui", path=stand_in, **env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (session,) = answered()
+    assert session["taskArn"] == new and recorded(log)[0]["argv"][0] == json.dumps(session["session"])
+    assert cli("cleanup", "--yes", path=bare, **env).returncode == 0

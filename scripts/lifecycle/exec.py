@@ -99,8 +99,11 @@ def _task(target: Target, cluster: str, service: str) -> dict:
     if ready:
         return ready[-1]
     if tasks:
-        raise InputError(f"{service}'s running tasks started before exec was turned on, and ECS enables it only for "
-                         f"tasks it starts afterwards: make deploy starts new ones (or stop one and ECS replaces it)")
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec.html: turning exec on for a service
+        # reaches the tasks it starts afterwards (a new deployment, or a replaced task).
+        raise InputError(f"{service}'s running tasks started before exec was turned on, and ECS gives it only to tasks "
+                         f"it starts afterwards: stop one (aws ecs stop-task --cluster {cluster} --task "
+                         f"{tasks[0]['taskArn'].rsplit('/', 1)[-1]}) and ECS starts its replacement with exec")
     raise InputError(f"{service} has no running task: make status STACK={target.stack} says why")
 
 
