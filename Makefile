@@ -23,9 +23,9 @@ IMPORT_MISSING = $(if $(COMPOSE),,COMPOSE= (the Compose file to read))$(if $(or 
 
 .DEFAULT_GOAL := help
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
-export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG SERVICE SINCE FOLLOW FILTER
+export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG SERVICE SINCE FOLLOW FILTER CMD
 
-.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat strictness bench diagram deploy diff images verify status logs cleanup clean
+.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat strictness bench diagram deploy diff images verify status logs exec cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {name[++n] = $$1; text[n] = $$2; if (length($$1) > width) width = length($$1)} \
@@ -109,6 +109,9 @@ logs: $(VENV)/.ops ## STACK='s service logs interleaved by time [SERVICE= SINCE=
 
 cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, delete the data (file system, key, secrets) unless KEEP_DATA=1, list leftovers (YES=1: no prompt)
 	@$(CLI) cleanup
+
+exec: $(VENV)/.ops ## A shell in a running task of STACK='s SERVICE= (its config: exec: true) [CMD=/bin/sh] (ECS Exec; needs session-manager-plugin)
+	@$(CLI) exec
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)
 	rm -rf $(VENV) $(TASKCAT_VENV) $(CHECKOV_VENV) .pytest_cache .hypothesis

@@ -229,6 +229,11 @@ class Service:
     user: Optional[str] = None
     # An init process as PID 1 forwards signals to the program and reaps the processes it leaves.
     init: bool = True
+    # ECS Exec (`make exec`): a shell or a command in a running task. Off: it is a way into the container
+    # that least privilege does not open by default. On: the ECS service enables it, the task role may open
+    # Session Manager's channels, and an awsvpc service's tasks reach Session Manager through an interface VPC
+    # endpoint (they have no public IP and the VPC no NAT; network.py), which `make plan` prices.
+    exec: bool = False
 
     @property
     def listening_ports(self) -> tuple[int, ...]:
@@ -299,6 +304,17 @@ class App:
         named = [ref.service for value in service.environment.values() for ref in references(value)
                  if ref.attribute == "url"]
         return tuple(self.service(name) for name in dict.fromkeys(named))
+
+    @property
+    def exec_services(self) -> tuple[Service, ...]:
+        """Services a person may open a shell in (ECS Exec)."""
+        return tuple(s for s in self.services if s.exec)
+
+    @property
+    def exec_endpoint_services(self) -> tuple[Service, ...]:
+        """exec services whose tasks reach Session Manager through the VPC endpoint: the awsvpc ones (a bridge
+        container leaves through its host's public IP)."""
+        return tuple(s for s in self.exec_services if s.network_mode == "awsvpc")
 
     @property
     def stored_services(self) -> tuple[Service, ...]:
@@ -882,6 +898,7 @@ def _validate_services(app: App, add) -> None:
         if svc.data:
             _validate_data(svc, f"{at}.data", add)
         _validate_privileges(svc, at, add)
+        _validate_exec(svc, at, add)
         for key in svc.environment:
             if not ENV_VAR.match(key):
                 add(f"{at}.environment.{key}", "not a valid environment variable name")
@@ -993,6 +1010,16 @@ def _validate_data(svc: Service, at: str, add) -> None:
     if svc.desired_count > 1 or svc.deployment.max_percent > 100:
         add(at, "a service with data runs one task at a time: desired_count at most 1 and deployment "
                 "max_percent 100 (min_healthy_percent 0), so a new task starts after the old one stopped")
+
+
+def _validate_exec(svc: Service, at: str, add) -> None:
+    """ECS Exec runs Session Manager's agent inside the container, and the agent writes its files under the
+    container's root (/var/lib/amazon/ssm, /var/log/amazon/ssm): on a read-only root it dies at launch
+    (https://github.com/aws/containers-roadmap/issues/1359,
+    https://github.com/aws-containers/amazon-ecs-exec-checker/issues/21)."""
+    if svc.exec and svc.read_only:
+        add(f"{at}.exec", "ECS Exec needs a writable root file system (Session Manager's agent writes its files "
+                          "there and fails on a read-only one): set read_only: false for this service, or exec: false")
 
 
 def _validate_privileges(svc: Service, at: str, add) -> None:

@@ -2,11 +2,12 @@
 
 Policies are awacs objects only. The execution role may pull only this app's repositories, write
 only this app's log groups and read only this app's secrets; task roles carry no permission, as
-no DKS container calls AWS.
+no DKS container calls AWS, but mounting the app's data and, for a service with `exec`, opening ECS Exec's
+Session Manager channels.
 """
 from __future__ import annotations
 
-from awacs import ecr, elasticfilesystem, kms, logs, secretsmanager, sts
+from awacs import ecr, elasticfilesystem, kms, logs, secretsmanager, ssmmessages, sts
 from awacs.aws import Allow, ArnLike, Bool, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, Ref, Sub
 from troposphere.iam import InstanceProfile, Policy, Role
@@ -62,6 +63,21 @@ def _mount_policy(stack: Stack) -> Policy:
     )]))
 
 
+def _exec_policy() -> Policy:
+    """ECS Exec: the Session Manager agent ECS runs in the task opens its control and data channels with the
+    task role's credentials (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec.html, "IAM
+    permissions required for ECS Exec"). These four actions define no resource type, so a statement can name
+    only "*" (https://docs.aws.amazon.com/service-authorization/latest/reference/list_ssmmessages.html); the
+    role being this service's alone is what bounds them. Session encryption with a KMS key and session
+    logging are not configured (the cluster has no executeCommandConfiguration), so no kms or logs action."""
+    return Policy(PolicyName="exec", PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=[Statement(
+        Sid="EcsExecChannels", Effect=Allow,
+        Action=[ssmmessages.CreateControlChannel, ssmmessages.CreateDataChannel, ssmmessages.OpenControlChannel,
+                ssmmessages.OpenDataChannel],
+        Resource=["*"],
+    )]))
+
+
 def _execution_role(stack: Stack) -> None:
     app = stack.app
     statements = [Statement(
@@ -97,12 +113,19 @@ def _execution_role(stack: Stack) -> None:
 
 def _task_roles(stack: Stack) -> None:
     stored = stack.app.stored_services
+
+    def policies(svc) -> list[Policy]:
+        return ([_mount_policy(stack)] if svc in stored else []) + ([_exec_policy()] if svc.exec else [])
+
+    def description(svc) -> str:
+        allowed = (["mount the app's file system"] if svc in stored else []) + \
+            (["ECS Exec's Session Manager channels"] if svc.exec else [])
+        return f"{svc.name} containers: " + (", ".join(allowed) if allowed else "no AWS permissions")
+
     roles = {svc.name: stack.add(Role(
         f"{logical_id(svc.name)}TaskRole", RoleName=names.task_role(svc).sub(),
-        AssumeRolePolicyDocument=ecs_tasks_trust(),
-        Description=f"{svc.name} containers: " + ("mount the app's file system" if svc in stored else
-                                                  "no AWS permissions"),
-        **({"Policies": [_mount_policy(stack)]} if svc in stored else {}),
+        AssumeRolePolicyDocument=ecs_tasks_trust(), Description=description(svc),
+        **({"Policies": policies(svc)} if policies(svc) else {}),
     )) for svc in stack.app.services}
     for link in links.grouped_all(links.TASK_ROLE_ARNS, stack.app):
         stack.publish_members(link, {name: GetAtt(roles[name], "Arn") for name in link.members(stack.app)})

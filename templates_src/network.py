@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import string
 
-from troposphere import GetAZs, Join, Ref, Select, Tags
+from troposphere import GetAZs, Join, Ref, Select, Sub, Tags
 from troposphere.ec2 import (
     VPC,
     DHCPOptions,
@@ -30,6 +30,7 @@ from troposphere.ec2 import (
     Subnet,
     SubnetRouteTableAssociation,
     VPCDHCPOptionsAssociation,
+    VPCEndpoint,
     VPCGatewayAttachment,
 )
 
@@ -40,6 +41,7 @@ from templates_src.wiring import Stack
 # A security group always has an egress rule; this one matches nothing, so only the rules added
 # beside it allow traffic (the CDK's "disallow all traffic" rule).
 NFS = 2049
+HTTPS = 443
 # Host ports Docker gives bridge containers that name no host port: the kernel's ephemeral range
 # (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 on Amazon Linux) or Docker's 49153-65535
 # without it (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PortMapping.html).
@@ -53,8 +55,10 @@ def build(app: App) -> Stack:
                                   "security groups")
     vpc = _vpc(stack)
     _search_domain(stack, vpc)
-    _public_subnets(stack, vpc)
-    _security_groups(stack, vpc)
+    subnets = _public_subnets(stack, vpc)
+    tasks, host = _security_groups(stack, vpc)
+    if stack.app.exec_endpoint_services:
+        _exec_endpoint(stack, vpc, subnets, tasks, host)
     return stack
 
 
@@ -126,7 +130,8 @@ def _public_subnets(stack: Stack, vpc: VPC) -> list[Subnet]:
     return subnets
 
 
-def _security_groups(stack: Stack, vpc: VPC) -> None:
+def _security_groups(stack: Stack, vpc: VPC) -> tuple[dict[str, SecurityGroup], SecurityGroup]:
+    """Every group; returns the awsvpc services' own groups by name and the hosts' group."""
     app = stack.app
     data = _data_group(stack, vpc) if app.stored_services else None
     reach = reachable(app)
@@ -178,6 +183,7 @@ def _security_groups(stack: Stack, vpc: VPC) -> None:
         _load_balancer_group(stack, vpc, tasks, host)
     if app.nlb_services:
         _network_load_balancer_group(stack, vpc, tasks, host)
+    return tasks, host
 
 
 def _peer_groups(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]) -> None:
@@ -286,6 +292,54 @@ def _load_balancer_group(stack: Stack, vpc: VPC, tasks: dict[str, SecurityGroup]
             Description=f"{', '.join(sorted(s.name for s in bridge))} from the load balancer (dynamic host ports)"))
     if loadbalancer.called_ports(app):
         _host_addresses_group(stack, vpc)
+
+
+def _exec_endpoint(stack: Stack, vpc: VPC, subnets: list[Subnet], tasks: dict[str, SecurityGroup],
+                   host: SecurityGroup) -> VPCEndpoint:
+    """ECS Exec's path from awsvpc tasks to Session Manager: an interface endpoint for ssmmessages.
+
+    ECS Exec runs Session Manager's agent in the task, which opens its channels to the ssmmessages endpoint
+    over HTTPS (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec.html). An awsvpc task on
+    EC2 gets no public IP, whatever its subnet (AssignPublicIp is for Fargate tasks; EC2 tasks reach the
+    internet through a NAT gateway:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-networking-awsvpc.html), and this VPC has
+    no NAT, so without the endpoint it reaches nothing outside the VPC; a bridge container leaves through its
+    host's interface and public IP and needs none. ssmmessages is the one endpoint ECS Exec needs: AWS's own
+    ECS Exec checker looks for it alone (https://github.com/aws-containers/amazon-ecs-exec-checker,
+    check-ecs-exec.sh, "VPC Endpoints"); ssm and ec2messages serve Run Command and instance registration,
+    which tasks do not use, and kms and logs only session encryption and session logging, not configured here.
+
+    Private DNS makes the region's ssmmessages name resolve to the endpoint's addresses in this VPC, which needs
+    the VPC's DNS support and DNS hostnames (both on: _vpc) and the Amazon-provided resolver, which the DHCP
+    options keep (_search_domain names only the search domain)
+    (https://docs.aws.amazon.com/vpc/latest/privatelink/privatelink-access-aws-services.html). One endpoint
+    interface per subnet, so one per AZ, each billed by the hour (`make plan`).
+
+    The endpoint's group admits HTTPS from the groups of the services with exec, and from the hosts' group:
+    with private DNS on, the hosts (their own Session Manager agent: AmazonSSMManagedInstanceCore) and every
+    bridge container resolve ssmmessages to the endpoint too, and must still reach it.
+    """
+    app = stack.app
+    exec_services = sorted(app.exec_endpoint_services, key=lambda s: s.name)
+    group = stack.add(SecurityGroup(
+        "ExecEndpointSecurityGroup", VpcId=Ref(vpc),
+        GroupDescription=f"{app.name} ssmmessages endpoint (ECS Exec): HTTPS from the exec services and the hosts",
+        SecurityGroupIngress=[SecurityGroupRule(IpProtocol="tcp", FromPort=HTTPS, ToPort=HTTPS,
+                                                SourceSecurityGroupId=Ref(tasks[svc.name]),
+                                                Description=f"ECS Exec in {svc.name}") for svc in exec_services]
+        + [SecurityGroupRule(IpProtocol="tcp", FromPort=HTTPS, ToPort=HTTPS, SourceSecurityGroupId=Ref(host),
+                             Description="The hosts and bridge containers (Session Manager's agent)")],
+        SecurityGroupEgress=[NO_EGRESS], Tags=Tags(Name=f"{app.name}-exec-endpoint")))
+    for svc in exec_services:
+        # Separate: the endpoint's group names the task's group, so the task's group cannot name it back inline.
+        stack.add(SecurityGroupEgress(
+            f"{logical_id(svc.name)}ToExecEndpointEgress", GroupId=Ref(tasks[svc.name]), IpProtocol="tcp",
+            FromPort=HTTPS, ToPort=HTTPS, DestinationSecurityGroupId=Ref(group),
+            Description="ECS Exec: Session Manager's channels through the ssmmessages endpoint"))
+    return stack.add(VPCEndpoint(
+        "ExecEndpoint", VpcId=Ref(vpc), VpcEndpointType="Interface",
+        ServiceName=Sub("com.amazonaws.${AWS::Region}.ssmmessages"), PrivateDnsEnabled=True,
+        SubnetIds=[Ref(subnet) for subnet in subnets], SecurityGroupIds=[Ref(group)]))
 
 
 def _nlb_ports(svc: Service) -> list[tuple[str, int]]:

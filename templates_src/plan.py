@@ -43,6 +43,9 @@ class Assumptions:
     # Stored per ECR repository: the images kept (keep_images) share most layers, and ECR stores a
     # layer once; a built image, or a copied Docker Hub one, is some hundred MB compressed.
     ecr_gb: float = 1.0
+    # Through the ssmmessages endpoint a month (services with `exec`): shell sessions' keystrokes and output,
+    # and the Session Manager agents' keep-alive traffic.
+    exec_gb: float = 1.0
 
 
 class PlanError(Exception):
@@ -203,10 +206,19 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
              f"{repositories} repositories x {assumptions.ecr_gb:g} GB assumed (--ecr-gb)" if repositories else
              "no repository in this config (no image built or copied from Docker Hub)"),
     ]
+    # ECS Exec from awsvpc tasks needs the ssmmessages interface endpoint as built (network.py): they have no public
+    # IP and the VPC no NAT. Behind NAT gateways they would reach Session Manager through them, so the NAT variant
+    # has no endpoint.
+    endpoint = [
+        line("vpc_endpoint_hour", "VPC endpoint ssmmessages (ECS Exec)", azs, "endpoint-AZ", hourly,
+             f"one interface per AZ, for {', '.join(s.name for s in app.exec_endpoint_services)}"),
+        line("vpc_endpoint_gb", "VPC endpoint data processed", assumptions.exec_gb, "GB", 1,
+             f"assumed {assumptions.exec_gb:g} GB a month (--exec-gb)"),
+    ] if app.exec_endpoint_services else []
     public = Variant("public subnets, no NAT (as built)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", hosts + balancers * azs, "address", hourly,
              f"{plural(hosts, 'host')} + {balancers * azs} for the {_balancers(alb, nlb)} (one per AZ)"),
-    ] + rest))
+    ] + endpoint + rest))
     nat = Variant(f"private subnets, {azs} NAT gateways (one per AZ)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", balancers * azs + azs, "address", hourly,
              f"{balancers * azs} for the {_balancers(alb, nlb)} + {azs} NAT gateway Elastic IPs; hosts have none"),
@@ -351,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"GB a month through NAT gateways, NAT variant (default: {defaults.nat_gb:g})")
     parser.add_argument("--ecr-gb", type=_amount, default=defaults.ecr_gb,
                         help=f"GB stored per ECR repository (default: {defaults.ecr_gb:g})")
+    parser.add_argument("--exec-gb", type=_amount, default=defaults.exec_gb,
+                        help=f"GB a month through the ssmmessages endpoint, when a service has exec "
+                             f"(default: {defaults.exec_gb:g})")
     args = parser.parse_args(argv)
 
     from templates_src import config
@@ -362,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = make(app, args.region, args.instance_type, args.hosts,
                     Assumptions(alb_lcus=args.alb_lcus, nlb_lcus=args.nlb_lcus, log_gb=args.log_gb, efs_gb=args.efs_gb,
-                                nat_gb=args.nat_gb, ecr_gb=args.ecr_gb))
+                                nat_gb=args.nat_gb, ecr_gb=args.ecr_gb, exec_gb=args.exec_gb))
     except PlanError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -261,6 +261,9 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]
         PlacementStrategies=[PlacementStrategy(Type="spread", Field="attribute:ecs.availability-zone"),
                              PlacementStrategy(Type="binpack", Field="memory")],
         EnableECSManagedTags=True, PropagateTags="SERVICE",
+        # ECS Exec (config.Service.exec): ECS starts each task with Session Manager's agent beside the program
+        # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec.html).
+        **({"EnableExecuteCommand": True} if svc.exec else {}),
         # Start order: nothing in the properties tells CloudFormation that this service needs the
         # ones it depends on (a DB_HOST is just a string), so it is said here; a dependency in an
         # earlier services stack is ordered by the root.

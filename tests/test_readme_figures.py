@@ -20,7 +20,7 @@ README = " ".join((ROOT / "README.md").read_text().split())  # one line: figures
 def test_the_plan_assumptions_quoted_are_the_defaults():
     quoted = dict(re.findall(r"`--([a-z-]+-(?:lcus|gb))` \((\d+(?:\.\d+)?)", README))
     defaults = plan.Assumptions()
-    assert set(quoted) == {"alb-lcus", "nlb-lcus", "log-gb", "efs-gb", "nat-gb", "ecr-gb"}, quoted
+    assert set(quoted) == {"alb-lcus", "nlb-lcus", "log-gb", "efs-gb", "nat-gb", "ecr-gb", "exec-gb"}, quoted
     for option, figure in quoted.items():
         assert float(figure) == getattr(defaults, option.replace("-", "_")), option
 

@@ -26,7 +26,7 @@ EXIT_CODES = """exit codes:
   130  interrupted (Ctrl-C); CloudFormation goes on with what it had begun"""
 ENVIRONMENT = """environment (what the make targets pass; a flag wins):
   STACK REGION CONFIG BUCKET PARAMS SKIP_IMAGES IMAGE_TAG YES KEEP_DATA VERIFY_WAIT SERVICE SINCE FOLLOW
-  FILTER, and boto3's own:
+  FILTER CMD, and boto3's own:
   AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL (the local emulator: make emulator)"""
 
 COMMANDS_HELP = {
@@ -37,6 +37,7 @@ COMMANDS_HELP = {
     "status": "the stacks, services (desired/running), targets, hosts and URLs in one table",
     "logs": "the services' CloudWatch logs interleaved by time, each line prefixed with its service",
     "cleanup": "delete the stacks, the templates bucket and the data unless --keep-data; list leftovers",
+    "exec": "a shell (or a command) in a running task of a service with exec on (ECS Exec, session-manager-plugin)",
 }
 
 
@@ -87,6 +88,11 @@ def parser() -> argparse.ArgumentParser:
                                   "(exit 0; FOLLOW=1)")
             sub.add_argument("--filter", default=env("FILTER") or None,
                              help="a CloudWatch Logs filter pattern, e.g. ERROR or '\"connection refused\"' (FILTER)")
+        if command == "exec":
+            sub.add_argument("--service", default=env("SERVICE") or None,
+                             help="the service to open a shell in; its config needs exec: true (SERVICE)")
+            sub.add_argument("--command", dest="run", default=env("CMD") or "/bin/sh",
+                             help="what to run in the container (default: /bin/sh; CMD)")
         if command == "verify":
             sub.add_argument("--wait", type=int, default=int(env("VERIFY_WAIT", "600")),
                              help="seconds to wait for the services to be steady (VERIFY_WAIT)")
@@ -227,5 +233,11 @@ def _cleanup(where, args) -> int:
     return OK
 
 
+def _exec(where, args) -> int:
+    from lifecycle import exec as ecs_exec
+
+    return ecs_exec.run(where, args.service, args.run)
+
+
 COMMANDS = {"deploy": _deploy, "diff": _diff, "images": _images, "verify": _verify, "status": _status,
-            "logs": _logs, "cleanup": _cleanup}
+            "logs": _logs, "exec": _exec, "cleanup": _cleanup}
