@@ -215,3 +215,32 @@ def test_the_plan_shows_each_scaled_service_and_what_its_max_takes():
                                    "requests_per_target": 500}
     assert (data["hosts_at_max"], data["hosts_peak_at_max"], data["public_total_at_max"]) == (2, 3, made.total_at_max)
     assert "Auto scaling" not in plan.text(dks)
+
+
+def test_verify_accepts_a_scaled_count_within_the_range_and_names_one_outside_it():
+    import types
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from lifecycle import verify
+
+    def state(api: int):
+        counts = {"dks-db": 1, "dks-api": api, "dks-ui": 1}
+        return types.SimpleNamespace(services=[{"serviceName": name, "status": "ACTIVE", "desiredCount": count}
+                                              for name, count in counts.items()])
+
+    app = scaled()
+    assert verify._services_exist(state(3), app).result == verify.PASS
+    check = verify._services_exist(state(4), app)
+    assert check.result == verify.FAIL and check.detail == "dks-api: desired 4, config says 1..3"
+
+
+def test_the_readme_shows_the_plan_lines_of_the_scaled_app():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Scaling"):readme.index("## From a Compose file")]
+    made = plan.text(plan.make(scaled()))
+    shown = section[section.index("Auto scaling (billed"):]
+    shown = shown[:shown.index("```")].rstrip("\n")
+    assert shown in made
+    assert f"{{min: {UI['min']}, max: {UI['max']}, cpu: {UI['cpu']}}}" in section
+    assert "{min: 1, max: 3, cpu: 60, requests_per_target: 500}" in section and API == {
+        "min": 1, "max": 3, "cpu": 60, "requests_per_target": 500}

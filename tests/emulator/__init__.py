@@ -17,6 +17,7 @@ refresh; `scheduler` registers a group's hosts in their ECS cluster and places s
 (or says why not, in ECS's words), scaling a managed capacity provider's group out for them;
 `bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account;
 `strict` refuses what CloudFormation and the service APIs refuse (resource schemas, GetAtt, API checks).
+`scaling` is Application Auto Scaling's scalable targets and policies through CloudFormation.
 `updates` updates stacks in place, nested ones too, replacing a resource only where its schema says
 so and rolling back a failed update; `update_plan` plans change sets by the same rules.
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
@@ -47,6 +48,7 @@ def install() -> list[str]:
     from . import bucket_owner  # noqa: F401  (ExpectedBucketOwner refused on another account's bucket)
     from . import scheduler  # noqa: F401  (after hosts: container instances, task placement, managed scaling)
     from . import updates  # in-place updates, rollback and change sets, decided by the resource schemas
+    from . import scaling  # noqa: F401  (after updates: Application Auto Scaling targets and policies)
     from . import strict  # noqa: F401  (what CloudFormation and the APIs refuse: schemas, GetAtt, API checks)
 
     if not _installed:
