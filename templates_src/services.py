@@ -318,8 +318,8 @@ def _scaling(stack: Stack, svc: AppService, service: Service) -> ScalableTarget:
             ResourceLabel=_member(stack, links.REQUEST_COUNT_LABELS, svc.name))))
     for suffix, name, value, metric in metrics:
         stack.add(ScalingPolicy(
-            f"{logical_id(svc.name)}{suffix}Scaling", PolicyName=f"{svc.name}-{name}", PolicyType="TargetTrackingScaling",
-            ScalingTargetId=Ref(target),
+            f"{logical_id(svc.name)}{suffix}Scaling", PolicyName=f"{svc.name}-{name}",
+            PolicyType="TargetTrackingScaling", ScalingTargetId=Ref(target),
             TargetTrackingScalingPolicyConfiguration=TargetTrackingScalingPolicyConfiguration(
                 TargetValue=value, PredefinedMetricSpecification=metric,
                 ScaleOutCooldown=SCALE_OUT_COOLDOWN, ScaleInCooldown=SCALE_IN_COOLDOWN),

@@ -209,7 +209,8 @@ def test_the_plan_shows_each_scaled_service_and_what_its_max_takes():
     assert "  dks-api  1..3                1    CPU 60%, 500 requests/min per task\n" in text
     assert "  dks-ui   1..4                1    CPU 50%\n" in text
     assert (f"  at max: 2 hosts (3 during a deployment), 1 more than billed (managed scaling adds them); "
-            f"${made.total_at_max:,.2f} a month as built if it stayed there (billed: ${made.public.total:,.2f})") in text
+            f"${made.total_at_max:,.2f} a month as built if it stayed there "
+            f"(billed: ${made.public.total:,.2f})") in text
     data = json.loads(plan.to_json(made))["scaling"]
     assert data["services"][0] == {"service": "dks-api", "min": 1, "desired": 1, "max": 3, "cpu": 60,
                                    "requests_per_target": 500}
@@ -244,3 +245,29 @@ def test_the_readme_shows_the_plan_lines_of_the_scaled_app():
     assert f"{{min: {UI['min']}, max: {UI['max']}, cpu: {UI['cpu']}}}" in section
     assert "{min: 1, max: 3, cpu: 60, requests_per_target: 500}" in section and API == {
         "min": 1, "max": 3, "cpu": 60, "requests_per_target": 500}
+
+
+def test_a_scaled_app_over_two_services_stacks_gives_each_the_labels_of_its_own_services():
+    from templates_src import quotas
+
+    data = dks_data()
+    data["services"] = [{"name": f"web-{i}", "image": "nginx:1.27", "port": 80, "cpu": 128, "memory": 128,
+                         "public": {"port": 80, "path": f"/web-{i}/*"}, "network_mode": "bridge",
+                         "scaling": {"min": 1, "max": 1, "cpu": 50, "requests_per_target": 100}}
+                        for i in range(60)]
+    data["cluster"] = {"instance_type": "r5.4xlarge", "max_size": 10}
+    data.pop("secrets")
+    app = app_from(data)
+    groups = quotas.service_groups(app)
+    assert len(groups) == 2
+    rendered = templates(app)  # within every quota, or the render raises
+    labels = rendered["loadbalancer.yaml"]["Outputs"]
+    for group, names in enumerate(groups):
+        suffix = "" if group == 0 else str(group + 1)
+        stack = rendered[f"services{'' if group == 0 else f'-{group + 1}'}.yaml"]
+        described = stack["Parameters"][f"RequestCountLabels{suffix}"]["Description"]
+        assert f"(in this order: {', '.join(names)})" in described
+        assert len(labels[f"RequestCountLabels{suffix}"]["Value"]["Fn::Join"][1]) == len(names)
+        policies = resources(stack, "AWS::ApplicationAutoScaling::ScalingPolicy")
+        assert {p["Properties"]["ScalingTargetId"]["Ref"] for p in policies.values()} == {
+            f"{config.logical_id(name)}ScalableTarget" for name in names}
