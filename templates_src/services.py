@@ -297,7 +297,9 @@ def _scaling(stack: Stack, svc: AppService, service: Service) -> ScalableTarget:
 
     No RoleARN: registering an ECS service makes (once per account) and uses the service-linked role
     AWSServiceRoleForApplicationAutoScaling_ECSService
-    (https://docs.aws.amazon.com/autoscaling/application/userguide/services-that-can-integrate-ecs.html).
+    (https://docs.aws.amazon.com/autoscaling/application/userguide/services-that-can-integrate-ecs.html); the
+    first registration in an account needs iam:CreateServiceLinkedRole of whoever deploys
+    (https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html).
     With ServicesRunning false, min and max are 0: registering a target moves the service's count into its
     range (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html),
     so the service runs no task and no policy can add one; true again lifts it to min.
