@@ -5,8 +5,8 @@ from __future__ import annotations
 import inventory
 import stacks
 import test_emulated_deploy as emulated
-from helpers import write_build
-from test_scaling import API, UI, scaled
+from helpers import app_from, service, write_build
+from test_scaling import API, UI, scaled, scaled_data
 
 BUCKET, PREFIX, ROOT = "scaled-templates", "scaled/", "scaled"
 
@@ -26,6 +26,12 @@ def _desired(aws, cluster: str) -> dict[str, int]:
     names = ecs.list_services(cluster=cluster)["serviceArns"]
     return {s["serviceName"]: s["desiredCount"] for s in ecs.describe_services(cluster=cluster, services=names)[
         "services"] if s["status"] == "ACTIVE"}
+
+
+def _running(aws, cluster: str) -> dict[str, int]:
+    ecs = aws.client("ecs")
+    return {name: len(ecs.list_tasks(cluster=cluster, serviceName=name, desiredStatus="RUNNING")["taskArns"])
+            for name in _desired(aws, cluster)}
 
 
 def test_an_emulated_deploy_registers_the_targets_and_policies_and_the_delete_takes_them(aws, tmp_path):
@@ -76,8 +82,9 @@ def test_an_emulated_deploy_registers_the_targets_and_policies_and_the_delete_ta
 
 
 def test_services_running_false_takes_the_range_to_0_and_true_brings_min_back(aws, tmp_path):
-    data_app = scaled()
-    build = write_build(data_app, tmp_path / "build")
+    data = scaled_data()
+    service(data, "dks-api")["scaling"]["min"] = service(data, "dks-api")["desired_count"] = 2
+    build = write_build(app_from(data), tmp_path / "build")
     stacks.upload(aws, BUCKET, PREFIX, build)
     stacks.create(aws, f"{ROOT}-registry", stacks.template_url(aws, BUCKET, f"{PREFIX}registry.yaml"))
     url = stacks.template_url(aws, BUCKET, f"{PREFIX}main.yaml")
@@ -96,9 +103,10 @@ def test_services_running_false_takes_the_range_to_0_and_true_brings_min_back(aw
         {"ParameterKey": "ServicesRunning", "ParameterValue": "true"}], Capabilities=["CAPABILITY_IAM"])
     cfn.get_waiter("stack_update_complete").wait(StackName=ROOT, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     assert {n: (t["MinCapacity"], t["MaxCapacity"]) for n, t in _targets(aws).items()} == {
-        "dks-api": (API["min"], API["max"]), "dks-ui": (UI["min"], UI["max"])}
+        "dks-api": (2, API["max"]), "dks-ui": (UI["min"], UI["max"])}
     # DesiredCount is left out for a scaled service: registering the target's new range lifted it to min.
-    assert _desired(aws, cluster) == {"dks-db": 1, "dks-api": API["min"], "dks-ui": UI["min"]}
+    assert _desired(aws, cluster) == {"dks-db": 1, "dks-api": 2, "dks-ui": UI["min"]}
+    assert _running(aws, cluster) == {"dks-db": 1, "dks-api": 2, "dks-ui": UI["min"]}, "the scheduler followed"
 
     stacks.delete(aws, ROOT)
     assert _targets(aws) == {} and _policies(aws) == {}

@@ -41,11 +41,15 @@ def _count(value: Any) -> int | None:
 
 
 def _fit_service(account_id: str, region_name: str, resource_id: str, low: int, high: int) -> None:
-    """An ECS service's desired count moved into low..high, as registering a scalable target does."""
+    """An ECS service's desired count moved into low..high, as registering a scalable target does: through
+    UpdateService, as Application Auto Scaling changes it, so the scheduler starts or stops tasks for it."""
     _, cluster, name = resource_id.split("/", 2)
-    services, _ = ecs_backends[account_id][region_name].describe_services(cluster, [name])
+    backend = ecs_backends[account_id][region_name]
+    services, _ = backend.describe_services(cluster, [name])
     for service in services:
-        service.desired_count = min(max(service.desired_count or 0, low), high)
+        count = min(max(service.desired_count or 0, low), high)
+        if count != service.desired_count:
+            backend.update_service({"cluster": cluster, "service": name, "desired_count": count})
 
 
 class ScalableTarget(Resource, CloudFormationModel):
