@@ -21,14 +21,14 @@ import re
 import shlex
 
 from troposphere import Equals, GetAtt, If, Join, Ref, Sub
+from troposphere.applicationautoscaling import (
+    PredefinedMetricSpecification, ScalableTarget, ScalingPolicy, TargetTrackingScalingPolicyConfiguration,
+)
 from troposphere.ecs import (
     AuthorizationConfig, AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
     DeploymentCircuitBreaker, DeploymentConfiguration, DockerVolumeConfiguration, EFSVolumeConfiguration, Environment,
     HealthCheck, KernelCapabilities, LinuxParameters, LoadBalancer, LogConfiguration, MountPoint, NetworkConfiguration,
     PlacementStrategy, PortMapping, RuntimePlatform, Secret, Service, ServiceRegistry, TaskDefinition, Tmpfs, Volume,
-)
-from troposphere.applicationautoscaling import (
-    PredefinedMetricSpecification, ScalableTarget, ScalingPolicy, TargetTrackingScalingPolicyConfiguration,
 )
 from troposphere.logs import LogGroup
 
