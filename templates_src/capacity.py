@@ -5,9 +5,10 @@ tasks: a t3.medium runs two, whatever its spare CPU. A bridge task shares the ho
 takes none, only CPU and memory. Tasks that do not fit wait in PROVISIONING with no clear reason,
 so the build refuses such a config and says what would fit.
 
-The peak counts every service's desired tasks plus, where the deployment settings force ECS to
-start a new task before stopping an old one (min healthy 100%), one extra task per service.
-Tasks are placed first-fit-decreasing on `max_size` hosts of the configured type.
+The peak counts every service's desired tasks (a scaled service's `scaling.max`: it may run that many
+whenever load asks) plus, where the deployment settings force ECS to start a new task before stopping an
+old one (min healthy 100%), one extra task per service. Tasks are placed first-fit-decreasing on
+`max_size` hosts of the configured type.
 """
 from __future__ import annotations
 
@@ -46,21 +47,27 @@ def host(itype: InstanceType, reserved_memory_mib: int) -> Host:
     return Host(itype.task_slots, itype.vcpus * 1024, memory)
 
 
-def surge(svc: Service) -> int:
-    """Extra tasks a rolling deployment of `svc` needs on top of its desired count."""
-    desired = svc.desired_count
+def count(svc: Service, at_max: bool = True) -> int:
+    """The tasks `svc` runs: scaling.max for a scaled service at its most, else desired_count."""
+    return svc.scaling.max if at_max and svc.scaling else svc.desired_count
+
+
+def surge(svc: Service, at_max: bool = True) -> int:
+    """Extra tasks a rolling deployment of `svc` needs on top of its count."""
+    desired = count(svc, at_max)
     lowest = math.ceil(desired * svc.deployment.min_healthy_percent / 100)
     highest = desired * svc.deployment.max_percent // 100
     # ECS may stop old tasks first when min healthy allows it; otherwise it must start one more.
     return 1 if desired and lowest >= desired and highest > desired else 0
 
 
-def peak_tasks(app: App) -> list[Task]:
+def peak_tasks(app: App, at_max: bool = True) -> list[Task]:
+    """Every task at the deployment peak, scaled services at scaling.max (or, not at_max, at desired_count)."""
     tasks = []
     for svc in app.services:
         eni = svc.network_mode == "awsvpc"
-        tasks += [Task(svc.name, svc.cpu, svc.memory, False, eni)] * svc.desired_count
-        tasks += [Task(svc.name, svc.cpu, svc.memory, True, eni)] * surge(svc)
+        tasks += [Task(svc.name, svc.cpu, svc.memory, False, eni)] * count(svc, at_max)
+        tasks += [Task(svc.name, svc.cpu, svc.memory, True, eni)] * surge(svc, at_max)
     return tasks
 
 
@@ -87,9 +94,10 @@ def place(tasks: list[Task], offer: Host, limit: int = MAX_INSTANCES) -> list[li
     return hosts
 
 
-def placement(app: App, itype: InstanceType, surge: bool = True) -> list[list[Task]] | None:
-    """The tasks on each host of `itype`, at the deployment peak (or without the surge), as the fit check places them."""
-    tasks = [t for t in peak_tasks(app) if surge or not t.surge]
+def placement(app: App, itype: InstanceType, surge: bool = True, at_max: bool = True) -> list[list[Task]] | None:
+    """The tasks on each host of `itype`, at the deployment peak (or without the surge; or with scaled services
+    at desired_count rather than scaling.max), as the fit check places them."""
+    tasks = [t for t in peak_tasks(app, at_max) if surge or not t.surge]
     return place(tasks, host(itype, app.cluster.reserved_memory_mib))
 
 
@@ -129,8 +137,9 @@ def validate(app: App, add) -> None:
     needed = instances_needed(app, configured)
     advice = [f"set cluster.max_size to {needed}"] if needed else []
     advice_types = _bigger_types(app, app.cluster.max_size, configured)
+    scaled = " with every scaled service at its scaling.max" if app.scaled_services else ""
     add("cluster", f"the tasks do not fit on {app.cluster.max_size} x {configured.name} (cluster.max_size): at the "
-                   f"deployment peak {len(tasks)} tasks ({extra} of them rolling-deployment surge) need {enis} "
+                   f"deployment peak{scaled} {len(tasks)} tasks ({extra} of them rolling-deployment surge) need {enis} "
                    f"task ENIs, {total_cpu} CPU units and {total_mem} MiB; one {configured.name} runs "
                    f"{offer.slots} awsvpc tasks ({configured.max_enis} ENIs - 1), {offer.cpu} CPU units and "
                    f"{offer.memory} MiB. Fits: " + (" or ".join(advice) if advice else "nothing of this type")

@@ -164,6 +164,25 @@ class Data:
 
 
 @dataclass(frozen=True)
+class Scaling:
+    """Application Auto Scaling of the service's task count between `min` and `max`, by target tracking
+    (services.py): each target named keeps its metric near the value given, and the count follows the
+    policy that asks for more tasks. The fit check and `make plan` count `max` tasks (capacity.py).
+
+    The service starts at `min` (CloudFormation creates it with one task when the template leaves
+    DesiredCount out, and registering the scalable target lifts the count into min..max); a later
+    deploy keeps whatever count scaling chose. `desired_count` is the count the plan bills as usual.
+    """
+
+    min: int
+    max: int
+    # Average CPU of the service's tasks, in percent of the CPU units they reserve.
+    cpu: Optional[int] = None
+    # Requests a minute each task should get from the load balancer (services with `public` only).
+    requests_per_target: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     port: int
@@ -217,6 +236,8 @@ class Service:
     url_output: Optional[str] = None
     # A directory to keep across tasks and hosts (see Data).
     data: Optional[Data] = None
+    # Task count following load between min and max (see Scaling); None: desired_count tasks, always.
+    scaling: Optional[Scaling] = None
     # What the container may do; least privilege unless the image needs more.
     # The root file system is read-only: the program writes only to its `data`, to the folders its
     # `files` are written to and to the `writable` directories, each a tmpfs (memory the task's own
@@ -315,6 +336,11 @@ class App:
         """exec services whose tasks reach Session Manager through the VPC endpoint: the awsvpc ones (a bridge
         container leaves through its host's public IP)."""
         return tuple(s for s in self.exec_services if s.network_mode == "awsvpc")
+
+    @property
+    def scaled_services(self) -> tuple[Service, ...]:
+        """Services whose task count Application Auto Scaling moves between scaling.min and scaling.max."""
+        return tuple(s for s in self.services if s.scaling)
 
     @property
     def stored_services(self) -> tuple[Service, ...]:
@@ -727,6 +753,9 @@ PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.
 # Tasks a service may ask for: ECS's default quota of tasks per service is 5,000; the fit check places
 # each one, so the bound also keeps that check quick.
 MAX_DESIRED_COUNT = 1000
+# The highest requests_per_target: a million requests a minute for one task is well past what one task
+# serves; the bound keeps a typo (an extra few zeros) from making a policy that never scales out.
+MAX_REQUESTS_PER_TARGET = 1_000_000
 # Hosts a cluster may have: the bound of the MaxSize parameter.
 MAX_INSTANCES = 100
 # The highest MinSize: main.yaml's Rules check MinSize <= MaxSize by listing, for each MinSize, the
@@ -794,6 +823,7 @@ def validate(app: App) -> None:
         if len(secret.description) > 2048:
             add(f"secrets.{key}.description", "Secrets Manager allows at most 2048 characters")
     _validate_services(app, add)
+    _validate_scaling(app, add)
     if not problems:
         names.validate(app, add)
     if not problems:
@@ -1020,6 +1050,46 @@ def _validate_exec(svc: Service, at: str, add) -> None:
     if svc.exec and svc.read_only:
         add(f"{at}.exec", "ECS Exec needs a writable root file system (Session Manager's agent writes its files "
                           "there and fails on a read-only one): set read_only: false for this service, or exec: false")
+
+
+def _validate_scaling(app: App, add) -> None:
+    """Bounds of each scaled service's task count and targets, and the services that cannot scale."""
+    for i, svc in enumerate(app.services):
+        scaling, at = svc.scaling, f"services[{i}].scaling"
+        if scaling is None:
+            continue
+        if svc.data:
+            # _validate_data already holds such a service to one task: say why scaling cannot lift that.
+            add(at, "a service with data cannot scale: its data is one directory for one task, and a second task "
+                    "would share it or race for it (postgres refuses a second server on its files, most programs "
+                    "corrupt them); scale the services that keep no data")
+            continue
+        if not 1 <= scaling.min <= MAX_DESIRED_COUNT:
+            add(f"{at}.min", f"must be between 1 and {MAX_DESIRED_COUNT}")
+        if not 1 <= scaling.max <= MAX_DESIRED_COUNT:
+            add(f"{at}.max", f"must be between 1 and {MAX_DESIRED_COUNT}")
+        elif scaling.max < scaling.min:
+            add(f"{at}.max", f"{scaling.max} is below min {scaling.min}")
+        elif not scaling.min <= svc.desired_count <= scaling.max:
+            add(f"services[{i}].desired_count", f"{svc.desired_count} is outside scaling.min..max ({scaling.min}.."
+                                                f"{scaling.max}): a scaled service's desired_count is its usual "
+                                                "count, the one make plan bills, between the two")
+        if scaling.cpu is None and scaling.requests_per_target is None:
+            add(at, "name at least one target: cpu (average CPU percent) or requests_per_target (requests a "
+                    "minute per task, public services only)")
+        # A target tracking policy's TargetValue is any positive number the API can hold (8.515920e-109 to
+        # 1.174271e+108, https://docs.aws.amazon.com/autoscaling/application/APIReference/
+        # API_TargetTrackingScalingPolicyConfiguration.html); a CPU target beyond 100 percent of what the
+        # tasks reserve is one they cannot reach.
+        if scaling.cpu is not None and not 1 <= scaling.cpu <= 100:
+            add(f"{at}.cpu", f"{scaling.cpu} is not a CPU percent from 1 to 100")
+        if scaling.requests_per_target is not None:
+            if not 1 <= scaling.requests_per_target <= MAX_REQUESTS_PER_TARGET:
+                add(f"{at}.requests_per_target", f"must be between 1 and {MAX_REQUESTS_PER_TARGET:,} requests a minute")
+            elif not svc.public:
+                add(f"{at}.requests_per_target", "needs public: the metric is the load balancer's requests per "
+                                                 "target of the service's target group, which only a public "
+                                                 "service has")
 
 
 def _validate_privileges(svc: Service, at: str, add) -> None:

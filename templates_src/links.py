@@ -95,6 +95,10 @@ LOAD_BALANCER_DNS = Link("LoadBalancerDnsName", "DNS name of the internet-facing
 PUBLIC_HOST = Link("PublicHost", "Host of every public URL: DomainName when given, else the load balancer's DNS name")
 URL_SCHEME = Link("UrlScheme", "https when the listeners have a certificate, else http")
 TARGET_GROUP_ARNS = ListLink("TargetGroupArns", "Target group of each public service", _public_services)
+REQUEST_COUNT_LABELS = ListLink(
+    "RequestCountLabels", "ALB request count metric label (app/<lb>/<id>/targetgroup/<tg>/<id>) of each service "
+    "scaled on requests per target", lambda app: tuple(s.name for s in app.scaled_services
+                                                       if s.scaling.requests_per_target))
 
 # network load balancer (ports that are not HTTP): one target group per service and port
 def listener_key(svc: Service, pub: Published) -> str:

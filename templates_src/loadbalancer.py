@@ -14,7 +14,7 @@ operator's bucket when AccessLogsBucket is given.
 """
 from __future__ import annotations
 
-from troposphere import And, Condition as ConditionRef, Equals, GetAtt, If, Not, Or, Ref, Tags
+from troposphere import And, Condition as ConditionRef, Equals, GetAtt, If, Join, Not, Or, Ref, Tags
 from troposphere.certificatemanager import Certificate as AcmCertificate
 from troposphere.certificatemanager import DomainValidationOption
 from troposphere.elasticloadbalancingv2 import (
@@ -96,6 +96,12 @@ def build(app: App) -> Stack:
     groups = {svc.name: _target_group(stack, svc) for svc in app.public_services}
     for link in links.grouped_all(links.TARGET_GROUP_ARNS, app):
         stack.publish_members(link, {name: Ref(groups[name]) for name in link.members(app)})
+    # The metric ALBRequestCountPerTarget is labelled by the load balancer's and the target group's last ARN parts:
+    # https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredefinedMetricSpecification.html
+    for link in links.grouped_all(links.REQUEST_COUNT_LABELS, app):
+        stack.publish_members(link, {name: Join("/", [GetAtt(balancer, "LoadBalancerFullName"),
+                                                      GetAtt(groups[name], "TargetGroupFullName")])
+                                     for name in link.members(app)})
     for port in app.listener_ports:
         _listener(stack, balancer, port, groups, certificate)
     return stack

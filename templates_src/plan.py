@@ -6,7 +6,8 @@ quantities come from the config, the unit prices from prices.json (dated, with a
 
 The monthly cost is the steady state: the hosts managed scaling settles on (the tasks without their
 rolling-deployment surge, within MinSize and MaxSize). The deployment peak needs more hosts for the
-length of a deployment; the plan shows how many, it does not bill them. Beside the app as built
+length of a deployment; the plan shows how many, it does not bill them. A scaled service (config.Scaling) is
+billed at its desired_count; what its `max` tasks take, hosts and cost, is a separate line. Beside the app as built
 (public subnets, a public IP per host) the plan prices the same app with private subnets and one NAT
 gateway per AZ, so the cost of the usual alternative is visible.
 """
@@ -100,6 +101,18 @@ class HostUse:
 
 
 @dataclass(frozen=True)
+class Scaled:
+    """A service whose task count auto scaling moves: min..max, billed at desired."""
+
+    service: str
+    min: int
+    desired: int
+    max: int
+    cpu: int | None
+    requests_per_target: int | None
+
+
+@dataclass(frozen=True)
 class Plan:
     app: str
     region: str
@@ -119,6 +132,11 @@ class Plan:
     hours_per_month: float
     unconfirmed: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    # Scaled services, and the hosts and monthly cost as built with each at its max (outside deployments).
+    scaled: tuple[Scaled, ...] = ()
+    hosts_at_max: int = 0
+    total_at_max: float = 0.0
+    hosts_peak_at_max: int = 0
 
     @property
     def delta(self) -> float:
@@ -151,9 +169,12 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
         raise PlanError(f"no {region} price for {name} in templates_src/prices.json (as of {prices['as_of']}); "
                         f"priced there: {', '.join(t for t in instance_types.TYPES if t in ec2)}")
     itype = instance_types.TYPES[name]
-    peak = capacity.placement(app, itype)
-    steady = capacity.placement(app, itype, surge=False)
-    assert peak is not None and steady is not None, "allowed_instance_types only offers types the tasks fit on"
+    peak = capacity.placement(app, itype, at_max=False)
+    steady = capacity.placement(app, itype, surge=False, at_max=False)
+    at_max = capacity.placement(app, itype)  # the fit check's: scaled services at max, with their surge
+    busy = capacity.placement(app, itype, surge=False)  # scaled services at max, outside deployments
+    assert peak is not None and steady is not None and at_max is not None and busy is not None, \
+        "allowed_instance_types only offers types the tasks fit on"
     min_size, max_size = app.cluster.min_size, app.cluster.max_size
     if hosts is None:  # managed scaling (target capacity 100%) keeps what the tasks need, within the group's bounds
         hosts = min(max(len(steady), min_size), max_size)
@@ -232,16 +253,25 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
     if len(peak) > hosts:
         notes.append(f"a rolling deployment needs {plural(len(peak), 'host')}: managed scaling adds "
                      f"{len(peak) - hosts} for its length (not in the monthly figures)")
-    if len(peak) > max_size:
-        notes.append(f"{name} needs MaxSize {len(peak)} at the deployment peak (the config's max_size is {max_size})")
+    if len(at_max) > max_size:
+        scaled = " with every scaled service at its max" if app.scaled_services else ""
+        notes.append(f"{name} needs MaxSize {len(at_max)} at the deployment peak{scaled} (the config's max_size is "
+                     f"{max_size})")
     if app.stored_services:  # kept.py: the data outlives the stacks with its key and its secrets
         kept = public.line("kms_key").price + len(app.secrets) * public.line("secret").price
         secrets = f" and the {len(app.secrets)} secrets" if app.secrets else ""
         notes.append(f"make cleanup KEEP_DATA=1 keeps the data's file system, its KMS key{secrets}: {_money(kept)} "
                      f"a month plus ${public.line('efs_standard').price:g} per GB stored, until they are deleted")
+    # At max, managed scaling runs the hosts every scaled service's max tasks need; each more than billed costs what
+    # a billed host does: the instance, its root volume and its public address.
+    added = max(len(busy) - hosts, 0)
+    per_host = public.line("ec2").monthly / hosts + public.line("ebs_gp3").price * disk \
+        + public.line("public_ipv4").price * hourly if hosts else 0.0
+    scaled = tuple(Scaled(s.name, s.scaling.min, s.desired_count, s.scaling.max, s.scaling.cpu,
+                          s.scaling.requests_per_target) for s in app.scaled_services)
     return Plan(app.name, region, name, itype.architecture, hosts, len(steady), len(peak), min_size, max_size,
                 placement, public, nat, assumptions, prices["as_of"], prices["currency"], hourly, unconfirmed,
-                tuple(notes))
+                tuple(notes), scaled, hosts + added, round(public.total + added * per_host, 2), len(at_max))
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -279,6 +309,23 @@ def _variant(variant: Variant) -> list[str]:
     return _table(rows, right={3})
 
 
+def _scaling(plan: Plan) -> list[str]:
+    """The scaled services' ranges and what their max takes; nothing for an app that does not scale."""
+    if not plan.scaled:
+        return []
+    rows = [["service", "tasks desired..max", "min", "targets"]]
+    for s in plan.scaled:
+        targets = [f"CPU {s.cpu}%" if s.cpu is not None else "",
+                   f"{s.requests_per_target:,} requests/min per task" if s.requests_per_target is not None else ""]
+        rows.append([s.service, f"{s.desired}..{s.max}", str(s.min), ", ".join(t for t in targets if t)])
+    added = plan.hosts_at_max - plan.hosts
+    return ["", "Auto scaling (billed at desired; at max every scaled service runs its max tasks):"] \
+        + ["  " + row for row in _table(rows)] \
+        + [f"  at max: {plural(plan.hosts_at_max, 'host')} ({plan.hosts_peak_at_max} during a deployment), {added} "
+           f"more than billed (managed scaling adds them); "
+           f"{_money(plan.total_at_max)} a month as built if it stayed there (billed: {_money(plan.public.total)})"]
+
+
 def text(plan: Plan) -> str:
     first = plan.placement[0] if plan.placement else None
     out = [f"Plan for {plan.app} in {plan.region}: prices as of {plan.as_of}, {plan.currency}, "
@@ -299,6 +346,7 @@ def text(plan: Plan) -> str:
                      f"{host.enis.used}/{host.enis.left}", f"{host.cpu.used}/{host.cpu.left}",
                      f"{host.memory.used}/{host.memory.left}"])
     out += ["  " + row for row in _table(rows)]
+    out += _scaling(plan)
     out += ["", f"Monthly cost, {plan.public.name}:"] + ["  " + row for row in _variant(plan.public)]
     out += ["", f"Same app, {plan.nat.name}:"] + ["  " + row for row in _variant(plan.nat)]
     nat = plan.nat.line("nat_hour").monthly + plan.nat.line("nat_gb").monthly
@@ -328,6 +376,8 @@ def to_json(plan: Plan) -> str:
                           for kind in ("enis", "cpu", "memory")}} for host in plan.placement],
         "public": variant(plan.public), "nat": variant(plan.nat), "nat_minus_public": plan.delta,
         "assumptions": asdict(plan.assumptions), "unconfirmed": list(plan.unconfirmed), "notes": list(plan.notes),
+        "scaling": {"services": [asdict(s) for s in plan.scaled], "hosts_at_max": plan.hosts_at_max,
+                    "hosts_peak_at_max": plan.hosts_peak_at_max, "public_total_at_max": plan.total_at_max},
     }
     return json.dumps(data, indent=2) + "\n"
 

@@ -39,6 +39,8 @@ MEMBER_BYTES = {
     "discovery service": len("arn:aws-us-gov:servicediscovery:ap-southeast-2:123456789012:service/srv-") + 16 + 1,
     "target group": len("arn:aws-us-gov:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/") + 32 + 18,
     "secret": len("arn:aws-us-gov:secretsmanager:ap-southeast-2:123456789012:secret:") + 64 + 7 + 1,
+    # app/<load balancer, 32>/<16 hex>/targetgroup/<target group, 32>/<16 hex>
+    "request count label": len("app/") + 32 + 1 + 16 + len("/targetgroup/") + 32 + 1 + 16 + 1,
 }
 RESOURCES_PER_SERVICE = 3  # log group, task definition, ECS service
 # Headroom under the resource quota for what a services stack may gain besides its services.
@@ -58,7 +60,12 @@ def fits(names: list[str], app: App) -> bool:
     public = sum(1 for name in names if app.service(name).public)
     per_list = [len(names) * MEMBER_BYTES[kind] for kind in ("security group", "task role", "discovery service")]
     per_list.append(public * MEMBER_BYTES["target group"])
-    return max(per_list) <= PARAMETER_VALUE_BYTES and len(names) * RESOURCES_PER_SERVICE <= RESOURCE_BUDGET
+    scaled = [app.service(name).scaling for name in names if app.service(name).scaling]
+    per_list.append(sum(1 for s in scaled if s.requests_per_target) * MEMBER_BYTES["request count label"])
+    # A scaled service adds its scalable target and a policy per target.
+    resources = len(names) * RESOURCES_PER_SERVICE + sum(1 + (s.cpu is not None) + (s.requests_per_target is not None)
+                                                         for s in scaled)
+    return max(per_list) <= PARAMETER_VALUE_BYTES and resources <= RESOURCE_BUDGET
 
 
 _groups: dict[int, tuple[App, list[tuple[str, ...]]]] = {}

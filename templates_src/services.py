@@ -21,6 +21,9 @@ import re
 import shlex
 
 from troposphere import Equals, GetAtt, If, Join, Ref, Sub
+from troposphere.applicationautoscaling import (
+    PredefinedMetricSpecification, ScalableTarget, ScalingPolicy, TargetTrackingScalingPolicyConfiguration,
+)
 from troposphere.ecs import (
     AuthorizationConfig, AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
     DeploymentCircuitBreaker, DeploymentConfiguration, DockerVolumeConfiguration, EFSVolumeConfiguration, Environment,
@@ -55,6 +58,8 @@ def build(app: App, group: int = 0) -> Stack:
         logs = _log_group(stack, svc)
         task = _task_definition(stack, svc, logs)
         made[svc.name] = _service(stack, svc, task, set(made))
+        if svc.scaling:
+            _scaling(stack, svc, made[svc.name])
     stack.publish(links.service_names(group), Join(",", [GetAtt(s, "Name") for s in made.values()]))
     return stack
 
@@ -245,7 +250,7 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]
         if balanced else {}
     return stack.add(Service(
         f"{logical_id(svc.name)}Service", ServiceName=svc.name, Cluster=stack.use(links.CLUSTER_NAME),
-        TaskDefinition=Ref(task), DesiredCount=If(STOPPED, 0, svc.desired_count),
+        TaskDefinition=Ref(task), DesiredCount=If(STOPPED, 0, _running_count(svc)),
         CapacityProviderStrategy=[CapacityProviderStrategyItem(
             CapacityProvider=stack.use(links.CAPACITY_PROVIDER), Weight=1, Base=0)],
         DeploymentConfiguration=DeploymentConfiguration(
@@ -271,3 +276,57 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]
            if any(dep in here for dep in svc.depends_on) else {}),
         **public,
     ))
+
+
+def _running_count(svc: AppService):
+    """DesiredCount while services run. A scaled service's is left out: CloudFormation then creates it with one
+    task and, on every later update, leaves the count auto scaling chose alone instead of resetting it
+    (https://github.com/aws/containers-roadmap/issues/493,
+    https://github.com/awsdocs/aws-cloudformation-user-guide/issues/866); registering its scalable target
+    lifts the count into min..max."""
+    return Ref("AWS::NoValue") if svc.scaling else svc.desired_count
+
+
+# Seconds after a scale-out before the next: a new task needs about a minute to start and take load, so a
+# quicker second step would add tasks for load the first one has already met. Scale-in waits the
+# default 300: "You should scale in conservatively to protect your application's availability"
+# (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_TargetTrackingScalingPolicyConfiguration.html).
+SCALE_OUT_COOLDOWN = 60
+SCALE_IN_COOLDOWN = 300
+
+
+def _scaling(stack: Stack, svc: AppService, service: Service) -> ScalableTarget:
+    """The service's task count as an Application Auto Scaling target, and one target tracking policy per target.
+
+    No RoleARN: registering an ECS service makes (once per account) and uses the service-linked role
+    AWSServiceRoleForApplicationAutoScaling_ECSService
+    (https://docs.aws.amazon.com/autoscaling/application/userguide/services-that-can-integrate-ecs.html); the
+    first registration in an account needs iam:CreateServiceLinkedRole of whoever deploys
+    (https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-service-linked-roles.html).
+    With ServicesRunning false, min and max are 0: registering a target moves the service's count into its
+    range (https://docs.aws.amazon.com/autoscaling/application/APIReference/API_RegisterScalableTarget.html),
+    so the service runs no task and no policy can add one; true again lifts it to min.
+    """
+    scaling = svc.scaling
+    target = stack.add(ScalableTarget(
+        f"{logical_id(svc.name)}ScalableTarget", ServiceNamespace="ecs", ScalableDimension="ecs:service:DesiredCount",
+        ResourceId=Join("/", ["service", stack.use(links.CLUSTER_NAME), GetAtt(service, "Name")]),
+        MinCapacity=If(STOPPED, 0, scaling.min), MaxCapacity=If(STOPPED, 0, scaling.max),
+    ))
+    metrics = []
+    if scaling.cpu is not None:
+        metrics.append(("Cpu", "cpu", float(scaling.cpu), PredefinedMetricSpecification(
+            PredefinedMetricType="ECSServiceAverageCPUUtilization")))
+    if scaling.requests_per_target is not None:
+        metrics.append(("Requests", "requests", float(scaling.requests_per_target), PredefinedMetricSpecification(
+            PredefinedMetricType="ALBRequestCountPerTarget",
+            ResourceLabel=_member(stack, links.REQUEST_COUNT_LABELS, svc.name))))
+    for suffix, name, value, metric in metrics:
+        stack.add(ScalingPolicy(
+            f"{logical_id(svc.name)}{suffix}Scaling", PolicyName=f"{svc.name}-{name}",
+            PolicyType="TargetTrackingScaling", ScalingTargetId=Ref(target),
+            TargetTrackingScalingPolicyConfiguration=TargetTrackingScalingPolicyConfiguration(
+                TargetValue=value, PredefinedMetricSpecification=metric,
+                ScaleOutCooldown=SCALE_OUT_COOLDOWN, ScaleInCooldown=SCALE_IN_COOLDOWN),
+        ))
+    return target

@@ -271,3 +271,17 @@ def _rules(session):
     events = session.client("events")
     return [f"{bus['Name']}/{rule['Name']}" for bus in pages(events, "list_event_buses", "EventBuses")
             for rule in pages(events, "list_rules", "Rules", EventBusName=bus["Name"])]
+
+
+@kind("application auto scaling targets and policies")
+def _scaling(session):
+    scaling = session.client("application-autoscaling")
+    return [f"{t['ResourceId']}|{t['ScalableDimension']}"
+            for t in pages(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="ecs")] + [
+        p["PolicyARN"] for p in pages(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="ecs")]
+
+
+@kind("cloudwatch alarms")
+def _alarms(session):
+    # Target tracking policies make and delete their own alarms.
+    return [a["AlarmName"] for a in pages(session.client("cloudwatch"), "describe_alarms", "MetricAlarms")]

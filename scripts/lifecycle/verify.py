@@ -73,13 +73,20 @@ def _stacks(state: live.Live, target: Target) -> Check:
 
 
 def _services_exist(state: live.Live, app: config.App) -> Check:
-    wanted = {s.name: s.desired_count for s in app.services}
+    # A scaled service's count is auto scaling's to choose, within its range.
+    wanted = {s.name: (s.scaling.min, s.scaling.max) if s.scaling else (s.desired_count, s.desired_count)
+              for s in app.services}
     have = {s["serviceName"]: s for s in state.services if s["status"] == "ACTIVE"}
     problems = [f"{name}: missing" for name in wanted if name not in have]
-    problems += [f"{name}: desired {have[name]['desiredCount']}, config says {count}"
-                 for name, count in wanted.items() if name in have and have[name]["desiredCount"] != count]
+    problems += [f"{name}: desired {have[name]['desiredCount']}, config says {_count(low, high)}"
+                 for name, (low, high) in wanted.items()
+                 if name in have and not low <= have[name]["desiredCount"] <= high]
     return Check("services defined as configured", FAIL if problems else PASS,
-                 "; ".join(problems) or ", ".join(f"{n} x{c}" for n, c in wanted.items()))
+                 "; ".join(problems) or ", ".join(f"{n} x{_count(*c)}" for n, c in wanted.items()))
+
+
+def _count(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}..{high}"
 
 
 def _hosts(state: live.Live, how: str = "") -> Check:

@@ -19,6 +19,7 @@ refresh; `scheduler` registers a group's hosts in their ECS cluster and places s
 `log_filters` applies CloudWatch Logs filter patterns as AWS does (and refuses those AWS refuses);
 `ecs_exec` is ECS Exec: the services' and tasks' switch and ExecuteCommand, refused as ECS refuses it;
 `strict` refuses what CloudFormation and the service APIs refuse (resource schemas, GetAtt, API checks).
+`scaling` is Application Auto Scaling's scalable targets and policies through CloudFormation.
 `updates` updates stacks in place, nested ones too, replacing a resource only where its schema says
 so and rolling back a failed update; `update_plan` plans change sets by the same rules.
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
@@ -51,6 +52,7 @@ def install() -> list[str]:
     from . import scheduler  # noqa: F401  (after hosts: container instances, task placement, managed scaling)
     from . import updates  # in-place updates, rollback and change sets, decided by the resource schemas
     from . import ecs_exec  # noqa: F401  (after scheduler and updates, which it wraps: ECS Exec)
+    from . import scaling  # noqa: F401  (after updates: Application Auto Scaling targets and policies)
     from . import strict  # noqa: F401  (what CloudFormation and the APIs refuse: schemas, GetAtt, API checks)
 
     if not _installed:
