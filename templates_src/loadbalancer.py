@@ -96,6 +96,10 @@ def build(app: App) -> Stack:
     groups = {svc.name: _target_group(stack, svc) for svc in app.public_services}
     for link in links.grouped_all(links.TARGET_GROUP_ARNS, app):
         stack.publish_members(link, {name: Ref(groups[name]) for name in link.members(app)})
+    if app.alarms:  # the dimensions of the alarms' metrics (alarms.py)
+        stack.publish(links.LOAD_BALANCER_FULL_NAME, GetAtt(balancer, "LoadBalancerFullName"))
+        stack.publish_members(links.TARGET_GROUP_FULL_NAMES, {name: GetAtt(group, "TargetGroupFullName")
+                                                              for name, group in groups.items()})
     for port in app.listener_ports:
         _listener(stack, balancer, port, groups, certificate)
     return stack

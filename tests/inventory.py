@@ -271,3 +271,22 @@ def _rules(session):
     events = session.client("events")
     return [f"{bus['Name']}/{rule['Name']}" for bus in pages(events, "list_event_buses", "EventBuses")
             for rule in pages(events, "list_rules", "Rules", EventBusName=bus["Name"])]
+
+
+@kind("cloudwatch alarms")
+def _alarms(session):
+    cloudwatch = session.client("cloudwatch")
+    answer = cloudwatch.describe_alarms(AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    return [a["AlarmName"] for a in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", [])]
+
+
+@kind("cloudwatch dashboards")
+def _dashboards(session):
+    return [d["DashboardName"] for d in pages(session.client("cloudwatch"), "list_dashboards", "DashboardEntries")]
+
+
+@kind("sns topics and subscriptions")
+def _topics(session):
+    sns = session.client("sns")
+    return ([t["TopicArn"] for t in pages(sns, "list_topics", "Topics")]
+            + [s["SubscriptionArn"] for s in pages(sns, "list_subscriptions", "Subscriptions")])

@@ -16,6 +16,7 @@ off), and fails a CloudFormation delete of a group whose hosts would wait; `refr
 refresh; `scheduler` registers a group's hosts in their ECS cluster and places services' tasks on them
 (or says why not, in ECS's words), scaling a managed capacity provider's group out for them;
 `bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account;
+`alarms` makes CloudWatch alarms, SNS topic policies and subscriptions;
 `strict` refuses what CloudFormation and the service APIs refuse (resource schemas, GetAtt, API checks).
 `updates` updates stacks in place, nested ones too, replacing a resource only where its schema says
 so and rolling back a failed update; `update_plan` plans change sets by the same rules.
@@ -42,7 +43,7 @@ def install() -> list[str]:
 
     # Importing a module registers what it defines (moto types) and what it replaces.
     from . import custom_resources, deletion, eventbridge, faults, fixes, hosts, lambdas, midway  # noqa: F401
-    from . import refresh, resources  # noqa: F401
+    from . import alarms, refresh, resources  # noqa: F401
     from . import domain, rules  # noqa: F401  (ACM certificates and record checks; the Rules check)
     from . import bucket_owner  # noqa: F401  (ExpectedBucketOwner refused on another account's bucket)
     from . import scheduler  # noqa: F401  (after hosts: container instances, task placement, managed scaling)
