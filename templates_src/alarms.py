@@ -71,6 +71,15 @@ def build(app: App) -> Stack:
     return stack
 
 
+def alarm_metrics(app: App) -> tuple[int, int]:
+    """The alarms the stack makes and the metrics they read, which CloudWatch bills each
+    (https://aws.amazon.com/cloudwatch/pricing/: a metric-math alarm costs one alarm metric per metric)."""
+    made = [r for r in build(app).template.resources.values() if isinstance(r, Alarm)]
+    metrics = [sum(1 for q in alarm.properties["Metrics"] if "MetricStat" in q.properties)
+               if "Metrics" in alarm.properties else 1 for alarm in made]
+    return len(made), sum(metrics)
+
+
 def alarm_name(what: str) -> Sub:
     return names.alarm(what).sub()
 

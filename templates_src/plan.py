@@ -202,7 +202,7 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
         line("ecr_storage", "ECR storage", repositories * assumptions.ecr_gb, "GB", 1,
              f"{repositories} repositories x {assumptions.ecr_gb:g} GB assumed (--ecr-gb)" if repositories else
              "no repository in this config (no image built or copied from Docker Hub)"),
-    ]
+    ] + (_alarm_lines(app, line) if app.alarms else [])
     public = Variant("public subnets, no NAT (as built)", tuple(common + [
         line("public_ipv4", "public IPv4 addresses", hosts + balancers * azs, "address", hourly,
              f"{plural(hosts, 'host')} + {balancers * azs} for the {_balancers(alb, nlb)} (one per AZ)"),
@@ -222,6 +222,11 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
                      f"{len(peak) - hosts} for its length (not in the monthly figures)")
     if len(peak) > max_size:
         notes.append(f"{name} needs MaxSize {len(peak)} at the deployment peak (the config's max_size is {max_size})")
+    if app.alarms:
+        email = items["sns_email"]
+        notes.append(f"alarm emails are not counted: SNS mails the first 1,000 a month free, then "
+                     f"${email['prices'][region]:g} per {email['unit']} (an alarm mails when it fires and when it "
+                     "clears)")
     if app.stored_services:  # kept.py: the data outlives the stacks with its key and its secrets
         kept = public.line("kms_key").price + len(app.secrets) * public.line("secret").price
         secrets = f" and the {len(app.secrets)} secrets" if app.secrets else ""
@@ -230,6 +235,20 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
     return Plan(app.name, region, name, itype.architecture, hosts, len(steady), len(peak), min_size, max_size,
                 placement, public, nat, assumptions, prices["as_of"], prices["currency"], hourly, unconfirmed,
                 tuple(notes))
+
+
+def _alarm_lines(app, line) -> list[Line]:
+    """alarms.yaml's alarms (billed per metric each reads), its dashboard and the topic's email."""
+    from templates_src import alarms
+
+    count, metrics = alarms.alarm_metrics(app)
+    return [
+        line("cloudwatch_alarm", "CloudWatch alarms", metrics, "alarm metric", 1,
+             f"{plural(count, 'alarm')} reading {metrics} metrics (a metric-math alarm counts each); "
+             "the free tier's 10 a month not subtracted"),
+        line("cloudwatch_dashboard", "CloudWatch dashboard", 1, "dashboard", 1,
+             "the free tier's 3 a month not subtracted: other dashboards may use them"),
+    ]
 
 
 # --- rendering ---------------------------------------------------------------------------------

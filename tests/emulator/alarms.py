@@ -2,7 +2,8 @@
 and the load balancer attributes that name an alarm's dimensions.
 
 Each type is made through the backend the service's own API uses (PutMetricAlarm, SetTopicAttributes,
-Subscribe), so describe-alarms, get-topic-attributes and list-subscriptions see it, and deleted again.
+Subscribe), so describe-alarms, get-topic-attributes and list-subscriptions see it, and deleted again;
+an Auto Scaling group's MetricsCollection is enabled as EnableMetricsCollection would.
 A load balancer's or target group's full name is what CloudWatch calls it: the end of its ARN after
 `loadbalancer/` (app/<name>/<id>, net/<name>/<id>) or after the last colon (targetgroup/<name>/<id>):
 https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
@@ -14,10 +15,11 @@ from typing import Any
 
 from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat, cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
+from moto.autoscaling import models as autoscaling
 from moto.elbv2 import models as elbv2
 from moto.sns.models import sns_backends
 
-from .fixes import FIXES
+from .fixes import FIXES, replace_classmethod
 from .resources import Resource
 
 
@@ -152,3 +154,14 @@ elbv2.FakeTargetGroup.get_cfn_attribute = _target_group_attribute
 elbv2.FakeTargetGroup.has_cfn_attr = classmethod(
     lambda cls, attr: attr == "TargetGroupFullName" or _group_has.__func__(cls, attr))
 FIXES.append("FakeTargetGroup.get_cfn_attribute (TargetGroupFullName)")
+
+
+# An Auto Scaling group's MetricsCollection, as EnableMetricsCollection sets it (moto's CloudFormation
+# model leaves it out), so describe-auto-scaling-groups shows EnabledMetrics:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-autoscaling-autoscalinggroup-metricscollection.html
+@replace_classmethod(autoscaling.FakeAutoScalingGroup, "create_from_cloudformation_json")
+def _group_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    group = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    collected = cloudformation_json["Properties"].get("MetricsCollection") or []
+    group.enable_metrics_collection([metric for each in collected for metric in each.get("Metrics", [])])
+    return group
