@@ -484,6 +484,8 @@ def parse(data: object, base_dir: Path = Path("."), file_contents: Optional[dict
     import read, before the folder it writes to holds them); their paths are checked either way.
     """
     problems: list[tuple[str, str]] = []
+    if isinstance(data, dict) and "alarms" in data and data["alarms"] is None:
+        data = {**data, "alarms": {}}  # a bare `alarms:` asks for them with every default
     app = _convert(data, App, "", problems)
     if problems:
         raise ConfigError(problems, service_names(data))

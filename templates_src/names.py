@@ -132,6 +132,8 @@ def validate(app: App, add) -> None:
         candidates = [task_role(svc), task_family(svc), log_group(svc)]
         if svc.public:
             candidates.append(target_group(svc))
+        if app.alarms:  # the longest of the service's alarm names (alarms.py)
+            candidates.append(alarm(f"{svc.name}-target-5xx"))
         for name in candidates:
             if name.longest > name.limit:
                 add(f"services[{i}].name", f"'{svc.name}' makes the {name.what} up to {name.longest} characters "

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from helpers import app_from, dks_data, resources, templates
+from helpers import ROOT, app_from, dks_data, resources, templates
 from templates_src import alarms, config, plan
 
 ALARM = "AWS::CloudWatch::Alarm"
@@ -220,3 +220,25 @@ def test_the_plan_charges_each_alarm_metric_and_the_dashboard(dks, dks_templates
     assert (dashboard_line.quantity, dashboard_line.monthly) == (1, prices["cloudwatch_dashboard"]["prices"]["us-east-1"])
     shown = plan.text(plan.make(dks))
     assert "15 alarms reading 19 metrics" in shown and "SNS mails the first 1,000 a month free" in shown
+
+
+def test_the_readme_quotes_the_alarm_figures(dks):
+    readme = (ROOT / "README.md").read_text()
+    count, metrics = alarms.alarm_metrics(dks)
+    line = plan.make(dks).public.line("cloudwatch_alarm")
+    assert f"{metrics} alarm metrics for DKS at ${line.price:.2f} each (${line.monthly:.2f} a month" in readme
+    dashboard = plan.make(dks).public.line("cloudwatch_dashboard")
+    assert f"the dashboard at ${dashboard.monthly:.2f}" in readme
+    assert f"(at least 3; {alarms.unhealthy_minutes(dks.service('dks-api'))} for the API)" in readme
+    assert f"for {alarms.HOSTS_AT_MAX_MINUTES} minutes: managed scaling" in readme
+    defaults = config.Alarms()
+    assert f"`errors_per_minute` ({defaults.errors_per_minute})" in readme
+    assert f"`cpu_percent` / `memory_percent` ({defaults.cpu_percent}," in readme
+
+
+def test_a_bare_alarms_key_turns_them_on_with_the_defaults():
+    data = dks_data()
+    data["alarms"] = None  # `alarms:` with nothing after it
+    assert app_from(data).alarms == config.Alarms()
+    del data["alarms"]
+    assert app_from(data).alarms is None
