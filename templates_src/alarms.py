@@ -93,7 +93,8 @@ def _topic(stack: Stack) -> Topic:
     # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html
     stack.add(TopicPolicy("AlarmTopicPolicy", Topics=[Ref(topic)], PolicyDocument=PolicyDocument(
         Version="2012-10-17", Statement=[Statement(
-            Sid="CloudWatchPublishesOwnAlarms", Effect=Allow, Principal=Principal("Service", "cloudwatch.amazonaws.com"),
+            Sid="CloudWatchPublishesOwnAlarms", Effect=Allow,
+            Principal=Principal("Service", "cloudwatch.amazonaws.com"),
             Action=[sns_actions.Publish], Resource=[Ref(topic)],
             Condition=Condition([StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
                                  ArnLike("aws:SourceArn", Sub(f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:"

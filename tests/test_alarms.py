@@ -217,7 +217,8 @@ def test_the_plan_charges_each_alarm_metric_and_the_dashboard(dks, dks_templates
     prices = plan.load_prices()["items"]
     assert alarm_line.quantity == 19 and alarm_line.price == prices["cloudwatch_alarm"]["prices"]["us-east-1"]
     assert alarm_line.monthly == round(19 * alarm_line.price, 2)
-    assert (dashboard_line.quantity, dashboard_line.monthly) == (1, prices["cloudwatch_dashboard"]["prices"]["us-east-1"])
+    dashboard_price = prices["cloudwatch_dashboard"]["prices"]["us-east-1"]
+    assert (dashboard_line.quantity, dashboard_line.monthly) == (1, dashboard_price)
     shown = plan.text(plan.make(dks))
     assert "15 alarms reading 19 metrics" in shown and "SNS mails the first 1,000 a month free" in shown
 
@@ -242,3 +243,19 @@ def test_a_bare_alarms_key_turns_them_on_with_the_defaults():
     assert app_from(data).alarms == config.Alarms()
     del data["alarms"]
     assert app_from(data).alarms is None
+
+
+def test_an_app_without_load_balancers_alarms_on_its_services_and_hosts_only():
+    data = dks_data()
+    for svc in data["services"]:
+        svc.pop("public", None)
+        svc.pop("url_output", None)
+        svc.get("environment", {}).pop("KNOWLEDGE_SHARE_API", None)
+    built = templates(app_from(data))
+    assert "loadbalancer.yaml" not in built
+    assert set(by_name(built["alarms.yaml"])) == {
+        *(f"{svc}-{what}" for svc in ("dks-db", "dks-api", "dks-ui") for what in ("tasks", "cpu", "memory")),
+        "hosts-at-max"}
+    assert "Outputs" not in built["alarms.yaml"] or not built["alarms.yaml"]["Outputs"]
+    assert all("Alarms" not in s["Properties"]["DeploymentConfiguration"]
+               for s in resources(built["services.yaml"], "AWS::ECS::Service").values())

@@ -90,7 +90,8 @@ class TopicPolicy(Resource, CloudFormationModel):
         self.topics = list(props["Topics"])
         backend = sns_backends[account_id][region_name]
         for arn in self.topics:
-            backend.set_topic_attribute(arn, "policy", json.dumps(props["PolicyDocument"]))  # as SetTopicAttributes does
+            # the attribute's name as SetTopicAttributes passes it to the backend
+            backend.set_topic_attribute(arn, "policy", json.dumps(props["PolicyDocument"]))
         self.id = f"{resource_name}-{'-'.join(arn.rsplit(':', 1)[-1] for arn in self.topics)}"
         return self
 
@@ -158,7 +159,7 @@ FIXES.append("FakeTargetGroup.get_cfn_attribute (TargetGroupFullName)")
 
 # An Auto Scaling group's MetricsCollection, as EnableMetricsCollection sets it (moto's CloudFormation
 # model leaves it out), so describe-auto-scaling-groups shows EnabledMetrics:
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-autoscaling-autoscalinggroup-metricscollection.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-as-metricscollection.html
 @replace_classmethod(autoscaling.FakeAutoScalingGroup, "create_from_cloudformation_json")
 def _group_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     group = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
