@@ -30,7 +30,7 @@ from pathlib import Path
 from awacs import autoscaling, ec2, logs
 from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import Base64, GetAtt, Ref, Sub, Tags
-from troposphere.autoscaling import AutoScalingGroup, LaunchTemplateSpecification
+from troposphere.autoscaling import AutoScalingGroup, LaunchTemplateSpecification, MetricsCollection
 from troposphere.autoscaling import Tags as GroupTags
 from troposphere.awslambda import Code, Environment, Function, LoggingConfig, Permission
 from troposphere.cloudformation import AWSCustomObject
@@ -168,8 +168,14 @@ def _launch_template(stack: Stack, cluster: Cluster) -> LaunchTemplate:
     ))
 
 
+# What the alarm "hosts at their maximum" compares (alarms.py). Group metrics are sent at one-minute granularity
+# at no charge once collection is on, and only when it is on:
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-metrics.html
+GROUP_METRICS = ["GroupInServiceInstances", "GroupMaxSize"]
+
+
 def _group(stack: Stack, template: LaunchTemplate) -> AutoScalingGroup:
-    return stack.add(AutoScalingGroup(
+    group = stack.add(AutoScalingGroup(
         "HostGroup",
         LaunchTemplate=LaunchTemplateSpecification(LaunchTemplateId=Ref(template),
                                                    Version=GetAtt(template, "LatestVersionNumber")),
@@ -179,7 +185,12 @@ def _group(stack: Stack, template: LaunchTemplate) -> AutoScalingGroup:
         # Scale-in protection would keep hosts alive and block the group's deletion.
         NewInstancesProtectedFromScaleIn=False,
         Tags=GroupTags(Name=Sub("${EnvironmentName}-ecs-host")),
+        **({"MetricsCollection": [MetricsCollection(Granularity="1Minute", Metrics=GROUP_METRICS)]}
+           if stack.app.alarms else {}),
     ))
+    if stack.app.alarms:
+        stack.publish(links.HOST_GROUP_NAME, Ref(group))
+    return group
 
 
 def _capacity(stack: Stack, cluster: Cluster, group: AutoScalingGroup) -> None:

@@ -43,6 +43,8 @@ CERTIFICATE_ARN = Link("CertificateArn", "ACM certificate for DomainName made el
                        "HostedZoneId is given")
 ACCESS_LOGS_BUCKET = Link("AccessLogsBucket", "S3 bucket (with the ELB log delivery policy) for the load "
                                               "balancer's access logs; empty: none")
+ALARM_EMAIL = Link("AlarmEmail", "Address the alarms topic mails (SNS sends it a confirmation first); empty: no "
+                   "subscription")
 AMI_ID = Link("EcsAmiId", "ECS-optimized Amazon Linux 2023 AMI", "AWS::EC2::Image::Id")
 
 # network
@@ -84,6 +86,7 @@ DATA_SECRET_ARNS = ListLink("DataSecretArns", "Secrets kept from an earlier depl
 # cluster
 CLUSTER_NAME = Link("ClusterName", "ECS cluster")
 CAPACITY_PROVIDER = Link("CapacityProviderName", "Capacity provider over the hosts' Auto Scaling group")
+HOST_GROUP_NAME = Link("HostGroupName", "Auto Scaling group of the ECS hosts")
 
 # discovery
 NAMESPACE_ID = Link("NamespaceId", "Cloud Map private DNS namespace")
@@ -99,6 +102,11 @@ REQUEST_COUNT_LABELS = ListLink(
     "RequestCountLabels", "ALB request count metric label (app/<lb>/<id>/targetgroup/<tg>/<id>) of each service "
     "scaled on requests per target", lambda app: tuple(s.name for s in app.scaled_services
                                                        if s.scaling.requests_per_target))
+# CloudWatch names a load balancer and a target group by the end of its ARN (app/<name>/<id>,
+# targetgroup/<name>/<id>): the dimensions of their metrics.
+LOAD_BALANCER_FULL_NAME = Link("LoadBalancerFullName", "The load balancer as its CloudWatch metrics name it")
+TARGET_GROUP_FULL_NAMES = ListLink("TargetGroupFullNames", "Each public service's target group as its CloudWatch "
+                                   "metrics name it", _public_services)
 
 # network load balancer (ports that are not HTTP): one target group per service and port
 def listener_key(svc: Service, pub: Published) -> str:
@@ -114,6 +122,14 @@ NLB_SECURITY_GROUP = Link("NetworkLoadBalancerSecurityGroupId", "Security group 
 NLB_DNS = Link("NetworkLoadBalancerDnsName", "DNS name of the internet-facing Network Load Balancer")
 NLB_TARGET_GROUP_ARNS = ListLink("NetworkTargetGroupArns", "Target group of each Network Load Balancer port "
                                  "(<service>-<port>)", _nlb_listeners)
+NLB_FULL_NAME = Link("NetworkLoadBalancerFullName", "The Network Load Balancer as its CloudWatch metrics name it")
+NLB_TARGET_GROUP_FULL_NAMES = ListLink("NetworkTargetGroupFullNames", "Each Network Load Balancer port's target group "
+                                       "as its CloudWatch metrics name it", _nlb_listeners)
+
+# alarms: what fails a public service's deployment (ECS rolls it back)
+TARGET_ERROR_ALARMS = ListLink("TargetErrorAlarmNames", "Alarm on each public service's 5xx answers", _public_services)
+UNHEALTHY_ALARMS = ListLink("UnhealthyTargetAlarmNames", "Alarm on each public service's unhealthy targets",
+                            _public_services)
 
 # services
 SERVICE_NAMES = Link("ServiceNames", "ECS services of the app")

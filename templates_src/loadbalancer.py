@@ -102,6 +102,10 @@ def build(app: App) -> Stack:
         stack.publish_members(link, {name: Join("/", [GetAtt(balancer, "LoadBalancerFullName"),
                                                       GetAtt(groups[name], "TargetGroupFullName")])
                                      for name in link.members(app)})
+    if app.alarms:  # the dimensions of the alarms' metrics (alarms.py)
+        stack.publish(links.LOAD_BALANCER_FULL_NAME, GetAtt(balancer, "LoadBalancerFullName"))
+        stack.publish_members(links.TARGET_GROUP_FULL_NAMES, {name: GetAtt(group, "TargetGroupFullName")
+                                                              for name, group in groups.items()})
     for port in app.listener_ports:
         _listener(stack, balancer, port, groups, certificate)
     return stack

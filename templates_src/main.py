@@ -12,6 +12,7 @@ from __future__ import annotations
 from troposphere import Equals, Join, Not, Or, Output, Parameter, Ref, Sub
 
 from templates_src import (
+    alarms,
     capacity,
     cluster,
     config,
@@ -56,6 +57,8 @@ def children(app: App) -> list[Stack]:
         stacks.append(loadbalancer.build(app))
     if app.nlb_services:
         stacks.append(nlb.build(app))
+    if app.alarms:  # before the services: their deployments name its alarms
+        stacks.append(alarms.build(app))
     groups = quotas.service_groups(app)
     made = [services.build(app, group) for group in range(len(groups))]
     for later, stack in enumerate(made):
@@ -94,6 +97,10 @@ def root_parameters(app: App) -> dict[str, tuple[links.Link, dict]]:
                                         ConstraintDescription="an S3 bucket name, or empty")),
         (links.INGRESS_CIDR, dict(Default="0.0.0.0/0", AllowedPattern=CIDR_PATTERN,
                                   ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24")),
+        *([(links.ALARM_EMAIL, dict(Default=app.alarms.email, MaxLength=config.EMAIL_MAX,
+                                    AllowedPattern=f"^({config.EMAIL.pattern[1:-1]})?$",
+                                    ConstraintDescription="an email address such as ops@example.com, or empty"))]
+          if app.alarms else []),
         (links.AMI_ID, dict(Type="AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
                             Default=cluster.ami_parameter(configured.architecture),
                             Description="SSM parameter naming the ECS-optimized Amazon Linux 2023 AMI "

@@ -96,6 +96,23 @@ def log_group(svc: Service) -> Name:
     return Name(f"{LOG_GROUP_PREFIX}{svc.name}", 512, "log group name")
 
 
+# CloudWatch alarm names: at most 255 characters
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html). Each is
+# `${EnvironmentName}-` and what it watches, so the topic policy and the key policy can admit this
+# deployment's alarms by that prefix, and ECS's deployment alarms can name them before they exist.
+ALARM_PREFIX = "${EnvironmentName}-"
+
+
+def alarm(what: str) -> Name:
+    return Name(f"{ALARM_PREFIX}{what}", 255, "alarm name")
+
+
+def dashboard() -> Name:
+    # Letters, digits, - and _ only, at most 255 characters:
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutDashboard.html
+    return Name("${EnvironmentName}", 255, "dashboard name")
+
+
 def repository(repo: str) -> Name:
     return Name(f"{REPOSITORY_PREFIX}{repo}", 256, "ECR repository name")
 
@@ -115,6 +132,8 @@ def validate(app: App, add) -> None:
         candidates = [task_role(svc), task_family(svc), log_group(svc)]
         if svc.public:
             candidates.append(target_group(svc))
+        if app.alarms:  # the longest of the service's alarm names (alarms.py)
+            candidates.append(alarm(f"{svc.name}-target-5xx"))
         for name in candidates:
             if name.longest > name.limit:
                 add(f"services[{i}].name", f"'{svc.name}' makes the {name.what} up to {name.longest} characters "

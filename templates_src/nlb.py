@@ -61,6 +61,10 @@ def build(app: App) -> Stack:
         link = links.grouped_listeners(app, group)
         if link.members(app):
             stack.publish_members(link, {key: Ref(groups[key]) for key in link.members(app)})
+    if app.alarms:  # the dimensions of the alarms' metrics (alarms.py)
+        stack.publish(links.NLB_FULL_NAME, GetAtt(balancer, "LoadBalancerFullName"))
+        stack.publish_members(links.NLB_TARGET_GROUP_FULL_NAMES, {key: GetAtt(group, "TargetGroupFullName")
+                                                                  for key, group in groups.items()})
     return stack
 
 

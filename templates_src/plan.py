@@ -226,7 +226,7 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
         line("ecr_storage", "ECR storage", repositories * assumptions.ecr_gb, "GB", 1,
              f"{repositories} repositories x {assumptions.ecr_gb:g} GB assumed (--ecr-gb)" if repositories else
              "no repository in this config (no image built or copied from Docker Hub)"),
-    ]
+    ] + (_alarm_lines(app, line) if app.alarms else [])
     # ECS Exec from awsvpc tasks needs the ssmmessages interface endpoint as built (network.py): they have no public
     # IP and the VPC no NAT. Behind NAT gateways they would reach Session Manager through them, so the NAT variant
     # has no endpoint.
@@ -257,6 +257,11 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
         scaled = " with every scaled service at its max" if app.scaled_services else ""
         notes.append(f"{name} needs MaxSize {len(at_max)} at the deployment peak{scaled} (the config's max_size is "
                      f"{max_size})")
+    if app.alarms:
+        email = items["sns_email"]
+        notes.append(f"alarm emails are not counted: SNS mails the first 1,000 a month free, then "
+                     f"${email['prices'][region]:g} per {email['unit']} (an alarm mails when it fires and when it "
+                     "clears)")
     if app.stored_services:  # kept.py: the data outlives the stacks with its key and its secrets
         kept = public.line("kms_key").price + len(app.secrets) * public.line("secret").price
         secrets = f" and the {len(app.secrets)} secrets" if app.secrets else ""
@@ -272,6 +277,20 @@ def make(app, region: str = REGION, instance_type: str | None = None, hosts: int
     return Plan(app.name, region, name, itype.architecture, hosts, len(steady), len(peak), min_size, max_size,
                 placement, public, nat, assumptions, prices["as_of"], prices["currency"], hourly, unconfirmed,
                 tuple(notes), scaled, hosts + added, round(public.total + added * per_host, 2), len(at_max))
+
+
+def _alarm_lines(app, line) -> list[Line]:
+    """alarms.yaml's alarms (billed per metric each reads), its dashboard and the topic's email."""
+    from templates_src import alarms
+
+    count, metrics = alarms.alarm_metrics(app)
+    return [
+        line("cloudwatch_alarm", "CloudWatch alarms", metrics, "alarm metric", 1,
+             f"{plural(count, 'alarm')} reading {metrics} metrics (a metric-math alarm counts each); "
+             "the free tier's 10 a month not subtracted"),
+        line("cloudwatch_dashboard", "CloudWatch dashboard", 1, "dashboard", 1,
+             "the free tier's 3 a month not subtracted: other dashboards may use them"),
+    ]
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ secret's name stays reserved through its recovery window and would block the nex
 One customer-managed key, rotated yearly, encrypts the secrets and the log groups. Its policy
 names every action it allows (no wildcard): the account may administer and use it through IAM
 policies (the execution role decrypts secrets with it, only via Secrets Manager), and CloudWatch
-Logs may use it for this app's log groups only.
+Logs may use it for this app's log groups only; with alarms, CloudWatch may use it to publish this
+deployment's alarms to their encrypted topic (alarms.py).
 
 When the app keeps data on EFS, a delete keeps the key and the secrets with the data (see kept.py),
 and DataKeyArn / DataSecretArns give kept ones back instead of new ones; the outputs are whichever
@@ -17,7 +18,7 @@ is used. Otherwise deleting the stack deletes the secrets and schedules the key'
 from __future__ import annotations
 
 from awacs import kms
-from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement
+from awacs.aws import Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, If, Join, Ref, Sub
 from troposphere.kms import Key
 from troposphere.secretsmanager import GenerateSecretString, Secret
@@ -59,7 +60,7 @@ def build(app: App) -> Stack:
     return stack
 
 
-def key_policy() -> PolicyDocument:
+def key_policy(app: App) -> PolicyDocument:
     account = Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root"))
     return PolicyDocument(Version="2012-10-17", Statement=[
         # Without it nobody (not even the account) could manage the key; IAM policies grant the rest.
@@ -71,7 +72,20 @@ def key_policy() -> PolicyDocument:
                       "kms:EncryptionContext:aws:logs:arn",
                       Sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:"
                           f"{names.LOG_GROUP_PREFIX}*")))),
-    ])
+    ] + ([alarms_statement()] if app.alarms else []))
+
+
+def alarms_statement() -> Statement:
+    """CloudWatch publishes an alarm to an encrypted topic only with Decrypt and GenerateDataKey on its key
+    ("Enable compatibility between event sources from AWS services and encrypted topics",
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services);
+    only for this deployment's alarms, by their name prefix (names.alarm), in this account."""
+    return Statement(
+        Sid="CloudWatchPublishesOwnAlarms", Effect=Allow, Principal=Principal("Service", "cloudwatch.amazonaws.com"),
+        Action=[kms.Decrypt, kms.GenerateDataKey], Resource=["*"],
+        Condition=Condition([StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
+                             ArnLike("aws:SourceArn", Sub(f"arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:"
+                                                          f"${{AWS::AccountId}}:alarm:{names.ALARM_PREFIX}*"))]))
 
 
 def _key(stack: Stack):
@@ -80,7 +94,7 @@ def _key(stack: Stack):
     given = kept.reuse(stack, links.DATA_KEY_ARN, kept.NEW_KEY) if keep else None
     key = stack.add(Key(
         "Key", Description=Sub(f"{stack.app.name} (${{{links.ENVIRONMENT_NAME.name}}}): secrets and log groups"),
-        EnableKeyRotation=True, PendingWindowInDays=PENDING_WINDOW_DAYS, KeyPolicy=key_policy(),
+        EnableKeyRotation=True, PendingWindowInDays=PENDING_WINDOW_DAYS, KeyPolicy=key_policy(stack.app),
         **({"Condition": kept.NEW_KEY, "Tags": kept.role_tags(kept.KEY), **kept.RETAIN} if keep else {}),
     ))
     if given is None:

@@ -25,7 +25,7 @@ from troposphere.applicationautoscaling import (
     PredefinedMetricSpecification, ScalableTarget, ScalingPolicy, TargetTrackingScalingPolicyConfiguration,
 )
 from troposphere.ecs import (
-    AuthorizationConfig, AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition,
+    AuthorizationConfig, AwsvpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition, DeploymentAlarms,
     DeploymentCircuitBreaker, DeploymentConfiguration, DockerVolumeConfiguration, EFSVolumeConfiguration, Environment,
     HealthCheck, KernelCapabilities, LinuxParameters, LoadBalancer, LogConfiguration, MountPoint, NetworkConfiguration,
     PlacementStrategy, PortMapping, RuntimePlatform, Secret, Service, ServiceRegistry, TaskDefinition, Tmpfs, Volume,
@@ -239,6 +239,21 @@ def port_mappings(svc: AppService) -> list[PortMapping]:
                         Protocol=protocol) for port, protocol in ports.items()]
 
 
+def _deployment_alarms(stack: Stack, svc: AppService) -> dict:
+    """With alarms on, a public service's deployment fails, and ECS rolls it back to the last one that completed,
+    when its target group's 5xx or unhealthy-target alarm (alarms.py) goes into ALARM during the rollout or the
+    bake time after it; the circuit breaker still fails one whose tasks never start:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html,
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-deploymentalarms.html.
+    A service without a load balancer has no such signal of its own: CPU, memory or a task count below desired
+    are what a rollout looks like for a while, so they notify but never fail a deployment."""
+    if not (stack.app.alarms and svc.public):
+        return {}
+    return {"Alarms": DeploymentAlarms(AlarmNames=[_member(stack, links.TARGET_ERROR_ALARMS, svc.name),
+                                                   _member(stack, links.UNHEALTHY_ALARMS, svc.name)],
+                                       Enable=True, Rollback=True)}
+
+
 def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]) -> Service:
     balanced = ([LoadBalancer(ContainerName=svc.name, ContainerPort=svc.port,
                               TargetGroupArn=_member(stack, links.TARGET_GROUP_ARNS, svc.name))] if svc.public else [])
@@ -255,7 +270,8 @@ def _service(stack: Stack, svc: AppService, task: TaskDefinition, here: set[str]
             CapacityProvider=stack.use(links.CAPACITY_PROVIDER), Weight=1, Base=0)],
         DeploymentConfiguration=DeploymentConfiguration(
             MinimumHealthyPercent=svc.deployment.min_healthy_percent, MaximumPercent=svc.deployment.max_percent,
-            DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True)),
+            DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
+            **_deployment_alarms(stack, svc)),
         **({"NetworkConfiguration": NetworkConfiguration(AwsvpcConfiguration=AwsvpcConfiguration(
             Subnets=stack.use(links.SUBNET_IDS), AssignPublicIp="DISABLED",
             SecurityGroups=[_member(stack, links.SERVICE_SECURITY_GROUPS, svc.name)]

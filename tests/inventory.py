@@ -283,5 +283,18 @@ def _scaling(session):
 
 @kind("cloudwatch alarms")
 def _alarms(session):
-    # Target tracking policies make and delete their own alarms.
-    return [a["AlarmName"] for a in pages(session.client("cloudwatch"), "describe_alarms", "MetricAlarms")]
+    cloudwatch = session.client("cloudwatch")
+    answer = cloudwatch.describe_alarms(AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    return [a["AlarmName"] for a in answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", [])]
+
+
+@kind("cloudwatch dashboards")
+def _dashboards(session):
+    return [d["DashboardName"] for d in pages(session.client("cloudwatch"), "list_dashboards", "DashboardEntries")]
+
+
+@kind("sns topics and subscriptions")
+def _topics(session):
+    sns = session.client("sns")
+    return ([t["TopicArn"] for t in pages(sns, "list_topics", "Topics")]
+            + [s["SubscriptionArn"] for s in pages(sns, "list_subscriptions", "Subscriptions")])

@@ -75,7 +75,8 @@ def built_types() -> set[str]:
 
 # Where the types the defaults do not create are deployed and checked.
 CONDITIONAL = {"AWS::CertificateManager::Certificate": "tests/test_domain.py",
-               "AWS::Route53::RecordSet": "tests/test_domain.py"}
+               "AWS::Route53::RecordSet": "tests/test_domain.py",
+               "AWS::SNS::Subscription": "tests/test_alarms_deploy.py"}
 
 
 def deploy(session: boto3.Session, parameters: dict[str, str] | None = None) -> Deployment:
@@ -115,7 +116,7 @@ def test_deploy_assert_every_resource_and_delete_leaves_nothing(aws, capsys):
     assert figure in (ROOT_DIR / "README.md").read_text(), f"the README quotes {figure}"
     with capsys.disabled():
         print(f"\nemulated: {len(deployed)}/{len(built_types())} resource types created and asserted "
-              f"(the other {len(CONDITIONAL)} with a domain: {', '.join(sorted(set(CONDITIONAL.values())))})")
+              f"(the other {len(CONDITIONAL)} only under a condition: {', '.join(sorted(set(CONDITIONAL.values())))})")
 
     stacks.delete(aws, ROOT)
     stacks.delete(aws, REGISTRY)
@@ -142,6 +143,54 @@ def _nested_stacks(d: Deployment, items: list[Resource]) -> None:
     assert out["ClusterName"] == d.environment
     assert out["NamespaceName"] == d.app.namespace
     assert out["ServiceNames"].split(",") == config.start_order(d.app)
+
+
+# --- Alarms ----------------------------------------------------------------------------------------
+
+@check("AWS::CloudWatch::Alarm")
+def _alarms(d: Deployment, items: list[Resource]) -> None:
+    names = sorted(r.physical_id for r in items)
+    described = d.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in described) == names
+    topic = d.one("alarms.yaml", "AlarmTopic").physical_id
+    for alarm in described:
+        assert alarm["AlarmName"].startswith(f"{d.environment}-")  # what the topic and key policies admit
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [topic], alarm["AlarmName"]
+
+
+@check("AWS::CloudWatch::Dashboard")
+def _dashboard(d: Deployment, items: list[Resource]) -> None:
+    (dashboard,) = items
+    answer = d.client("cloudwatch").get_dashboard(DashboardName=d.environment)
+    body = json.loads(answer["DashboardBody"])
+    assert {w["properties"]["region"] for w in body["widgets"]} == {d.session.region_name}
+    assert "${" not in answer["DashboardBody"]
+
+
+@check("AWS::SNS::Topic")
+def _topic(d: Deployment, items: list[Resource]) -> None:
+    (topic,) = items
+    attributes = d.client("sns").get_topic_attributes(TopicArn=topic.physical_id)["Attributes"]
+    assert attributes["KmsMasterKeyId"] == d.output("secrets.yaml", "KmsKeyArn")
+
+
+@check("AWS::SNS::TopicPolicy")
+def _topic_policy(d: Deployment, items: list[Resource]) -> None:
+    (policy,) = items
+    topic = d.one("alarms.yaml", "AlarmTopic").physical_id
+    attributes = d.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]
+    (statement,) = json.loads(attributes["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statement["Resource"] == [topic]
+
+
+@check("AWS::SNS::Subscription")
+def _subscription(d: Deployment, items: list[Resource]) -> None:
+    (subscription,) = items
+    topic = d.one("alarms.yaml", "AlarmTopic").physical_id
+    (found,) = d.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert (found["Protocol"], found["Endpoint"]) == ("email", d.parameter("main.yaml", "AlarmEmail"))
+    assert found["SubscriptionArn"] == subscription.physical_id
 
 
 # --- Network ---------------------------------------------------------------------------------------

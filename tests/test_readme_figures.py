@@ -28,7 +28,7 @@ def test_the_plan_assumptions_quoted_are_the_defaults():
 def test_the_resource_types_quoted_are_the_built_ones():
     built = emulated.built_types()
     assert (f"each of the {len(built)} resource types present with its promised properties "
-            f"({len(emulated.CONDITIONAL)} of them with a domain)") in README
+            f"({len(emulated.CONDITIONAL)} of them only under a condition: a domain, an alarm email)") in README
 
 
 def test_the_resources_a_first_diff_lists_are_the_built_ones():

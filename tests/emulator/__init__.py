@@ -18,6 +18,7 @@ refresh; `scheduler` registers a group's hosts in their ECS cluster and places s
 `bucket_owner` refuses an S3 request whose ExpectedBucketOwner is not the bucket's account;
 `log_filters` applies CloudWatch Logs filter patterns as AWS does (and refuses those AWS refuses);
 `ecs_exec` is ECS Exec: the services' and tasks' switch and ExecuteCommand, refused as ECS refuses it;
+`alarms` makes CloudWatch alarms, SNS topic policies and subscriptions;
 `strict` refuses what CloudFormation and the service APIs refuse (resource schemas, GetAtt, API checks).
 `scaling` is Application Auto Scaling's scalable targets and policies through CloudFormation.
 `updates` updates stacks in place, nested ones too, replacing a resource only where its schema says
@@ -45,7 +46,7 @@ def install() -> list[str]:
 
     # Importing a module registers what it defines (moto types) and what it replaces.
     from . import custom_resources, deletion, eventbridge, faults, fixes, hosts, lambdas, midway  # noqa: F401
-    from . import refresh, resources  # noqa: F401
+    from . import alarms, refresh, resources  # noqa: F401
     from . import domain, rules  # noqa: F401  (ACM certificates and record checks; the Rules check)
     from . import bucket_owner  # noqa: F401  (ExpectedBucketOwner refused on another account's bucket)
     from . import log_filters  # noqa: F401  (CloudWatch Logs filter patterns: ?term, -term, refused patterns)
