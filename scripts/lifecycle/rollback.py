@@ -78,7 +78,8 @@ def run(target: Target, service: str | None, yes: bool, wait: int) -> int:
         raise InputError(f"SERVICE: {service!r} is not a service of {target.stack} (it has {', '.join(names)})")
     chosen = [service] if service else names
     ecs = target.client("ecs")
-    described = ecs.describe_services(cluster=cluster, services=chosen)["services"]  # at most 10 services a stack
+    described = [svc for start in range(0, len(chosen), 10)  # DescribeServices takes 10 at a time
+                 for svc in ecs.describe_services(cluster=cluster, services=chosen[start:start + 10])["services"]]
     plan, stay = [], []
     for svc in described:
         back = previous(target, svc["taskDefinition"])
