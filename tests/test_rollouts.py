@@ -216,3 +216,4 @@ def test_a_deployment_the_circuit_breaker_failed_ends_the_rollout_with_exit_1_an
     code, lines = rollout.summary()
     assert code == 1 and lines[0].startswith("rollout: FAILED: dks-api: the deployment circuit breaker")
     assert lines[-1] == f"  dks-api: {reason}"
+    assert rollout.failures() == [f"rollout: dks-api: FAILED: {reason}"], "what a failed deploy says beside its cause"

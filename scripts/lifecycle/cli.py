@@ -154,8 +154,13 @@ def _deploy(where, args) -> int:
     from lifecycle import deploy, live, rollouts
 
     rollout = rollouts.Rollout(where, wait_seconds=args.wait)
-    outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args),
-                         yes=args.yes, rollout=rollout)
+    try:
+        outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args),
+                             yes=args.yes, rollout=rollout)
+    except LifecycleError:
+        for line in rollout.failures():  # the circuit breaker's reason, which a live region no longer shows
+            print(line, file=sys.stderr)
+        raise
     if outputs is None:  # not approved: nothing executed, as asked
         return 0
     live.print_table(["output", "value"], [[k, v] for k, v in sorted(outputs.items())],

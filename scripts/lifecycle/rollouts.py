@@ -186,6 +186,10 @@ class Rollout:
     def settled(self) -> bool:
         return bool(self.services) and all(s.settled for s in self.services.values())
 
+    def failures(self) -> list[str]:
+        """The failed deployments the last look saw (a deploy that failed says them beside the root cause)."""
+        return [f"rollout: {s.name}: FAILED: {s.reason}" for s in self.services.values() if s.state == FAILED]
+
     def summary(self, timed_out: bool = False) -> tuple[int, list[str]]:
         """The exit code and what stays on the screen."""
         failed = [s for s in self.services.values() if s.state == FAILED]
