@@ -23,9 +23,9 @@ IMPORT_MISSING = $(if $(COMPOSE),,COMPOSE= (the Compose file to read))$(if $(or 
 
 .DEFAULT_GOAL := help
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
-export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG SERVICE SINCE FOLLOW FILTER CMD
+export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG SERVICE SINCE FOLLOW FILTER CMD ROLLOUT_WAIT
 
-.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat strictness bench diagram deploy diff images verify status logs exec cleanup clean
+.PHONY: help templates plan import-compose compose-report lint test check emulator taskcat strictness bench diagram deploy diff images verify status logs exec rollback cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {name[++n] = $$1; text[n] = $$2; if (length($$1) > width) width = length($$1)} \
@@ -89,7 +89,7 @@ bench: $(VENV)/.dev ## Render times (default app, 1-200 services), stack sizes a
 diagram: $(VENV)/.runtime ## Draw docs/architecture.{dot,svg,png} from build/, or OUT/architecture.* from OUT= (Graphviz)
 	$(PY) scripts/diagram.py $(if $(OUT),--build $(OUT) --out $(OUT))
 
-deploy: $(VENV)/.ops ## Deploy STACK= (default: app name) [REGION= BUCKET= CONFIG= SKIP_IMAGES=1 IMAGE_TAG= PARAMS="K=V ..."]
+deploy: $(VENV)/.ops ## Deploy STACK= (default: app name) [REGION= BUCKET= CONFIG= SKIP_IMAGES=1 IMAGE_TAG= PARAMS="K=V ..."]; follows the rollout until steady (ROLLOUT_WAIT=600)
 	@$(CLI) deploy
 
 diff: $(VENV)/.ops ## What deploy would change in STACK=, per nested stack, replacements called out; changes nothing
@@ -112,6 +112,9 @@ cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known 
 
 exec: $(VENV)/.ops ## A shell in a running task of STACK='s SERVICE= (its config: exec: true) [CMD=/bin/sh] (ECS Exec; needs session-manager-plugin)
 	@$(CLI) exec
+
+rollback: $(VENV)/.ops ## Put STACK='s services (or SERVICE=) back on their previous task definition and follow the rollout (YES=1: no prompt)
+	@$(CLI) rollback
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)
 	rm -rf $(VENV) $(TASKCAT_VENV) $(CHECKOV_VENV) .pytest_cache .hypothesis

@@ -221,6 +221,16 @@ def _task_definition(stack: Stack, svc: AppService, logs: LogGroup) -> TaskDefin
     arch = instance_types.TYPES[app.cluster.instance_type].architecture
     return stack.add(TaskDefinition(
         f"{logical_id(svc.name)}TaskDefinition", Family=names.task_family(svc).sub(),
+        # A new image tag replaces the task definition, and CloudFormation deregisters the revision it
+        # replaces: UpdateService then refuses it ("you can't update an existing service to reference an
+        # INACTIVE task definition",
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeregisterTaskDefinition.html).
+        # Retained, the previous revisions stay ACTIVE for make rollback; make cleanup deregisters them by the
+        # tags the stack gives them (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/
+        # aws-attribute-updatereplacepolicy.html). A stack delete still deregisters the current one.
+        UpdateReplacePolicy="Retain",
+        # W3011 wants DeletionPolicy Retain beside it; a stack delete is meant to deregister the revision it runs.
+        Metadata={"cfn-lint": {"config": {"ignore_checks": ["W3011"]}}},
         NetworkMode=svc.network_mode, RequiresCompatibilities=["EC2"], Cpu=str(svc.cpu), Memory=str(svc.memory),
         RuntimePlatform=RuntimePlatform(CpuArchitecture=CPU_ARCHITECTURE[arch], OperatingSystemFamily="LINUX"),
         ExecutionRoleArn=stack.use(links.EXECUTION_ROLE_ARN), TaskRoleArn=_member(stack, links.TASK_ROLE_ARNS, svc.name),

@@ -12,7 +12,7 @@ import sys
 
 from helpers import ROOT, as_typed
 
-COMMANDS = ("deploy", "diff", "images", "verify", "status", "cleanup")
+COMMANDS = ("deploy", "diff", "images", "verify", "status", "cleanup", "rollback")
 CODES = {"0", "1", "2", "3", "130"}
 
 
@@ -45,12 +45,14 @@ def test_help_lists_every_command_and_the_exit_codes():
 
 def test_each_command_s_help_shows_its_own_flags():
     flags = {
-        "deploy": {"--stack", "--region", "--config", "--bucket", "--parameter", "--skip-images", "--image-tag", "--yes"},
+        "deploy": {"--stack", "--region", "--config", "--bucket", "--parameter", "--skip-images", "--image-tag", "--yes",
+                   "--wait"},
         "diff": {"--stack", "--region", "--config", "--bucket", "--parameter"},
         "images": {"--stack", "--region", "--config"},
         "verify": {"--stack", "--region", "--config", "--wait"},
         "status": {"--stack", "--region", "--config"},
         "cleanup": {"--stack", "--region", "--config", "--bucket", "--yes", "--keep-data"},
+        "rollback": {"--stack", "--region", "--config", "--service", "--yes", "--wait"},
     }
     everything = set().union(*flags.values())
     for command, own in flags.items():

@@ -93,9 +93,9 @@ def test_an_image_tag_rollout_replaces_task_definitions_and_modifies_services_on
     after = physical_ids(cfn)
     assert {k for k in before if before[k] != after.get(k)} == replaced, "what the change set said, nothing else"
     assert statuses(cfn) <= {"UPDATE_COMPLETE", "CREATE_COMPLETE"}
-    for key in replaced:  # the old revisions went in the cleanup phase
+    for key in replaced:  # the old revisions are kept for make rollback (UpdateReplacePolicy: Retain)
         old = ecs.describe_task_definition(taskDefinition=before[key])["taskDefinition"]
-        assert old["status"] == "INACTIVE" and "v2" in str(
+        assert old["status"] == "ACTIVE" and "v2" in str(
             ecs.describe_task_definition(taskDefinition=after[key])["taskDefinition"]["containerDefinitions"])
     cluster = after["ClusterStack/Cluster"]
     running = {s["serviceName"]: s["taskDefinition"] for s in ecs.describe_services(

@@ -12,7 +12,9 @@ network interfaces left in a security group, subnet or VPC. The data a stack del
 EFS file system, its KMS key, the secrets; see data.py) goes too unless KEEP_DATA=1, whether the
 stack made it or took it back from an earlier deployment: it is known from the root stack while
 that exists and from the deployment's tags once it is gone, so a later cleanup finds what a
-KEEP_DATA one left. Then the Resource Groups Tagging API lists whatever still carries the stack's
+KEEP_DATA one left. The task definition revisions the stacks no longer hold (kept for rollback, or
+deregistered by CloudFormation) are deregistered and deleted, each proven the deployment's by its
+tags (rollback.py). Then the Resource Groups Tagging API lists whatever still carries the stack's
 tag; anything there but the data kept (or being deleted) is reported and the exit is non-zero.
 The validation record a certificate made for DomainName left in the user's hosted zone is named,
 not deleted (see kept_validation_records).
@@ -26,7 +28,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from lifecycle import bucket as templates_bucket
-from lifecycle import data, stacks, wait
+from lifecycle import data, rollback, rollouts, stacks, wait
 from lifecycle.aws import TAG, LifecycleError, Target, missing
 from templates_src.words import plural
 
@@ -54,6 +56,10 @@ def run(target: Target, bucket: str | None, keep_data: bool = False,
     records = kept_validation_records(target)  # read while the certificate still exists
     for name in (target.stack, target.registry):  # the root uses the registry's repositories
         remove(target, name)
+    revisions = rollback.remove_retained(target)  # kept for make rollback; the stacks no longer hold them
+    if revisions:
+        print(f"task definitions: {plural(len(revisions), 'revision')} of {target.stack} deleted "
+              f"({', '.join(rollouts.revision(arn) for arn in revisions)})")
     for line in records:
         print(line)
     # Once the stacks are gone, what they kept is described again (and found by its tags too).

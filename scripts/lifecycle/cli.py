@@ -22,11 +22,12 @@ EXIT_CODES = """exit codes:
   1    failed: AWS, CloudFormation or Docker did not do what was asked (the reason is printed)
   2    refused before anything was made: a bad config, parameter, region or stack name, no
        answer from the endpoint, credentials refused, no Docker engine, another deploy running
-  3    verify: nothing failed, but some facts could not be observed (the emulator runs no host)
+  3    verify: nothing failed, but some facts could not be observed (the emulator runs no host);
+       deploy, rollback: done, but a service's rollout could not be followed to its end (the emulator)
   130  interrupted (Ctrl-C); CloudFormation goes on with what it had begun"""
 ENVIRONMENT = """environment (what the make targets pass; a flag wins):
   STACK REGION CONFIG BUCKET PARAMS SKIP_IMAGES IMAGE_TAG YES KEEP_DATA VERIFY_WAIT SERVICE SINCE FOLLOW
-  FILTER CMD, and boto3's own:
+  FILTER CMD ROLLOUT_WAIT, and boto3's own:
   AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL (the local emulator: make emulator)"""
 
 COMMANDS_HELP = {
@@ -38,6 +39,7 @@ COMMANDS_HELP = {
     "logs": "the services' CloudWatch logs interleaved by time, each line prefixed with its service",
     "cleanup": "delete the stacks, the templates bucket and the data unless --keep-data; list leftovers",
     "exec": "a shell (or a command) in a running task of a service with exec on (ECS Exec, session-manager-plugin)",
+    "rollback": "put each service (or --service) back on its previous task definition, and follow the rollout",
 }
 
 
@@ -70,6 +72,14 @@ def parser() -> argparse.ArgumentParser:
                                   "(SKIP_IMAGES=1)")
             sub.add_argument("--image-tag", default=env("IMAGE_TAG") or None,
                              help="the images' tag, for images already pushed (IMAGE_TAG)")
+        if command in ("deploy", "rollback"):
+            sub.add_argument("--wait", type=int, default=env("ROLLOUT_WAIT") or "600",  # argparse converts it
+                             help="seconds to follow the services' rollout until steady (ROLLOUT_WAIT)")
+        if command == "rollback":
+            sub.add_argument("--service", default=env("SERVICE") or None,
+                             help="only this service (default: every service of the stack; SERVICE)")
+            sub.add_argument("--yes", action="store_true", default=env("YES") == "1",
+                             help="do not ask for confirmation (YES=1); asked only on a terminal")
         if command in ("cleanup", "deploy"):
             sub.add_argument("--yes", action="store_true", default=env("YES") == "1",
                              help="do not ask for confirmation (YES=1); deploy asks only on a terminal, before "
@@ -144,6 +154,7 @@ INTERRUPTED = {
     "cleanup": ": a delete already started continues in CloudFormation; make cleanup again finishes it",
     "diff": ": a preview change set may be left behind, unexecuted; it changes nothing",
     "images": ": images pushed so far stay in the repositories; make images again pushes the rest",
+    "rollback": ": the services already updated go on rolling back in ECS; make status shows where each is",
 }
 
 
@@ -158,15 +169,27 @@ def _overrides(args) -> dict[str, str]:
 
 
 def _deploy(where, args) -> int:
-    from lifecycle import deploy, live
+    from lifecycle import deploy, live, rollouts
 
-    outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args),
-                         yes=args.yes)
+    rollout = rollouts.Rollout(where, wait_seconds=args.wait)
+    try:
+        outputs = deploy.run(where, args.config, args.bucket, args.skip_images, args.image_tag, _overrides(args),
+                             yes=args.yes, rollout=rollout)
+    except LifecycleError:
+        for line in rollout.failures():  # the circuit breaker's reason, which a live region no longer shows
+            print(line, file=sys.stderr)
+        raise
     if outputs is None:  # not approved: nothing executed, as asked
         return 0
     live.print_table(["output", "value"], [[k, v] for k, v in sorted(outputs.items())],
                      title=f"{where.stack} in {where.region}")
-    return OK
+    return rollout.follow()
+
+
+def _rollback(where, args) -> int:
+    from lifecycle import rollback
+
+    return rollback.run(where, args.service, args.yes, args.wait)
 
 
 def _diff(where, args) -> int:
@@ -240,4 +263,4 @@ def _exec(where, args) -> int:
 
 
 COMMANDS = {"deploy": _deploy, "diff": _diff, "images": _images, "verify": _verify, "status": _status,
-            "logs": _logs, "exec": _exec, "cleanup": _cleanup}
+            "logs": _logs, "exec": _exec, "rollback": _rollback, "cleanup": _cleanup}

@@ -151,13 +151,14 @@ def stage(target: Target, config_path: Path, bucket: str | None, overrides: dict
 
 
 def run(target: Target, config_path: Path, bucket: str | None, skip_images: bool,
-        image_tag: str | None, overrides: dict[str, str], yes: bool = True) -> dict[str, str] | None:
+        image_tag: str | None, overrides: dict[str, str], yes: bool = True, rollout=None) -> dict[str, str] | None:
     """The whole deploy, one at a time per stack (the lock in the templates bucket); returns the
-    root stack's outputs, or None when a change set was not approved (approval.py; yes: never ask)."""
+    root stack's outputs, or None when a change set was not approved (approval.py; yes: never ask).
+    `rollout` (rollouts.py): the services' ECS deployments, shown while the root's last update runs."""
     with stage(target, config_path, bucket, overrides, building=not skip_images) as staged:
         review = approval.Approval(yes, approval.nested_types(staged.files))
         try:
-            return _run(target, staged, skip_images, image_tag, overrides, review)
+            return _run(target, staged, skip_images, image_tag, overrides, review, rollout)
         except stacks.Declined as declined:
             print(review.declined(declined.name, declined.kind))
             return None
@@ -170,7 +171,7 @@ def _never_ran(root: dict | None) -> bool:
 
 
 def _run(target: Target, staged: Staged, skip_images: bool, image_tag: str | None,
-         overrides: dict[str, str], review: approval.Approval) -> dict[str, str]:
+         overrides: dict[str, str], review: approval.Approval, rollout=None) -> dict[str, str]:
     app = staged.app
     root = stacks.describe(target, target.stack)
     given = dict(overrides)
@@ -213,7 +214,8 @@ def _run(target: Target, staged: Staged, skip_images: bool, image_tag: str | Non
         tag = images.build(target, app, docker)
         if tag:
             given[links.IMAGE_TAG.name] = tag
-    applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given), review)
+    applied = stacks.apply(target, target.stack, root_url, staged.root_parameters(target, root, given), review,
+                           beside=rollout)
     note = hosts.refresh(target)
     if note:
         print(note)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import datetime
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import yaml
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lifecycle.aws import Target
 from templates_src.words import plural
@@ -94,10 +95,52 @@ def holding(target: Target, stack_id: str) -> set[str]:
         return set()
 
 
+class Region:
+    """The part of a terminal a live view redraws in place (rich's Live): only when a line changed,
+    never taller than the screen, never shrinking while it runs (so nothing jumps), and gone when it
+    stops (transient: the view's summary takes its place). The stack view here and the rollout view
+    (rollouts.py) both draw through it."""
+
+    def __init__(self, out):
+        from rich.console import Console
+
+        self.console = Console(file=out)
+        self.live = None
+        self.drawn: list[str] = []
+        self.height = 0  # lines the region has reached
+
+    def start(self) -> None:
+        from rich.live import Live
+
+        self.live = Live(console=self.console, auto_refresh=False, transient=True, vertical_overflow="crop",
+                         redirect_stdout=False, redirect_stderr=False)
+        self.live.start()
+
+    def draw(self, lines_for: Callable[[int], list[str]]) -> None:
+        """Redraw with `lines_for(height)`, the lines that fit in `height` rows."""
+        from rich.text import Text
+
+        width, rows = self.console.size
+        height = max(rows - 1, 1)  # one line for the cursor below the region
+        lines = [line[:width - 1] for line in lines_for(height)]
+        self.height = min(max(self.height, len(lines)), height)
+        lines += [""] * (self.height - len(lines))
+        if lines == self.drawn:
+            return
+        self.drawn = lines
+        self.live.update(Text("\n".join(lines), no_wrap=True, overflow="crop"), refresh=True)
+
+    def stop(self) -> None:
+        if self.live:
+            self.live.stop()
+            self.live = None
+
+
 class View:
     def __init__(self, target: Target, stack_id: str, name: str, since: datetime.datetime, out=None,
-                 note: str = "", planned: set[str] | None = None):
+                 note: str = "", planned: set[str] | None = None, beside=None):
         self.target = target
+        self.beside = beside  # a rollouts.Rollout followed with the stack: polled here, drawn below it
         self.since = since
         self.out = out or sys.stdout
         self.name = name
@@ -107,10 +150,7 @@ class View:
         self.stacks: dict[str, Stack] = {name: Stack(name, planned=set(planned or ()))}
         self.seen: set[str] = set()
         self.lock = threading.Lock()
-        self.live = None
-        self.console = None
-        self.drawn: list[str] = []
-        self.height = 0  # lines the region has reached: it never shrinks while it runs
+        self.live: Region | None = None  # on a terminal, while it runs
         self.interval = 0.2 if target.emulated else 5
 
     # --- the operation ---------------------------------------------------------------------------
@@ -119,14 +159,10 @@ class View:
         if self.note:
             print(f"{self.name}: {self.note}", file=self.out, flush=True)
         if self.out.isatty():
-            from rich.console import Console
-            from rich.live import Live
-
-            self.console = Console(file=self.out)
-            # Redrawn only by poll(), when a line changed; transient: the summary replaces it.
-            self.live = Live(console=self.console, auto_refresh=False, transient=True, vertical_overflow="crop",
-                             redirect_stdout=False, redirect_stderr=False)
+            self.live = Region(self.out)
             self.live.start()
+            if self.beside is not None:
+                self.beside.quiet = True  # its lines are drawn in this region
 
     def stop(self, interrupted: bool = False) -> None:
         if self.live:
@@ -144,8 +180,14 @@ class View:
                     polled.add(stack_id)
                     for event in self._new_events(stack_id):
                         self._record(stack_id, event)
+        if self.beside is not None:
+            try:
+                self.beside.poll()
+            except (ClientError, BotoCoreError):
+                pass  # ECS not answering this once: the next poll looks again
+        with self.lock:
             if self.live:
-                self._draw()
+                self.live.draw(self.region)
 
     def _new_events(self, stack_id: str) -> list[dict]:
         fresh = []
@@ -228,20 +270,9 @@ class View:
                   for row in shown]
         if len(shown) < len(busy):
             lines.append(f"  ... and {len(busy) - len(shown)} more in progress")
+        if self.beside is not None:
+            lines += self.beside.lines(height - len(lines))
         return lines[:height]
-
-    def _draw(self) -> None:
-        from rich.text import Text
-
-        width, rows = self.console.size
-        height = max(rows - 1, 1)  # one line for the cursor below the region
-        lines = [line[:width - 1] for line in self.region(height)]
-        self.height = min(max(self.height, len(lines)), height)
-        lines += [""] * (self.height - len(lines))
-        if lines == self.drawn:
-            return
-        self.drawn = lines
-        self.live.update(Text("\n".join(lines), no_wrap=True, overflow="crop"), refresh=True)
 
     def summary(self, interrupted: bool = False) -> list[str]:
         """What stays on the screen: one line per stack, then every failure with its whole reason."""

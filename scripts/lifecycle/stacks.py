@@ -192,10 +192,11 @@ class Declined(Exception):
         self.name, self.kind = name, kind
 
 
-def apply(target: Target, name: str, template_url: str, params: dict[str, str], review=None) -> dict:
+def apply(target: Target, name: str, template_url: str, params: dict[str, str], review=None, beside=None) -> dict:
     """Create or update `name` through a change set and return its description; raises
     LifecycleError with the root cause. `review(target, name, proposal, changes)` (approval.py)
-    may decline the change set: it is then deleted and Declined raised."""
+    may decline the change set: it is then deleted and Declined raised. `beside`: an ECS rollout
+    (rollouts.py) shown with the stack while it changes."""
     proposal = propose(target, name, template_url, params, nested=bool(review and review.interactive))
     if proposal is None:
         return describe(target, name)
@@ -209,7 +210,7 @@ def apply(target: Target, name: str, template_url: str, params: dict[str, str], 
     waiter = "stack_create_complete" if proposal.kind == "CREATE" else "stack_update_complete"
     if not _watch(target, proposal.stack_id, name, lambda: target.client("cloudformation").execute_change_set(
             ChangeSetName=proposal.change_set, StackName=name), waiter,
-            planned={change["LogicalResourceId"] for change in changes}):
+            planned={change["LogicalResourceId"] for change in changes}, beside=beside):
         final = describe(target, proposal.stack_id) or {}
         raise LifecycleError(f"{name}: {final.get('StackStatus', 'deleted')}\n"
                              + "\n".join(explain(target, proposal.stack_id, started)))
@@ -246,12 +247,12 @@ def now() -> datetime.datetime:
 
 
 def _watch(target: Target, stack_id: str, name: str, begin: Callable[[], object], waiter: str,
-           note: str = "", planned: set[str] | None = None) -> bool:
+           note: str = "", planned: set[str] | None = None, beside=None) -> bool:
     """Start the operation (`begin`) and block on the boto3 waiter while the live view follows the
     events; True when it succeeded. The view starts first: a call that answers only when the work is
     done (the emulator's) is followed too. Ctrl-C ends the view with the state so far, then goes on
     up (CloudFormation keeps going)."""
-    view = progress.View(target, stack_id, name, now(), note=note, planned=planned)
+    view = progress.View(target, stack_id, name, now(), note=note, planned=planned, beside=beside)
     interrupted = False
     stop = threading.Event()
 

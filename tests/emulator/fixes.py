@@ -162,7 +162,7 @@ def _create_resource(original, logical_id, resource_json, resources_map, account
 # types whose tags the lifecycle reads to prove what a deployment made.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-resource-tags.html
 TAG_PROPERTY = {"AWS::KMS::Key": "Tags", "AWS::SecretsManager::Secret": "Tags",
-                "AWS::EFS::FileSystem": "FileSystemTags"}
+                "AWS::EFS::FileSystem": "FileSystemTags", "AWS::ECS::TaskDefinition": "Tags"}
 
 
 def with_stack_tags(stack: cfn.Stack | None, logical_id: str, resource_json: dict) -> dict:

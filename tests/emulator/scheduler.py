@@ -54,7 +54,7 @@ from typing import Any
 from moto.autoscaling import models as autoscaling
 from moto.ec2.models import ec2_backends, instances
 from moto.ecs import models as ecs
-from moto.ecs.exceptions import RevisionNotFoundException, TaskDefinitionNotFoundException
+from moto.ecs.exceptions import EcsClientException, RevisionNotFoundException, TaskDefinitionNotFoundException
 from moto.elbv2 import models as elbv2
 from moto.servicediscovery.models import servicediscovery_backends
 
@@ -673,6 +673,13 @@ def _service_from_template(original, cls, *args, **kwargs):
 
 @replace(ecs.EC2ContainerServiceBackend, "update_service")
 def _update_service(original, self, service_properties):
+    wanted = service_properties.get("task_definition")
+    if wanted and self.describe_task_definition(wanted).status == "INACTIVE":
+        # moto took any revision; ECS refuses a deregistered one ("you can't update an existing service to
+        # reference an INACTIVE task definition",
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeregisterTaskDefinition.html), in these words
+        # (https://github.com/aws/aws-cdk/issues/33195).
+        raise EcsClientException("TaskDefinition is inactive")
     before = self._get_service(service_properties.get("cluster", "default"), service_properties["service"].split("/")[-1])
     wiring = (list(before.load_balancers), list(before.service_registries))
     service = original(self, service_properties)

@@ -92,7 +92,16 @@ def requires_recreation(resource_type: str, name: str) -> str:
 
 
 def changed_properties(old: dict, new: dict) -> list[str]:
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) or _unknown(new.get(k)))
+    return sorted(k for k in set(old) | set(new) if _comparable(k, old.get(k)) != _comparable(k, new.get(k))
+                  or _unknown(new.get(k)))
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """A nested stack's Parameters as CloudFormation passes them, every value a string: a Number parameter
+    resolved as 1 from the new template is the "1" the stack was given, not a change."""
+    if name == "Parameters" and isinstance(value, dict):
+        return {k: v if _unknown(v) else _parameter_value(v) for k, v in value.items()}
+    return value
 
 
 # --- planning: the same walk for a change set and for the update ----------------------------------

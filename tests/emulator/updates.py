@@ -240,7 +240,11 @@ def _clean_up(stack: cfn.Stack) -> None:
     for _, what, previous in reversed(done):
         if what == "Modify" and isinstance(previous, cfn.Stack):
             _clean_up(previous)
-    _delete(stack, leaving, old["json"])
+    # A replaced resource's old instance follows its UpdateReplacePolicy, one removed from the template its
+    # DeletionPolicy (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/
+    # aws-attribute-updatereplacepolicy.html); moto knew neither here.
+    replaced = {name for name, what, _ in done if what == "Replace"}
+    _delete(stack, leaving, old["json"], replaced, (stack.template_dict or {}).get("Resources") or {})
     stack.pending_update = None
     _stack_status(stack, "UPDATE_COMPLETE")
 
@@ -268,14 +272,19 @@ def _as_update(stack: cfn.Stack, name: str, create: Callable[[], Any]) -> Any:
                     event.resource_status_reason = "Resource creation Initiated"
 
 
-def _delete(stack: cfn.Stack, leaving: dict[str, Any], declared: dict[str, dict]) -> None:
+def _delete(stack: cfn.Stack, leaving: dict[str, Any], declared: dict[str, dict], replaced: set[str] = frozenset(),
+            now: dict[str, dict] | None = None) -> None:
     """Delete what the update (or its rollback) leaves behind, dependents first; failures are only events,
-    as CloudFormation's cleanup phase does not fail the stack."""
+    as CloudFormation's cleanup phase does not fail the stack. `replaced`: the old instances of resources the
+    update replaced, kept when the template (`now`, the updated one) says UpdateReplacePolicy Retain."""
     names = [name for name in reversed(order({n: declared[n] for n in leaving if n in declared}))]
     names += [n for n in leaving if n not in names]
     for name in names:
         resource_json = declared.get(name) or {"Type": getattr(leaving[name], "cf_resource_type", "")}
-        if resource_json.get("DeletionPolicy") == "Retain":
+        if name in replaced:
+            if ((now or {}).get(name) or resource_json).get("UpdateReplacePolicy") == "Retain":
+                continue
+        elif resource_json.get("DeletionPolicy") == "Retain":
             continue
         try:
             stack.resource_map._delete_resource(leaving[name], resource_json)
