@@ -107,14 +107,14 @@ status: $(VENV)/.ops ## STACK='s stacks, services (desired/running), targets and
 logs: $(VENV)/.ops ## STACK='s service logs interleaved by time [SERVICE= SINCE=10m FOLLOW=1 FILTER=pattern]
 	@$(CLI) logs
 
-cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, delete the data (file system, key, secrets) unless KEEP_DATA=1, list leftovers (YES=1: no prompt)
-	@$(CLI) cleanup
-
 exec: $(VENV)/.ops ## A shell in a running task of STACK='s SERVICE= (its config: exec: true) [CMD=/bin/sh] (ECS Exec; needs session-manager-plugin)
 	@$(CLI) exec
 
 rollback: $(VENV)/.ops ## Put STACK='s services (or SERVICE=) back on their previous task definition and follow the rollout (YES=1: no prompt)
 	@$(CLI) rollback
+
+cleanup: $(VENV)/.ops ## Delete STACK='s stacks and templates bucket, fix known delete traps, delete the data (file system, key, secrets) unless KEEP_DATA=1, list leftovers (YES=1: no prompt)
+	@$(CLI) cleanup
 
 clean: ## Remove the virtual environment and caches (build/ is committed and stays)
 	rm -rf $(VENV) $(TASKCAT_VENV) $(CHECKOV_VENV) .pytest_cache .hypothesis
