@@ -216,7 +216,7 @@ def test_a_deploy_on_a_domain_issues_the_certificate_writes_both_records_and_ser
     zone = public_zone(aws)
     before = inventory.take(aws)
     deployment = emulated.deploy(aws, {"DomainName": DOMAIN, "HostedZoneId": zone})
-    elsewhere = {kind for kind, test in emulated.CONDITIONAL.items() if test != "tests/test_domain.py"}
+    elsewhere = {kind for kind, test in emulated.CONDITIONAL.items() if test != "tests/stacks/test_domain.py"}
     assert {r.type for r in deployment.resources} == emulated.built_types() - elsewhere, "now the domain's are made"
     for kind in set(emulated.CONDITIONAL) - elsewhere:
         emulated.CHECKS[kind](deployment, deployment.of_type(kind))
