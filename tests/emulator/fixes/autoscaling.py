@@ -10,6 +10,8 @@ from moto.autoscaling import models as autoscaling
 from . import replace
 
 
+# MinSize <= DesiredCapacity <= MaxSize
+# https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CreateAutoScalingGroup.html
 @replace(autoscaling.AutoScalingBackend, "create_auto_scaling_group")
 def _group_create(original, self, name, availability_zones, desired_capacity, max_size, min_size, *args, **kwargs):
     low, high = int(min_size), int(max_size)
@@ -22,6 +24,8 @@ def _group_create(original, self, name, availability_zones, desired_capacity, ma
     return original(self, name, availability_zones, desired_capacity, max_size, min_size, *args, **kwargs)
 
 
+# A group already gone counts as deleted, as for every resource
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html
 @replace(autoscaling.FakeAutoScalingGroup, "delete")
 def _group_delete(original, self, account_id, region_name):
     if self.name in autoscaling.autoscaling_backends[account_id][region_name].autoscaling_groups:

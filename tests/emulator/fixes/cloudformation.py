@@ -54,6 +54,9 @@ def reason_of(error: BaseException) -> str:
     return f"{message} (Error: {code})" if code and str(code) not in message else message
 
 
+# Each resource's CREATE_IN_PROGRESS / CREATE_COMPLETE / CREATE_FAILED event, with the failure's reason; moto writes the
+# stack's events only
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html
 @replace(parsing, "parse_and_create_resource")
 def _create_resource(original, logical_id, resource_json, resources_map, account_id, region_name):
     stack = owner_of(resources_map)
@@ -106,6 +109,8 @@ def with_stack_tags(stack: cfn.Stack | None, logical_id: str, resource_json: dic
     return {**resource_json, "Properties": {**properties, prop: own}}
 
 
+# Each resource's DELETE_COMPLETE / DELETE_FAILED event; one already gone counts as deleted
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html
 @replace(parsing.ResourceMap, "_delete_resource")
 def _delete_resource(original, self, parsed_resource, resource_json):
     stack = owner_of(self)
@@ -147,6 +152,8 @@ def failed_resources(stack: cfn.Stack) -> list[str]:
                               if e.resource_status == "CREATE_FAILED" and e.logical_resource_id != stack.name))
 
 
+# A failed create rolls back what it made and ends ROLLBACK_COMPLETE; moto answered 500 mid-way
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
 def roll_back(stack: cfn.Stack, failure: ResourceFailed) -> None:
     """What CloudFormation does when a create fails: delete what was made, end ROLLBACK_COMPLETE."""
     stack.status = "ROLLBACK_IN_PROGRESS"
@@ -174,6 +181,8 @@ def roll_back(stack: cfn.Stack, failure: ResourceFailed) -> None:
 ON_FAILURE: contextvars.ContextVar[str] = contextvars.ContextVar("on_failure", default="ROLLBACK")
 
 
+# OnFailure ROLLBACK / DO_NOTHING / DELETE, or DisableRollback
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html
 @replace(responses.CloudFormationResponse, "create_stack")
 def _create_stack_request(original, self):
     """CreateStack's OnFailure / DisableRollback, which moto reads but never applies."""
@@ -200,6 +209,8 @@ def _create_resources(original, self):
             backend_of(self.account_id, self.region_name).delete_stack(self.stack_id)
 
 
+# A change set executes once, from AVAILABLE, and a failed one leaves EXECUTE_FAILED
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html
 @replace(cfn.CloudFormationBackend, "execute_change_set")
 def _execute_change_set(original, self, change_set_name, stack_name=None):
     change_set = self.describe_change_set(change_set_name)
@@ -227,6 +238,8 @@ def _execute_change_set(original, self, change_set_name, stack_name=None):
     stack.output_map = stack._create_output_map()
 
 
+# A delete that fails leaves the stack DELETE_FAILED with what it could not delete; moto dropped both
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/troubleshooting.html
 @replace(cfn.CloudFormationBackend, "delete_stack")
 def _delete_stack(original, self, name_or_stack_id):
     stack = next((s for s in self.stacks.values() if name_or_stack_id in (s.name, s.stack_id)), None)
@@ -242,6 +255,8 @@ def _delete_stack(original, self, name_or_stack_id):
         stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason_of(error))
 
 
+# Dependents first, and RetainExceptOnCreate kept except by the rollback of the create that made it
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
 @replace(parsing.ResourceMap, "delete")
 def _delete_all(original, self):
     stack = owner_of(self)
@@ -268,6 +283,8 @@ def _root_of(stack: cfn.Stack) -> cfn.Stack | None:
     return backend.stacks.get(stack.root_id) if getattr(stack, "root_id", None) else None
 
 
+# AllowedValues, AllowedPattern, lengths and number bounds
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html
 @replace(parsing.ResourceMap, "load_parameters")
 def _load_parameters(original, self):
     """CloudFormation refuses a parameter value outside its declared constraints; moto takes anything."""
@@ -312,6 +329,8 @@ def parameter_problem(declared: dict, value: Any) -> str | None:
     return None
 
 
+# DescribeStacks' Outputs are a standing stack's
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html
 SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
 _outputs = cfn.Stack.outputs.fget
 # Only a stack that stands has outputs; working them out for a failed or deleted one would make moto
@@ -320,6 +339,8 @@ cfn.Stack.outputs = property(lambda self: _outputs(self) if self.status in SETTL
 FIXES.append("Stack.outputs")
 
 
+# Deleting or rolling back makes nothing
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
 @replace(parsing.ResourceMap, "__getitem__")
 def _resource(original, self, key):
     stack = owner_of(self)

@@ -21,6 +21,8 @@ def _ec2(account_id: str, region_name: str) -> Any:
     return ec2.ec2_backends[account_id][region_name]
 
 
+# EnableDnsSupport (default true) and EnableDnsHostnames (default false)
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-vpc.html
 @replace_classmethod(vpcs.VPC, "create_from_cloudformation_json")
 def _vpc_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     vpc = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
@@ -30,6 +32,8 @@ def _vpc_create(original, cls, resource_name, cloudformation_json, account_id, r
     return vpc
 
 
+# MapPublicIpOnLaunch
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnet.html
 @replace_classmethod(subnets.Subnet, "create_from_cloudformation_json")
 def _subnet_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     subnet = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
@@ -37,6 +41,8 @@ def _subnet_create(original, cls, resource_name, cloudformation_json, account_id
     return subnet
 
 
+# "if you do not add egress rules, we add egress rules that allow all outbound ... Otherwise, we do not add them"
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroup.html
 @replace_classmethod(security_groups.SecurityGroup, "create_from_cloudformation_json")
 def _security_group_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
@@ -54,6 +60,8 @@ def _security_group_create(original, cls, resource_name, cloudformation_json, ac
     return group
 
 
+# A rule added to an existing group; Ref is its ID
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroupingress.html
 @replace_classmethod(security_groups.SecurityGroupIngress, "create_from_cloudformation_json")
 def _ingress_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
@@ -78,6 +86,8 @@ def _ingress_delete(self, account_id, region_name):
 security_groups.SecurityGroupIngress.physical_resource_id = property(lambda self: self.id)
 
 
+# The deletes below are what a stack's delete does to each type it made; moto 5.2.5 has none for them.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html
 @add(internet_gateways.InternetGateway, "delete")
 def _gateway_delete(self, account_id, region_name):
     _ec2(account_id, region_name).delete_internet_gateway(self.id)
@@ -103,6 +113,8 @@ def _route_delete(self, account_id, region_name):
         backend.delete_route(self.route_table.id, self.destination_cidr_block)
 
 
+# Ref is the association ID
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-subnetroutetableassociation.html
 @replace_classmethod(subnets.SubnetRouteTableAssociation, "create_from_cloudformation_json")
 def _association_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     # moto records the association apart from the route table, where DescribeRouteTables never shows it.
@@ -121,6 +133,8 @@ def _association_delete(self, account_id, region_name):
     _ec2(account_id, region_name).disassociate_route_table(self.association_id)
 
 
+# AssociatePublicIpAddress, Groups
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-launchtemplate-networkinterface.html
 @replace(instances.InstanceBackend, "run_instances")
 def _run_instances(original, self, image_id, count, user_data, security_group_names, **kwargs):
     """An instance launched from a launch template gets what the template's primary interface asks for: a
@@ -137,6 +151,8 @@ def _run_instances(original, self, image_id, count, user_data, security_group_na
     return original(self, image_id, count, user_data, security_group_names, **kwargs)
 
 
+# DeleteOnTermination
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceNetworkInterfaceSpecification.html
 @replace(instances.Instance, "terminate")
 def _instance_terminate(original, self):
     # The primary interface EC2 creates at launch goes with the instance; moto keeps it.

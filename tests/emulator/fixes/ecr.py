@@ -11,6 +11,8 @@ from ..resources import camel
 from . import flag, replace, replace_classmethod
 
 
+# ImageScanningConfiguration, EncryptionConfiguration, LifecyclePolicy, EmptyOnDelete
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecr-repository.html
 @replace_classmethod(ecr.Repository, "create_from_cloudformation_json")
 def _repository_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
@@ -25,6 +27,8 @@ def _repository_create(original, cls, resource_name, cloudformation_json, accoun
     return repository
 
 
+# EmptyOnDelete true deletes the images with the repository; false refuses a repository that holds any
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecr-repository.html
 @replace(ecr.Repository, "delete")
 def _repository_delete(original, self, account_id, region_name):
     backend = ecr.ecr_backends[account_id][region_name]

@@ -20,6 +20,8 @@ def _ecs(account_id: str, region_name: str) -> ecs.EC2ContainerServiceBackend:
     return ecs.ecs_backends[account_id][region_name]
 
 
+# Settings, configuration, capacity providers and default strategy as the template sets them
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-cluster.html
 @replace_classmethod(ecs.Cluster, "create_from_cloudformation_json")
 def _cluster_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
@@ -38,6 +40,8 @@ def _cluster_create(original, cls, resource_name, cloudformation_json, account_i
     )
 
 
+# ClusterContainsServicesException while a service is active
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteCluster.html
 @add(ecs.Cluster, "delete")
 def _cluster_delete(self, account_id, region_name):
     backend = _ecs(account_id, region_name)
@@ -49,6 +53,8 @@ def _cluster_delete(self, account_id, region_name):
         backend.delete_cluster(self.name)
 
 
+# An empty container list is refused; in awsvpc hostPort equals containerPort
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_PortMapping.html
 @replace_classmethod(ecs.TaskDefinition, "create_from_cloudformation_json")
 def _task_definition_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
@@ -80,12 +86,16 @@ def _task_definition_create(original, cls, resource_name, cloudformation_json, a
     )
 
 
+# A stack's delete deregisters its revision
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-taskdefinition.html
 @add(ecs.TaskDefinition, "delete")
 def _task_definition_delete(self, account_id, region_name):
     if self.status == "ACTIVE":
         _ecs(account_id, region_name).deregister_task_definition(self.arn)
 
 
+# CreateService's checks and the strategy, network and deployment settings the template gives
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html
 @replace_classmethod(ecs.Service, "create_from_cloudformation_json")
 def _service_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     props = cloudformation_json["Properties"]
@@ -151,12 +161,16 @@ def _check_load_balancers(account_id: str, region_name: str, load_balancers: lis
                                    f"{entry['containerPort']} defined.")
 
 
+# A stack's delete deletes its services
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html
 @add(ecs.Service, "delete")
 def _service_delete(self, account_id, region_name):
     if self.status == "ACTIVE":
         _ecs(account_id, region_name).delete_service(self.cluster_name, self.name, force=True)
 
 
+# "the service is no longer visible in the console or in the ListServices API operation"
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteService.html
 @replace(ecs.EC2ContainerServiceBackend, "delete_service")
 def _delete_service(original, self, cluster_name, service_name, force):
     service = original(self, cluster_name, service_name, force)
@@ -165,11 +179,15 @@ def _delete_service(original, self, cluster_name, service_name, force):
     return service
 
 
+# A deleted cluster turns INACTIVE (API_DeleteCluster); ListClusters lists the existing ones
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListClusters.html
 @replace(ecs.EC2ContainerServiceBackend, "list_clusters")
 def _list_clusters(original, self):
     return [c.arn for c in self.clusters.values() if c.status == "ACTIVE"]
 
 
+# Without names, every capacity provider is described (the AWS CLI's example 1)
+# https://docs.aws.amazon.com/cli/latest/reference/ecs/describe-capacity-providers.html
 @replace(ecs.EC2ContainerServiceBackend, "describe_capacity_providers")
 def _describe_capacity_providers(original, self, names):
     return original(self, names or [p.name for p in self.capacity_providers.values()])

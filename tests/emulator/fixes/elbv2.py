@@ -66,6 +66,8 @@ def _log_delivery_allowed(account_id: str, region_name: str, bucket: str) -> boo
     return False
 
 
+# A stack's delete deletes its listeners, rules and target groups
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html
 @add(elbv2.FakeListener, "delete")
 def _listener_delete(self, account_id, region_name):
     elbv2.elbv2_backends[account_id][region_name].delete_listener(self.arn)

@@ -14,6 +14,8 @@ from moto.utilities.utils import get_partition
 from . import replace, replace_classmethod
 
 
+# ManagedPolicyArns, Policies
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html
 @replace_classmethod(iam.Role, "create_from_cloudformation_json")
 def _role_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     # IAM keeps an inline policy as JSON text; moto stores the template's object, and GetRolePolicy
@@ -28,6 +30,8 @@ def _role_create(original, cls, resource_name, cloudformation_json, account_id, 
     return role
 
 
+# DeleteRole refuses a role with attached policies: detach them first
+# https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRole.html
 @replace_classmethod(iam.Role, "delete_from_cloudformation_json")
 def _role_delete(original, cls, resource_name, cloudformation_json, account_id, region_name):
     backend = iam.iam_backends[account_id][get_partition(region_name)]
@@ -39,6 +43,7 @@ def _role_delete(original, cls, resource_name, cloudformation_json, account_id, 
     original(resource_name, cloudformation_json, account_id, region_name)
 
 
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
 @replace(access_control.IAMPolicyStatement, "is_action_permitted")
 def _statement(original, self, action, resource="*", principal=None, incoming_condition_values=None):
     # A statement whose Condition does not hold does not apply. moto 5.2.5 counts a condition on a key

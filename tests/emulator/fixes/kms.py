@@ -12,6 +12,8 @@ from moto.kms import models as kms
 from . import add, replace_classmethod
 
 
+# KeyPolicy is JSON, Tags are Key/Value, PendingWindowInDays 7-30
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
 @replace_classmethod(kms.Key, "create_from_cloudformation_json")
 def _key_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     """CloudFormation takes KeyPolicy as an object, and Tags as Key/Value pairs; moto stores the policy
@@ -25,6 +27,8 @@ def _key_create(original, cls, resource_name, cloudformation_json, account_id, r
     return key
 
 
+# PendingWindowInDays
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
 @add(kms.Key, "delete")
 def _key_delete(self, account_id, region_name):
     """Deleting a stack schedules its key's deletion after PendingWindowInDays, as CloudFormation does."""

@@ -21,6 +21,8 @@ from .cloudformation import ON_FAILURE, backend_of, failed_resources
 PARENT: contextvars.ContextVar[cfn.Stack | None] = contextvars.ContextVar("parent_stack", default=None)
 
 
+# ParentId and RootId, the root's tags on every nested stack, the root's OnFailure
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-nested-stacks.html
 @replace(cfn.Stack, "__init__")
 def _stack_init(original, self, *args, **kwargs):
     original(self, *args, **kwargs)
@@ -34,6 +36,8 @@ def _stack_init(original, self, *args, **kwargs):
     self.on_failure = parent.on_failure if parent else ON_FAILURE.get()
 
 
+# A nested stack that fails fails its parent's resource, with the child's reason
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stack.html
 @replace_classmethod(cfn.Stack, "create_from_cloudformation_json")
 def _nested_create(original, cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
     backend = backend_of(account_id, region_name)
@@ -55,6 +59,7 @@ def _nested_create(original, cls, resource_name, cloudformation_json, account_id
 
 
 # A nested stack's Ref and PhysicalResourceId are its stack ARN in CloudFormation; moto gives its name.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stack.html
 cfn.Stack.physical_resource_id = property(lambda self: self.stack_id)
 
 
@@ -76,6 +81,8 @@ def _parameter_list(self) -> list[dict]:
     return listed
 
 
+# ResolvedValue is the SSM parameter's value
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Parameter.html
 cfn.Stack.parameter_list = property(_parameter_list)
 
 
@@ -83,6 +90,8 @@ def _effective(declared: dict, given: dict) -> dict[str, str]:
     return {k: str(given.get(k, slot.get("Default"))) for k, slot in declared.items()}
 
 
+# UsePreviousValue and defaults give the value the stack has
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Parameter.html
 @replace(cfn.Stack, "has_parameters")
 def _has_parameters(original, self, other: dict) -> bool:
     """CloudFormation compares effective values: a parameter passed with its default value, or with
@@ -108,10 +117,14 @@ def _template_from_s3(original: Callable, template_url: str, account_id: str, pa
                                           f"access: {template_url}") from error
 
 
+# TemplateURL
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html
 replace(cfn, "get_stack_from_s3_url")(_template_from_s3)
 replace(responses, "get_stack_from_s3_url")(_template_from_s3)
 
 
+# A nested stack whose delete fails fails its parent's delete
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-nested-stacks.html
 @replace_classmethod(cfn.Stack, "delete_from_cloudformation_json")
 def _nested_delete(original, cls, resource_name, cloudformation_json, account_id, region_name):
     backend = backend_of(account_id, region_name)
@@ -132,5 +145,7 @@ def _stack_attribute(self, attribute_name: str) -> Any:
     raise UnformattedGetAttTemplateException()
 
 
+# GetAtt Child.Outputs.Name
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stack.html
 cfn.Stack.get_cfn_attribute = _stack_attribute
 FIXES.append("Stack.get_cfn_attribute")
