@@ -58,7 +58,7 @@ import-compose: $(VENV)/.runtime ## Turn a Compose file into an app config (COMP
 	COMPOSE=$(or $(COMPOSE),docker-compose.yaml) OUT=$(or $(OUT),app.yaml)" >&2; exit 2)
 	$(PY) -m templates_src import-compose $(COMPOSE) -o $(OUT)
 
-compose-report: $(VENV)/.runtime ## What the import makes of the 46 projects in tests/compose/ -> docs/compose.md
+compose-report: $(VENV)/.runtime ## What the import makes of the 46 projects in tests/compose/corpus/ -> docs/compose.md
 	$(PY) scripts/compose_report.py --write docs/compose.md
 
 lint: $(VENV)/.dev $(CHECKOV_VENV)/.installed ## cfn-lint over build/ (plus a local-TemplateURL variant for nested parameter checks), then checkov
@@ -81,7 +81,7 @@ taskcat: $(TASKCAT_VENV)/.installed ## taskcat test run against real AWS (needs 
 	$(TASKCAT_VENV)/bin/taskcat test run --input-file taskcat.yml
 
 strictness: $(VENV)/.dev ## Deploy each mutation of tests/mutations.py on the emulator; prints how many are refused
-	$(PY) -m pytest tests/test_strictness.py -q -p no:randomly -p no:cacheprovider -s
+	$(PY) -m pytest tests/emulator/tests/test_strictness.py -q -p no:randomly -p no:cacheprovider -s
 
 bench: $(VENV)/.dev ## Render times (default app, 1-200 services), stack sizes against quotas, cfn-lint time -> docs/performance.md
 	$(PY) scripts/bench.py --write docs/performance.md

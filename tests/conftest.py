@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import boto3
 import botocore.loaders
@@ -12,6 +14,13 @@ from hypothesis import configuration
 from emulator import Emulator, environment
 from helpers import templates
 from templates_src import config
+
+# The tests follow the source (app/, stacks/, compose/, lifecycle/, plan/, emulator/tests/) and import each other's
+# helpers by module name (`import test_emulated_deploy`), as pytest's default import mode names a test module in a
+# folder without __init__.py: every folder is on the path before collection, whatever order it takes.
+_HERE = Path(__file__).resolve().parent
+sys.path.extend(str(_HERE / folder) for folder in ("app", "compose", "emulator/tests", "lifecycle", "plan", "stacks")
+                if str(_HERE / folder) not in sys.path)
 
 
 @pytest.fixture(scope="session")
@@ -73,16 +82,3 @@ def aws(emulator) -> boto3.Session:
     core.register_component("data_loader", _MODELS)
     return boto3.Session(botocore_session=core)
 
-
-@pytest.fixture
-def draining_hook_unmodelled(emulator):
-    """ECS's managed-draining termination hook left out of the emulator's model, for this test only.
-
-    With the hook modelled, a group deleted after its managed-draining capacity provider holds its
-    hosts in Terminating:Wait for an hour, and the emulator fails that delete (test_emulator_hosts.py);
-    build/cluster.yaml avoids it (the hosts function removes the hook first). The switch exists so the
-    model itself can be compared with its absence.
-    """
-    emulator.model_draining_hook = False
-    yield
-    emulator.model_draining_hook = True

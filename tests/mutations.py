@@ -3,7 +3,7 @@
 A mutation names the template, what it changes (one property, one resource), the words the refusal
 must contain, and where AWS says it refuses it: the resource type's registry schema (the copy cfn-lint
 ships in cfnlint/data/schemas, which CloudFormation validates properties against), an API reference
-page, or an error message quoted in an issue. tests/test_strictness.py deploys each on the emulator.
+page, or an error message quoted in an issue. tests/emulator/tests/test_strictness.py deploys each on the emulator.
 
 `Context` carries what a change may point at that the templates do not hold: a security group and a
 subnet of another VPC, made by the suite beside the deployment.

@@ -26,6 +26,6 @@ def test_the_guide_describes_every_built_stack():
 def test_every_test_the_threat_model_cites_exists():
     cited = set(re.findall(r"`(test_[a-z0-9_]+)`", (ROOT / "SECURITY.md").read_text()))
     assert len(cited) >= 15
-    defined = {name for path in (ROOT / "tests").glob("test_*.py")
+    defined = {name for path in (ROOT / "tests").rglob("test_*.py")
                for name in re.findall(r"^def (test_[a-z0-9_]+)", path.read_text(), re.M)}
     assert sorted(cited - defined) == []

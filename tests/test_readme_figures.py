@@ -1,7 +1,7 @@
 """Each figure the README quotes is read here from the code or a run, so it cannot drift from them.
 
-(The resource types the emulated deploy asserts, 37/39, are checked by tests/test_emulated_deploy.py,
-and the Compose corpus's verdicts by tests/test_compose_report.py, where those runs happen.)
+(The resource types the emulated deploy asserts, 37/39, are checked by tests/stacks/test_emulated_deploy.py,
+and the Compose corpus's verdicts by tests/compose/test_compose_report.py, where those runs happen.)
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def test_the_resources_a_first_diff_lists_are_the_built_ones():
 
 
 def test_the_readme_says_how_the_dks_import_differs_from_the_hand_written_config(tmp_path):
-    imported = compose.import_file(ROOT / "tests" / "compose" / "dks" / "docker-compose.yaml", tmp_path / "app.yaml")
+    imported = compose.import_file(ROOT / "tests" / "compose" / "corpus" / "dks" / "docker-compose.yaml",
+                                   tmp_path / "app.yaml")
     (tmp_path / "app.yaml").write_text(compose.to_yaml(imported, "docker-compose.yaml"))
     for name, text in imported.file_contents.items():
         (tmp_path / name).write_text(text)

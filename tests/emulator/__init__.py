@@ -2,8 +2,9 @@
 
 `Emulator` runs it in-process on 127.0.0.1 (port 0 by default) and gives the environment that
 points boto3, the AWS CLI and taskcat at it. `resources` adds the CloudFormation types moto skips;
-`fixes` makes moto's own types and CloudFormation engine behave as AWS does (`deletion`: a stack's
-resources deleted dependents first), `midway` also for stacks a client left midway; `faults`
+`fixes` makes moto's own types and CloudFormation engine behave as AWS does, one module per service
+(`fixes.cloudformation`, `fixes.nested_stacks`, `fixes.ecs`, `fixes.ec2`, `fixes.elbv2`, `fixes.iam`, ...;
+`deletion`: a stack's resources deleted dependents first), `midway` also for stacks a client left midway; `faults`
 throttles, fails or holds requests on demand (`Emulator.faults`).
 
 What runs rather than only records: `lambdas` runs a python3.x function's code in a subprocess

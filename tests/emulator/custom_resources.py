@@ -32,7 +32,8 @@ from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
 
 from . import lambdas
-from .fixes import backend_of, replace
+from .fixes import replace
+from .fixes.cloudformation import backend_of
 from .resources import EmulatorError
 
 RESPONSE_PATH = "/moto-api/cloudformation/custom-resource-responses/"

@@ -1,6 +1,6 @@
 """Stacks a client leaves midway (interrupted, killed), treated as CloudFormation treats them.
 
-Wraps moto's CloudFormation backend at install time, like fixes.py, for what only shows when a
+Wraps moto's CloudFormation backend at install time, like fixes/, for what only shows when a
 deploy stops between its calls or while CloudFormation is still at work:
 
 - a stack in REVIEW_IN_PROGRESS (a CREATE change set made, never executed) takes another CREATE

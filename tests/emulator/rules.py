@@ -192,7 +192,7 @@ def check(backend: Any, template: str | dict, given: dict[str, str], stack_name:
     from moto.cloudformation import models as cfn
     from moto.ssm.models import ssm_backends
 
-    from .fixes import parameter_problem
+    from .fixes.cloudformation import parameter_problem
 
     parsed = cfn.Stack.parse_template(template) if isinstance(template, str) else template
     if not isinstance(parsed, dict):

@@ -36,7 +36,7 @@ SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
 REGION_INDEX = SCHEMAS / "providers" / "us-east-1.json"
 
 class Refused(Exception):
-    """A refusal of the schema layer or an API check; fixes.py turns it into CREATE_FAILED with its reason."""
+    """A refusal of the schema layer or an API check; fixes/cloudformation.py makes it CREATE_FAILED with its reason."""
 
     def __init__(self, message: str, code: str = "InvalidRequest"):
         super().__init__(message)
@@ -304,8 +304,8 @@ _installed = False
 
 
 def install() -> None:
-    """Wrap moto's parse_resource_and_generate_name (called on create and update, inside fixes.py's event and
-    rollback handling, so a refusal fails the resource with its reason and rolls the stack back)."""
+    """Wrap moto's parse_resource_and_generate_name (called on create and update, inside the event and rollback
+    handling of fixes/cloudformation.py, so a refusal fails the resource with its reason and rolls the stack back)."""
     global _installed
     if _installed:
         return

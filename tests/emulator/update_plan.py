@@ -29,7 +29,8 @@ from moto.cloudformation import parsing
 
 from . import REGION
 from .deletion import needs
-from .fixes import _parameter_value, backend_of, reason_of
+from .fixes.cloudformation import backend_of, reason_of
+from .fixes.nested_stacks import _parameter_value
 
 # Stands for a value that exists only once the update runs; Sub and Join keep it inside strings.
 UNKNOWN = "{{emulator:known-after-update}}"

@@ -40,7 +40,8 @@ from moto.cloudformation import models as cfn
 
 from . import update_plan
 from .faults import FAULTS
-from .fixes import ResourceFailed, _parameter_value, reason_of, resource_event
+from .fixes.cloudformation import ResourceFailed, reason_of, resource_event
+from .fixes.nested_stacks import _parameter_value
 from .update_plan import _diff, _forget_nested, _template_dict, changed_properties, existing, order, replacement
 from .update_plan import resolved, snapshot
 
@@ -93,7 +94,7 @@ def _group(original: Any, properties: dict, account_id: str, region_name: str) -
 def _service(original: Any, properties: dict, account_id: str, region_name: str) -> Any:
     from moto.ecs.models import ecs_backends
 
-    from .fixes import camel
+    from .resources import camel
 
     count = properties.get("DesiredCount")
     # UpdateService takes the load balancers and Cloud Map registries too

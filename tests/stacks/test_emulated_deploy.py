@@ -74,9 +74,9 @@ def built_types() -> set[str]:
 
 
 # Where the types the defaults do not create are deployed and checked.
-CONDITIONAL = {"AWS::CertificateManager::Certificate": "tests/test_domain.py",
-               "AWS::Route53::RecordSet": "tests/test_domain.py",
-               "AWS::SNS::Subscription": "tests/test_alarms_deploy.py"}
+CONDITIONAL = {"AWS::CertificateManager::Certificate": "tests/stacks/test_domain.py",
+               "AWS::Route53::RecordSet": "tests/stacks/test_domain.py",
+               "AWS::SNS::Subscription": "tests/stacks/test_alarms_deploy.py"}
 
 
 def deploy(session: boto3.Session, parameters: dict[str, str] | None = None) -> Deployment:

@@ -224,7 +224,7 @@ def test_services_compose_leaves_open_keep_what_compose_gave_them_less_net_raw(t
 
 
 def test_the_dks_compose_file_imports_with_the_hand_written_privileges(tmp_path):
-    source = ROOT / "tests" / "compose" / "dks" / "docker-compose.yaml"
+    source = ROOT / "tests" / "compose" / "corpus" / "dks" / "docker-compose.yaml"
     run = subprocess.run([sys.executable, "-m", "templates_src", "import-compose", str(source), "-o",
                           str(tmp_path / "app.yaml")], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

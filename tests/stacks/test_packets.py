@@ -13,7 +13,7 @@ allowed by a route and by a security group rule, evaluated as EC2 evaluates them
 
 The hosts function writes the load balancer's HostAddresses rules at run time, one per host public
 IP and port it is configured with; `host_address_rules` derives them from the function's own
-configuration in cluster.yaml, and tests/test_hosts_function.py runs the function itself.
+configuration in cluster.yaml, and tests/stacks/test_hosts_function.py runs the function itself.
 """
 from __future__ import annotations
 

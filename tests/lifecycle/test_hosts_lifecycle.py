@@ -29,7 +29,7 @@ def host_addresses(aws, group: str) -> list[tuple[str, str]]:
 
 
 def live_rules(aws, group_id: str) -> list[dict]:
-    """The ingress rules the hosts function wrote, in the shape tests/test_packets.py follows."""
+    """The ingress rules the hosts function wrote, in the shape tests/stacks/test_packets.py follows."""
     found = aws.client("ec2").describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
     return [{"_file": "network.yaml", "_group": "HostAddressesSecurityGroup", "IpProtocol": "tcp",
              "FromPort": r["FromPort"], "ToPort": r["ToPort"], "CidrIp": r["CidrIpv4"]}

@@ -3,7 +3,7 @@ app fail on ECS although the import exited 0 is asserted per project, from the C
 
 - the exit code, with no traceback, within 10 s; a refusal names its reason;
 - every name a service uses as a host is a service of the config with a Cloud Map name (awsvpc), which the
-  VPC's search domain makes resolve as written (tests/test_dns_search.py);
+  VPC's search domain makes resolve as written (tests/stacks/test_dns_search.py);
 - every pair Compose lets talk (a network they share, the default one included) can talk: a TCP connection
   on each port the target listens on passes both security groups of the rendered templates;
 - no published port of a protocol that is not HTTP sits behind the Application Load Balancer;
@@ -29,7 +29,7 @@ from test_reach import connects
 
 from templates_src import compose, config, quotas
 
-CORPUS = ROOT / "tests" / "compose"
+CORPUS = ROOT / "tests" / "compose" / "corpus"
 SOURCES = json.loads((CORPUS / "sources.json").read_text())
 
 # Projects the import refuses, with the words of the reason: each is the project's own doing.

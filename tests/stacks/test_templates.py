@@ -329,7 +329,7 @@ def test_world_reaches_only_the_load_balancer_on_listener_ports(dks_templates):
 
 def test_a_certificate_turns_http_into_a_redirect_and_every_listener_into_tls(dks_templates):
     lb = dks_templates["loadbalancer.yaml"]
-    # a certificate is given (CertificateArn) or made (tests/test_domain.py): either turns HTTPS on
+    # a certificate is given (CertificateArn) or made (tests/stacks/test_domain.py): either turns HTTPS on
     assert lb["Conditions"]["Https"] == {"Fn::Or": [{"Condition": "CertificateGiven"}, {"Condition": "CertificateMade"}]}
     listeners = {props(r)["Port"]: props(r) for r in resources(lb, "AWS::ElasticLoadBalancingV2::Listener").values()}
     (action,) = listeners[80]["DefaultActions"]

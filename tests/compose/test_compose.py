@@ -22,7 +22,7 @@ from templates_src.compose import ComposeError
 sys.path.insert(0, str(ROOT / "scripts"))
 import lint  # noqa: E402
 
-FIXTURES = ROOT / "tests" / "compose"
+FIXTURES = ROOT / "tests" / "compose" / "corpus"
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_a_missing_env_file_is_warned_unless_optional(tmp_path):
 @pytest.mark.parametrize("variable, value, expected", [
     ("DB_HOST", "db", "db"),
     ("WORDPRESS_DB_HOST", "db:3306", "db:3306"),
-    # The password leaves the URL for a secret (tests/test_import_output.py).
+    # The password leaves the URL for a secret (tests/compose/test_import_output.py).
     ("DATABASE_URL", "postgres://app:pw@db:5432/app", "postgres://app@db:5432/app"),
     ("BROKER", "redis://cache:6379/0", "redis://cache:6379/0"),
     ("API", "http://db/x", "http://db/x"),

@@ -18,11 +18,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import app_from, dks_data, service, templates
+from helpers import ROOT, app_from, dks_data, service, templates
 from templates_src import capacity, config, instance_types, loadbalancer, names, render
 from templates_src.config import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
 DKS_DIR = config.DEFAULT_CONFIG.parent
 
 # AWS limits the generated names must respect (ELBv2 target group Name, IAM RoleName).

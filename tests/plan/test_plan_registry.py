@@ -5,7 +5,8 @@ import json
 import subprocess
 import sys
 
-from helpers import ROOT, app_from, dks_data, resources, service, templates
+from helpers import ROOT, app_from, resources, templates
+from test_templates import no_repositories
 from templates_src import plan
 
 PRICES = plan.load_prices()
@@ -31,12 +32,7 @@ def test_ecr_storage_is_the_registrys_repositories_times_the_assumed_size(dks):
 
 
 def test_an_app_that_builds_and_copies_nothing_stores_nothing():
-    data = dks_data()
-    for svc in data["services"]:
-        if svc.pop("repository", None):
-            svc["image"] = f"ghcr.io/liatrio/{svc['name']}:1.0"
-    service(data, "dks-db")["image"] = "public.ecr.aws/docker/library/postgres:16.4-alpine"
-    app = app_from(data)
+    app = app_from(no_repositories())
     assert repositories_built(app) == 0
     line = plan.make(app).public.line("ecr_storage")
     assert line.quantity == 0 and line.note.startswith("no repository in this config")

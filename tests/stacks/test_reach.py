@@ -3,7 +3,7 @@
 Compose puts every service on the project's default network unless it names networks, and a service reaches
 every other on a network they share, on any port. The import writes that as `reaches` (beyond `depends_on`)
 and a target's other ports as `ports`; network.py turns both into security group rules. Each check here
-evaluates a connection the way EC2 does (tests/test_packets.py): the client's group must let it out to the
+evaluates a connection the way EC2 does (tests/stacks/test_packets.py): the client's group must let it out to the
 target's group on the port, and the target's group must let it in from the client's.
 """
 from __future__ import annotations

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import DKS_DIR, app_from, dks_data, templates
+from helpers import DKS_DIR, ROOT, app_from, dks_data, templates
 from templates_src import capacity, instance_types, plan
 
-ROOT = Path(__file__).resolve().parent.parent
 PRICES = plan.load_prices()
 HOURLY = {"ec2", "alb_hour", "alb_lcu", "nlb_hour", "nlb_lcu", "public_ipv4", "nat_hour"}
 

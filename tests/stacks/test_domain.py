@@ -20,7 +20,8 @@ import inventory
 import stacks
 import test_emulated_deploy as emulated
 from emulator import rules
-from helpers import ROOT, app_from, dks_data, resources, service, templates
+from helpers import ROOT, app_from, dks_data, resources, templates
+from test_templates import no_public_service
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from lifecycle import images  # noqa: E402
@@ -186,12 +187,7 @@ def test_the_rules_refuse_each_inconsistent_combination_in_words_naming_the_para
 
 
 def test_an_app_without_a_load_balancer_has_no_domain_parameters_and_no_rules():
-    data = dks_data()
-    for svc in data["services"]:
-        svc.pop("public", None)
-        svc.pop("url_output", None)
-    service(data, "dks-ui")["environment"]["KNOWLEDGE_SHARE_API"] = "http://api.example.com"
-    main = templates(app_from(data))["main.yaml"]
+    main = templates(app_from(no_public_service()))["main.yaml"]
     assert not {"DomainName", "HostedZoneId", "CertificateArn"} & set(main["Parameters"])
     assert [name for name in main["Rules"] if "Domain" in name or "Certificate" in name] == []
     assert "LoadBalancerDnsName" not in main["Outputs"]
@@ -216,7 +212,7 @@ def test_a_deploy_on_a_domain_issues_the_certificate_writes_both_records_and_ser
     zone = public_zone(aws)
     before = inventory.take(aws)
     deployment = emulated.deploy(aws, {"DomainName": DOMAIN, "HostedZoneId": zone})
-    elsewhere = {kind for kind, test in emulated.CONDITIONAL.items() if test != "tests/test_domain.py"}
+    elsewhere = {kind for kind, test in emulated.CONDITIONAL.items() if test != "tests/stacks/test_domain.py"}
     assert {r.type for r in deployment.resources} == emulated.built_types() - elsewhere, "now the domain's are made"
     for kind in set(emulated.CONDITIONAL) - elsewhere:
         emulated.CHECKS[kind](deployment, deployment.of_type(kind))

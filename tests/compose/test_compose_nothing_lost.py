@@ -16,7 +16,7 @@ from helpers import ROOT
 
 from templates_src import compose
 
-CORPUS = ROOT / "tests" / "compose"
+CORPUS = ROOT / "tests" / "compose" / "corpus"
 SOURCES = json.loads((CORPUS / "sources.json").read_text())
 # The corpus of real projects and the three hand-made examples beside it.
 PATHS = [CORPUS / e["folder"] / e["compose"] for e in SOURCES] + [
