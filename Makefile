@@ -69,6 +69,7 @@ test: ## The whole suite (installs included): lint, unit tests, emulated deploys
 	@start=$$(date +%s); $(MAKE) --no-print-directory check; status=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s in all, exit $$status"; exit $$status
 
+ENVIRONMENTS := $(VENV)/.dev $(TASKCAT_VENV)/.installed $(CHECKOV_VENV)/.installed
 # A phase of `make check`: its command, then the seconds it took (and its exit code when it failed).
 PHASE = start=$$(date +%s); $(2); status=$$?; \
 	echo "make test: $(1) $$(( $$(date +%s) - start )) s$$([ $$status = 0 ] || echo ", exit $$status")"; exit $$status
@@ -77,7 +78,7 @@ PHASE = start=$$(date +%s); $(2); status=$$?; \
 # (a lifecycle under faults, the config fuzz) does not leave a worker idle while the other works through a
 # queue fixed at the start. --durations lists the slowest, the first place to look when the suite slows.
 check: ## What `make test` times: the environments (in parallel), lint, then pytest on two workers (an emulator each)
-	@$(call PHASE,installs,$(MAKE) --no-print-directory -j3 $(VENV)/.dev $(TASKCAT_VENV)/.installed $(CHECKOV_VENV)/.installed)
+	@$(call PHASE,installs,$(MAKE) --no-print-directory -j3 $(ENVIRONMENTS))
 	@$(call PHASE,lint,$(MAKE) --no-print-directory lint)
 	@$(call PHASE,pytest,$(PY) -m pytest -n 2 --dist worksteal --durations 10)
 
