@@ -19,9 +19,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-import yaml
-
-from lifecycle import stacks
+from lifecycle import stacks, templates
 from lifecycle.aws import Target
 
 SENSITIVE = {"AWS::IAM::": "IAM", "AWS::EC2::SecurityGroup": "security group"}
@@ -36,7 +34,7 @@ def nested_types(files: dict[str, str]) -> dict[str, set[str]]:
     """Nested stack logical ID (in main.yaml) -> the resource types its template holds."""
     from lifecycle.deploy import nested_templates
 
-    return {logical: {r.get("Type", "") for r in (yaml.safe_load(files[file]).get("Resources") or {}).values()}
+    return {logical: {r.get("Type", "") for r in (templates.parse(files[file]).get("Resources") or {}).values()}
             for logical, file in nested_templates(files).items()}
 
 

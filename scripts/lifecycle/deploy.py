@@ -32,10 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from lifecycle import bucket as templates_bucket
-from lifecycle import approval, data, hosts, images, preflight, rules, stacks
+from lifecycle import approval, data, hosts, images, preflight, rules, stacks, templates
 from lifecycle.aws import InputError, Target
 from templates_src import config, links, main, render
 
@@ -87,7 +85,7 @@ class Staged:
         return url(target, self.bucket, self.prefix + file)
 
     def default(self, parameter: str) -> str:
-        return str(yaml.safe_load(self.files["main.yaml"])["Parameters"][parameter].get("Default", ""))
+        return str(templates.parse(self.files["main.yaml"])["Parameters"][parameter].get("Default", ""))
 
     def registry_parameters(self, target: Target) -> dict[str, str]:
         return keep(stacks.describe(target, target.registry), {links.ENVIRONMENT_NAME.name: target.stack},
@@ -102,7 +100,7 @@ class Staged:
 def nested_templates(files: dict[str, str]) -> dict[str, str]:
     """Nested stack logical ID in main.yaml -> the rendered file its TemplateURL names."""
     found = {}
-    for logical, resource in (yaml.safe_load(files["main.yaml"]).get("Resources") or {}).items():
+    for logical, resource in (templates.parse(files["main.yaml"]).get("Resources") or {}).items():
         if resource.get("Type") == "AWS::CloudFormation::Stack":
             url = str(resource.get("Properties", {}).get("TemplateURL"))
             found.update({logical: name for name in files if name != "main.yaml" and name in url})
@@ -112,7 +110,7 @@ def nested_templates(files: dict[str, str]) -> dict[str, str]:
 def prepare(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> Staged:
     """Render and check the overrides and the root's Rules; nothing is made."""
     app, files = rendered(config_path)
-    parsed = {name: yaml.safe_load(text) for name, text in files.items() if name in ("main.yaml", "registry.yaml")}
+    parsed = {name: templates.parse(text) for name, text in files.items() if name in ("main.yaml", "registry.yaml")}
     declared = {name: set(template.get("Parameters") or {}) for name, template in parsed.items()}
     unknown = set(overrides) - declared["main.yaml"]
     if unknown:

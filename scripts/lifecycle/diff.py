@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from lifecycle import bucket as templates_bucket
-from lifecycle import deploy, stacks
+from lifecycle import deploy, stacks, templates
 from lifecycle.aws import Target
 from templates_src.words import plural
 from templates_src.words import plural
@@ -48,7 +46,7 @@ def _new(target: Target, staged: deploy.Staged) -> int:
 
 def _adds(label: str, files: dict[str, str], file: str, nested: dict[str, str], depth: int = 0) -> tuple[int, int]:
     """Print a template's resources as Add; returns how many it makes always, and under a Condition."""
-    resources = yaml.safe_load(files[file]).get("Resources") or {}
+    resources = templates.parse(files[file]).get("Resources") or {}
     indent = "  " * depth
     print(f"{indent}{label} (new stack): {plural(len(resources), 'change')}")
     always, conditional = 0, 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lifecycle import templates
 from lifecycle.aws import Target
 from templates_src.words import plural
 
@@ -235,7 +236,7 @@ class View:
             if status == "CREATE_IN_PROGRESS":
                 body = cfn.get_template(StackName=stack_id)["TemplateBody"]
                 if isinstance(body, str):  # boto3 parses a JSON body; these templates are YAML, long-form only
-                    body = yaml.safe_load(body)
+                    body = templates.parse(body)
                 return {name for name, resource in (body.get("Resources") or {}).items()
                         if isinstance(resource, dict) and "Condition" not in resource}
             if status == "DELETE_IN_PROGRESS":

@@ -24,6 +24,8 @@ refresh; `scheduler` registers a group's hosts in their ECS cluster and places s
 `scaling` is Application Auto Scaling's scalable targets and policies through CloudFormation.
 `updates` updates stacks in place, nested ones too, replacing a resource only where its schema says
 so and rolling back a failed update; `update_plan` plans change sets by the same rules.
+`managed_policies` parses moto's AWS managed policies once per process (every reset rebuilt them);
+`template_parsing` reads templates with libyaml (moto's pure-Python loader was most of a deploy's time).
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations
@@ -56,6 +58,8 @@ def install() -> list[str]:
     from . import ecs_exec  # noqa: F401  (after scheduler and updates, which it wraps: ECS Exec)
     from . import scaling  # noqa: F401  (after updates: Application Auto Scaling targets and policies)
     from . import strict  # noqa: F401  (what CloudFormation and the APIs refuse: schemas, GetAtt, API checks)
+    from . import managed_policies  # noqa: F401  (AWS managed policies parsed once, not on every reset)
+    from . import template_parsing  # noqa: F401  (templates parsed by libyaml, the same data)
 
     if not _installed:
         rules.install()  # before midway, which wraps CreateChangeSet in turn
