@@ -40,14 +40,14 @@ def main(argv: list[str] | None = None) -> int:
         return plan.main(argv[1:])
     args = argument_parser().parse_args(argv)
     if args.command == "import-compose":
-        from templates_src import compose
+        from templates_src.compose import command
 
-        return compose.run(args)
+        return command.run(args)
 
-    from templates_src import config
+    from templates_src.app import config, loading
 
     path = args.config or config.DEFAULT_CONFIG
-    app = config.load_or_report(path)
+    app = loading.load_or_report(path)
     if app is None:
         return 2
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = path.resolve().relative_to(ROOT)
     except ValueError:
         shown = path.name
-    from templates_src.quotas import QuotaError
+    from templates_src.app.quotas import QuotaError
 
     try:
         files = render.render(app, str(shown), local_urls=args.local_urls)

@@ -11,12 +11,12 @@ from hypothesis import configuration
 
 from emulator import Emulator, environment
 from helpers import templates
-from templates_src import config
+from templates_src.app import config, loading
 
 
 @pytest.fixture(scope="session")
 def dks() -> config.App:
-    return config.load(config.DEFAULT_CONFIG)
+    return loading.load(config.DEFAULT_CONFIG)
 
 
 @pytest.fixture(scope="session")

@@ -38,9 +38,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from helpers import ROOT
-from templates_src import config, instance_types, render
-from templates_src.config import ConfigError
-from templates_src.quotas import QuotaError
+from templates_src import render
+from templates_src.app import config, instance_types, loading
+from templates_src.app.config import ConfigError
+from templates_src.app.quotas import QuotaError
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import lint  # noqa: E402
@@ -893,7 +894,7 @@ def test_every_generated_config_renders_clean_or_is_refused_with_its_path(hypoth
         for mistake in case.mistakes:
             event(mistake.what.split(":")[0])
         try:
-            app = config.load(source)
+            app = loading.load(source)
             assert_lints_clean(app, tmp_path / "local", linters)
         except ConfigError as err:  # anything else fails the test
             assert_well_said(err.problems, case)

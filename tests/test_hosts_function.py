@@ -1,4 +1,4 @@
-"""The hosts function's own code (templates_src/hosts_function.py), run against the emulator.
+"""The hosts function's own code (templates_src/stacks/hosts_function.py), run against the emulator.
 
 The template carries it inline; here it runs as a module with boto3 pointed at the emulator, the way
 Lambda runs it with the function's role: it keeps one rule per host and port in the load balancer's

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from helpers import DKS_DIR, app_from, dks_data, templates
-from templates_src import capacity, instance_types, plan
+from templates_src import plan
+from templates_src.app import capacity, instance_types
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICES = plan.load_prices()

@@ -24,7 +24,7 @@ import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lifecycle.aws import Target
-from templates_src.words import plural
+from templates_src.app.words import plural
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
 
