@@ -5,7 +5,7 @@ of one to five services, then none, one or two mistakes of the kinds people make
 anywhere, an unknown or misspelt key, a dependency cycle, a port out of range, a task too big for
 the hosts, a dangling `{svc.host}` reference, an undeclared secret, a name AWS would refuse, broken
 YAML, a document that is not a mapping, one nested or aliased past the loader's bounds. Each config
-goes through `config.load` from a file under tmp_path, and then:
+goes through `loading.load` from a file under tmp_path, and then:
 
 - refused: the project's ConfigError (or, from the render, its QuotaError), never anything else;
   every problem is (path, reason), the path names a field that is in the file (or a required one
