@@ -13,13 +13,13 @@ from helpers import app_from, dks_data, resources, service, templates
 from test_packets import Interface, Network
 from test_templates import ecs_services, props, ref_target, task_definitions
 
-from templates_src.compose import command, context, services as compose_services
+from templates_src.compose import command, context, services as conversion
 from templates_src.app import checks, config
 
 
 def imported_app(compose_services: dict, tmp_path, **top) -> tuple[config.App, context.Imported]:
     """A Compose document imported, sized and validated as `import-compose` does."""
-    result = compose_services.convert({"services": compose_services, **top}, tmp_path, tmp_path, {})
+    result = conversion.convert({"services": compose_services, **top}, tmp_path, tmp_path, {})
     data, _ = command.size_cluster(result.data, tmp_path, result.file_contents)
     app = config.parse(data, base_dir=tmp_path, file_contents=result.file_contents)
     checks.validate(app)

@@ -1,4 +1,4 @@
-"""templates_src/stacks/hosts_function.py: cluster.yaml's hosts function, as is (cluster.py says what it does)."""
+"""templates_src/hosts_function.py: cluster.yaml's hosts function, as is (cluster.py says what it does)."""
 import json
 import os
 import urllib.request
