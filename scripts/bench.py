@@ -29,11 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from templates_src import config, quotas  # noqa: E402
+from templates_src.app import config, loading, quotas  # noqa: E402
 import synthetic  # noqa: E402
 
 SIZES = (1, 10, 50, 200)
-TARGETS = {"default": 0.090, 200: 0.5}  # seconds, whole process
+# Seconds, whole process. The other half of the goal, within 3% of the equivalent `cdk synth`, is not
+# measured here: the project has no CDK app (docs/performance.md).
+TARGETS = {200: 1.0}
 
 
 def timed(command: list[str]) -> tuple[float, float, float, int]:
@@ -100,7 +102,7 @@ def report(runs: int) -> str:
         for name, path in apps.items():
             out = Path(scratch) / name.replace(" ", "-").replace("(", "").replace(")", "")
             seconds, cpu, rss = render_times(path, out, runs)
-            count = len(config.load(path).services)
+            count = len(loading.load(path).services)
             target = TARGETS.get("default" if name.startswith("default") else count)
             verdict = f"< {target * 1000:.0f} ms: {'met' if seconds < target else 'NOT met'}" if target else ""
             lines.append(f"| {name} | {count} | {seconds * 1000:.0f} ms | {cpu * 1000:.0f} ms | {verdict} "

@@ -1,6 +1,6 @@
 """What the Compose import makes of each project in tests/compose/corpus/, as the table of docs/compose.md.
 
-Every figure comes from the import's own findings (`compose.import_file` -> Imported.data, .warnings), the
+Every figure comes from the import's own findings (`command.import_file` -> Imported.data, .warnings), the
 validation the build runs and the render: `make compose-report` rewrites the page, and
 tests/compose/test_compose_report.py fails when the committed page differs from a fresh run.
 
@@ -20,7 +20,9 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from templates_src import compose, config, quotas, render  # noqa: E402
+from templates_src import render  # noqa: E402
+from templates_src.compose import command, context, explain, reading  # noqa: E402
+from templates_src.app import checks, config, quotas  # noqa: E402
 
 CORPUS = ROOT / "tests" / "compose" / "corpus"
 
@@ -70,7 +72,7 @@ class Row:
     verdict: str = ""
 
 
-def kind(finding: compose.Finding) -> Optional[str]:
+def kind(finding: context.Finding) -> Optional[str]:
     """The step a warning asks for; 'other' when no pattern knows it (a step until shown otherwise)."""
     for key, message, step in WARNING_KINDS:
         if re.search(key, finding.key) and re.search(message, finding.message):
@@ -111,21 +113,21 @@ def carried(data: dict) -> str:
 
 def row(entry: dict) -> Row:
     path = CORPUS / entry["folder"] / entry["compose"]
-    document = compose.load(path)
+    document = reading.load(path)
     result = Row(entry["folder"], entry["project"], entry["repo"], len(document.get("services") or {}))
     try:
         # Written nowhere: the out path only places `files` relative to it.
-        imported = compose.import_file(path, path.parent / "app.yaml")
-    except compose.ComposeError as err:
+        imported = command.import_file(path, path.parent / "app.yaml")
+    except reading.ComposeError as err:
         result.verdict = f"refused: {_reason(str(err))}"
         return result
     try:
-        imported.data, _ = compose.size_cluster(imported.data, path.parent, imported.file_contents)
+        imported.data, _ = command.size_cluster(imported.data, path.parent, imported.file_contents)
         app = config.parse(imported.data, base_dir=path.parent, file_contents=imported.file_contents)
-        config.validate(app)
+        checks.validate(app)
     except config.ConfigError as err:
-        first = compose.describe_problems(err, imported.data)[0]
-        result.verdict = f"refused: {_reason(compose.mask(first, imported.secret_values))}"
+        first = explain.describe_problems(err, imported.data)[0]
+        result.verdict = f"refused: {_reason(context.mask(first, imported.secret_values))}"
         return result
     result.imported = len(imported.data["services"])
     result.carried = carried(imported.data)

@@ -2,35 +2,21 @@
 import-compose COMPOSE -o APP.yaml"""
 from __future__ import annotations
 
-import gc
+import argparse
 import sys
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import argparse
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The build command's options, as argparse.add_argument takes them.
-BUILD_OPTIONS = {
-    "--config": {"type": Path, "help": "app config (YAML); default: the DKS app"},
-    "--out": {"type": Path, "default": ROOT / "build", "help": "output folder (default: build/)"},
-    "--local-urls": {"action": "store_true",
-                     "help": "point nested TemplateURLs at ./<child>.yaml (for cfn-lint's nested-stack checks)"},
-}
-
-
 def argument_parser() -> argparse.ArgumentParser:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m templates_src",
                                      description="Render the nested CloudFormation templates of an app.")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="validate the app config and render its templates")
-    for option, spec in BUILD_OPTIONS.items():
-        build.add_argument(option, **spec)
+    build.add_argument("--config", type=Path, help="app config (YAML); default: the DKS app")
+    build.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
+    build.add_argument("--local-urls", action="store_true",
+                       help="point nested TemplateURLs at ./<child>.yaml (for cfn-lint's nested-stack checks)")
     commands.add_parser("plan", help="hosts, placement and monthly cost (plan --help for its options)")
     imports = commands.add_parser("import-compose", help="turn a Compose file into an app config, listing what "
                                                          "could not be carried over")
@@ -46,53 +32,22 @@ def argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def plain_build(argv: list[str]) -> SimpleNamespace | None:
-    """`build` with each option at most once, spelled out, its value a separate word not starting
-    with "-": read here, since argparse and what it imports (gettext, locale, shutil) are about 5 ms
-    of a build. None for anything else (help, abbreviations, --option=value, mistakes): argparse
-    reads that, so what it accepts, refuses and prints stays its own."""
-    if argv[:1] != ["build"]:
-        return None
-    args = SimpleNamespace(command="build")
-    for option, spec in BUILD_OPTIONS.items():
-        flag = spec.get("action") == "store_true"
-        setattr(args, _attribute(option), spec.get("default", False if flag else None))
-    words, given = iter(argv[1:]), set()
-    for word in words:
-        spec = BUILD_OPTIONS.get(word)
-        if spec is None or word in given:
-            return None
-        given.add(word)
-        if spec.get("action") == "store_true":
-            setattr(args, _attribute(word), True)
-            continue
-        value = next(words, "")
-        if not value or value.startswith("-"):
-            return None
-        setattr(args, _attribute(word), spec["type"](value))
-    return args
-
-
-def _attribute(option: str) -> str:
-    return option.lstrip("-").replace("-", "_")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["plan"]:  # its own options and imports: the build path loads none of them
         from templates_src import plan
 
         return plan.main(argv[1:])
-    args = plain_build(argv) or argument_parser().parse_args(argv)
+    args = argument_parser().parse_args(argv)
     if args.command == "import-compose":
-        from templates_src import compose
+        from templates_src.compose import command
 
-        return compose.run(args)
+        return command.run(args)
 
-    from templates_src import config
+    from templates_src.app import config, loading
 
     path = args.config or config.DEFAULT_CONFIG
-    app = config.load_or_report(path)
+    app = loading.load_or_report(path)
     if app is None:
         return 2
 
@@ -102,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = path.resolve().relative_to(ROOT)
     except ValueError:
         shown = path.name
-    from templates_src.quotas import QuotaError
+    from templates_src.app.quotas import QuotaError
 
     try:
         files = render.render(app, str(shown), local_urls=args.local_urls)
@@ -121,11 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # One build, then the process ends: the cyclic garbage collector finds next to nothing here
-    # (reference counting frees what a build drops), yet its passes over the objects the imports
-    # create, and the full collection at interpreter exit, cost about 15 ms of a 100 ms build.
-    # Off for the run; frozen objects are left out of the collection at exit.
-    gc.disable()
-    status = main()
-    gc.freeze()
-    sys.exit(status)
+    sys.exit(main())

@@ -13,7 +13,7 @@ from hypothesis import configuration
 
 from emulator import Emulator, environment
 from helpers import templates
-from templates_src import config
+from templates_src.app import config, loading
 
 # The tests follow the source (app/, stacks/, compose/, lifecycle/, plan/, emulator/tests/) and import each other's
 # helpers by module name (`import test_emulated_deploy`), as pytest's default import mode names a test module in a
@@ -25,7 +25,7 @@ sys.path.extend(str(_HERE / folder) for folder in ("app", "compose", "emulator/t
 
 @pytest.fixture(scope="session")
 def dks() -> config.App:
-    return config.load(config.DEFAULT_CONFIG)
+    return loading.load(config.DEFAULT_CONFIG)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from templates_src import config, render
+from templates_src import render
+from templates_src.app import checks, config
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -35,7 +36,7 @@ _DKS = yaml.safe_load(config.DEFAULT_CONFIG.read_text())
 def app_from(data: dict) -> config.App:
     """Parse and validate config data; `files` resolve next to the DKS config."""
     app = config.parse(data, base_dir=DKS_DIR)
-    config.validate(app)
+    checks.validate(app)
     return app
 
 

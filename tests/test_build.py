@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from helpers import BUILD, ROOT, app_from, cfn_lint, dks_data, service, templates, write_build
-from templates_src import render, services, wiring
-from templates_src.config import App
+from templates_src import render
+from templates_src.stacks import services, wiring
+from templates_src.app.config import App
 
 PSEUDO = {"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition", "AWS::Region",
           "AWS::StackId", "AWS::StackName", "AWS::URLSuffix"}
@@ -106,7 +107,7 @@ def test_every_child_parameter_is_supplied_and_every_referenced_output_exists(va
 
 
 def test_connect_refuses_a_parameter_with_no_source_or_two(dks):
-    from templates_src import links, main
+    from templates_src.stacks import links, main
 
     children = main.children(dks)
     orphan = wiring.Stack("orphan", dks, "needs what nobody gives")
@@ -120,7 +121,7 @@ def test_connect_refuses_a_parameter_with_no_source_or_two(dks):
 
 
 def test_a_list_link_refuses_an_unknown_member(dks):
-    from templates_src import links
+    from templates_src.stacks import links
 
     stack = wiring.Stack("s", dks, "x")
     with pytest.raises(wiring.WiringError, match="not a member"):

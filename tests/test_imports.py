@@ -4,10 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from helpers import ROOT
-from templates_src import __main__ as cli
 
 
 def python(code: str, *argv: str) -> str:
@@ -24,24 +21,7 @@ def test_a_build_never_runs_cfn_flip(tmp_path):
     loaded = set(python(code, "build", "--out", str(tmp_path)).split())
     assert "cfn_flip" in loaded, "troposphere no longer imports cfn_flip: drop templates_src._defer"
     assert not {"cfn_flip.yaml_dumper", "cfn_tools", "cfn_clean", "logging"} & loaded
-    assert not {"argparse", "tempfile"} & loaded
-
-
-@pytest.mark.parametrize("argv", [
-    ["build"], ["build", "--out", "x"], ["build", "--config", "a.yaml", "--out", "b", "--local-urls"],
-    ["build", "--local-urls", "--config", "a b.yaml"], ["build", "--out", "a=b"],
-])
-def test_a_plain_build_command_reads_as_argparse_reads_it(argv):
-    assert vars(cli.plain_build(argv)) == vars(cli.argument_parser().parse_args(argv))
-
-
-@pytest.mark.parametrize("argv", [
-    [], ["--help"], ["build", "--help"], ["build", "-h"], ["build", "--conf", "a.yaml"], ["build", "--out=x"],
-    ["build", "--out"], ["build", "--out", ""], ["build", "--out", "-x"], ["build", "--out", "a", "--out", "b"],
-    ["build", "--local-urls", "--local-urls"], ["build", "extra"], ["biuld"], ["build", "--", "--out"],
-])
-def test_anything_else_is_left_to_argparse(argv):
-    assert cli.plain_build(argv) is None
+    assert "tempfile" not in loaded
 
 
 def test_help_and_usage_errors_come_from_argparse():

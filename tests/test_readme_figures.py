@@ -12,7 +12,9 @@ import sys
 
 import test_emulated_deploy as emulated
 from helpers import ROOT
-from templates_src import compose, config, plan
+from templates_src import plan
+from templates_src.compose import command, explain
+from templates_src.app import config, loading
 
 README = " ".join((ROOT / "README.md").read_text().split())  # one line: figures wrap anywhere
 
@@ -41,12 +43,12 @@ def test_the_resources_a_first_diff_lists_are_the_built_ones():
 
 
 def test_the_readme_says_how_the_dks_import_differs_from_the_hand_written_config(tmp_path):
-    imported = compose.import_file(ROOT / "tests" / "compose" / "corpus" / "dks" / "docker-compose.yaml",
+    imported = command.import_file(ROOT / "tests" / "compose" / "corpus" / "dks" / "docker-compose.yaml",
                                    tmp_path / "app.yaml")
-    (tmp_path / "app.yaml").write_text(compose.to_yaml(imported, "docker-compose.yaml"))
+    (tmp_path / "app.yaml").write_text(explain.to_yaml(imported, "docker-compose.yaml"))
     for name, text in imported.file_contents.items():
         (tmp_path / name).write_text(text)
-    ours, written = config.load(tmp_path / "app.yaml"), config.load(config.DEFAULT_CONFIG)
+    ours, written = loading.load(tmp_path / "app.yaml"), loading.load(config.DEFAULT_CONFIG)
     assert [s.name for s in ours.services] == [s.name for s in written.services]
 
     def differing(a, b, skip=()) -> list[str]:

@@ -18,7 +18,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from templates_src import kept, names
+from templates_src.app import names
+from templates_src.stacks import kept
 
 TAG = kept.STACK_TAG
 # On a templates bucket deploy created (value: the stack): cleanup deletes only such buckets.

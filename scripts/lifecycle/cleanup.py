@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from lifecycle import bucket as templates_bucket
 from lifecycle import data, rollback, rollouts, stacks, wait
 from lifecycle.aws import TAG, LifecycleError, Target, missing
-from templates_src.words import plural
+from templates_src.app.words import plural
 
 TRIES = 3
 

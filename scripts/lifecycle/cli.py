@@ -12,8 +12,8 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectTimeoutError
                                  NoCredentialsError)
 
 from lifecycle.aws import InputError, LifecycleError, target, unreachable
-from templates_src.config import DEFAULT_CONFIG, ConfigError
-from templates_src.words import plural
+from templates_src.app.config import DEFAULT_CONFIG, ConfigError
+from templates_src.app.words import plural
 
 OK, FAILED, REFUSED, NOT_OBSERVABLE, INTERRUPTED_CODE = 0, 1, 2, 3, 130
 EXIT_CODES = """exit codes:
@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     where = None
     try:
         from lifecycle import preflight
-        from templates_src import config
+        from templates_src.app import loading
 
-        stack = args.stack or config.load(args.config).name
+        stack = args.stack or loading.load(args.config).name
         where = target(stack, args.region)
         preflight.region(where)
         preflight.reach(where)
@@ -201,9 +201,9 @@ def _diff(where, args) -> int:
 
 def _images(where, args) -> int:
     from lifecycle import images
-    from templates_src import config
+    from templates_src.app import loading
 
-    images.push(where, config.load(args.config))
+    images.push(where, loading.load(args.config))
     return OK
 
 

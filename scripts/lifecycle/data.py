@@ -22,9 +22,10 @@ from botocore.exceptions import ClientError
 
 from lifecycle import stacks
 from lifecycle.aws import LifecycleError, Target, error_code
-from templates_src import kept, links, plan, secrets
-from templates_src.config import App
-from templates_src.words import plural
+from templates_src import plan
+from templates_src.stacks import kept, links, secrets
+from templates_src.app.config import App
+from templates_src.app.words import plural
 
 FILE_SYSTEM, KEY, SECRET = "EFS file system", "KMS key", "secret"
 MADE_BY = "aws:cloudformation:stack-name"
@@ -358,7 +359,7 @@ def delete(target: Target, items: list[Item]) -> None:
 
 
 def keep(target: Target, items: list[Item]) -> None:
-    """Say what is kept, its IDs, and what it costs a month (templates_src/prices.json)."""
+    """Say what is kept, its IDs, and what it costs a month (templates_src/plan/prices.json)."""
     prices = plan.load_prices()
     region = target.region
 

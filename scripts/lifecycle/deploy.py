@@ -35,13 +35,15 @@ from pathlib import Path
 from lifecycle import bucket as templates_bucket
 from lifecycle import approval, data, hosts, images, preflight, rules, stacks, templates
 from lifecycle.aws import InputError, Target
-from templates_src import config, links, main, render
+from templates_src import render
+from templates_src.app import config, loading
+from templates_src.stacks import links, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def rendered(config_path: Path) -> tuple[config.App, dict[str, str]]:
-    app = config.load(config_path)
+    app = loading.load(config_path)
     try:
         shown = str(config_path.resolve().relative_to(ROOT))
     except ValueError:

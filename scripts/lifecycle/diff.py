@@ -15,8 +15,8 @@ from pathlib import Path
 from lifecycle import bucket as templates_bucket
 from lifecycle import deploy, stacks, templates
 from lifecycle.aws import Target
-from templates_src.words import plural
-from templates_src.words import plural
+from templates_src.app.words import plural
+from templates_src.app.words import plural
 
 
 def run(target: Target, config_path: Path, bucket: str | None, overrides: dict[str, str]) -> int:

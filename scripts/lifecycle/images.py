@@ -1,6 +1,6 @@
 """make images: copy the app's Docker Hub images into its ECR, build its own images, push them.
 
-Copies (templates_src/mirror.py): every Docker Hub image a service runs is pulled for the hosts'
+Copies (templates_src/app/mirror.py): every Docker Hub image a service runs is pulled for the hosts'
 platform (the exact reference the config gives), tagged with the name its task definition gives
 the copy and pushed to the registry stack's repository for it; a copy ECR already holds is not
 made again. A copy needs no deployed URL, so deploy makes it before it changes the root stack.
@@ -29,7 +29,8 @@ import yaml
 
 from lifecycle import stacks
 from lifecycle.aws import InputError, LifecycleError, Target
-from templates_src import config, instance_types, mirror, registry
+from templates_src.app import config, instance_types, loading, mirror
+from templates_src.stacks import registry
 
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 SOURCES = "sources.yaml"
@@ -119,7 +120,7 @@ SOURCE_KEYS = {"git": "the repository's URL", "commit": "a commit to pin", "ref"
 
 def pinned_sources(path: Path) -> dict[str, dict[str, str]]:
     """sources.yaml: repository -> {git, commit | ref}, or InputError naming the file and the entry."""
-    from templates_src import bounded
+    from templates_src.app import bounded
 
     if not path.exists():
         return {}
@@ -128,7 +129,7 @@ def pinned_sources(path: Path) -> dict[str, dict[str, str]]:
     except bounded.Refused as err:
         raise InputError(str(err)) from None
     except yaml.YAMLError as err:
-        raise InputError(config.yaml_problem(path, err)) from None
+        raise InputError(loading.yaml_problem(path, err)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,7 +1,7 @@
 """make logs: the services' CloudWatch Logs, interleaved by time, one line per event prefixed with its service.
 
 The log groups are found by ownership, never by name: the `AWS::Logs::LogGroup` resources of the
-deployment's stacks whose logical ID is `<Service>LogGroup` (templates_src/services.py), for the
+deployment's stacks whose logical ID is `<Service>LogGroup` (templates_src/stacks/services.py), for the
 services the root stack's ServiceNames output lists. Events come from FilterLogEvents, one group at
 a time, paginated, then merged by timestamp; FILTER is CloudWatch's filter pattern, passed through.
 https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lifecycle import stacks
 from lifecycle.aws import InputError, Target, error_code, missing
-from templates_src.config import logical_id
+from templates_src.app.config import logical_id
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -121,7 +121,7 @@ def images(app, first: bool) -> None:
     is still to be copied or built), that Docker answers, said before any source is cloned; then, on
     any deploy, every source (a later deploy whose images are all in ECR asks nothing of Docker)."""
     from lifecycle import images as building
-    from templates_src import mirror
+    from templates_src.app import mirror
 
     if not app.repositories and not mirror.copies(app):
         return

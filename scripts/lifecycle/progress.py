@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lifecycle import templates
 from lifecycle.aws import Target
-from templates_src.words import plural
+from templates_src.app.words import plural
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
 

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from lifecycle import approval, rollouts, stacks
 from lifecycle.aws import TAG, InputError, Target, missing
-from templates_src.words import plural
+from templates_src.app.words import plural
 
 MADE_BY, LOGICAL_ID = "aws:cloudformation:stack-name", "aws:cloudformation:logical-id"
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 from lifecycle import live
 from lifecycle.aws import Target
-from templates_src import instance_types
+from templates_src.app import instance_types
 
 EMULATED = ("emulator: hosts, task placement, targets and Cloud Map instances are the emulated ECS scheduler's; "
             "no container runs, so no target leaves `initial` and nothing answers")

@@ -25,8 +25,8 @@ from botocore.exceptions import WaiterError
 from lifecycle import live, status
 from lifecycle.aws import Target
 from lifecycle.wait import shown
-from templates_src import config
-from templates_src.words import plural
+from templates_src.app import checks, config, loading
+from templates_src.app.words import plural
 
 PASS, FAIL, UNOBSERVABLE = "PASS", "FAIL", "NOT OBSERVABLE HERE"
 EMULATED = "emulated: the emulator's ECS scheduler"
@@ -41,7 +41,7 @@ class Check:
 
 
 def run(target: Target, config_path: Path, wait: int = 600, attempts: int = 6) -> list[Check]:
-    app = config.load(config_path)
+    app = loading.load(config_path)
     state = live.gather(target)
     checks = [_stacks(state, target)]
     if not state.root or not state.cluster:

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import ROOT, app_from, dks_data, service, templates
-from templates_src import capacity, config, instance_types, loadbalancer, names, render
-from templates_src.config import ConfigError
+from templates_src import render
+from templates_src.app import capacity, config, instance_types, loading, names
+from templates_src.app.config import ConfigError
 
 DKS_DIR = config.DEFAULT_CONFIG.parent
 
@@ -111,7 +112,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_default_config_is_accepted():
     app = app_from(dks_data())
     assert [s.name for s in app.services] == ["dks-db", "dks-api", "dks-ui"]
-    assert config.load(config.DEFAULT_CONFIG) == app
+    assert loading.load(config.DEFAULT_CONFIG) == app
 
 
 def test_dks_data_is_a_fresh_copy():
@@ -525,7 +526,7 @@ def test_a_peak_beyond_the_largest_cluster_is_refused_not_crashed():
     # renderer must never see it (it would have nothing to offer as InstanceType).
     data = dks_data()
     # the most hosts DKS may have (its bridge UI's calls bound it below the template's own bound)
-    data["cluster"]["max_size"] = loadbalancer.max_hosts(app_from(dks_data()))
+    data["cluster"]["max_size"] = capacity.max_hosts(app_from(dks_data()))
     service(data, "dks-api")["desired_count"] = 250  # 250 + 1 surge tasks, 2 per t3.medium
     path, reason = only_problem(data)
     assert path == "cluster"
@@ -617,7 +618,7 @@ def test_malformed_yaml_reports_the_line(tmp_path):
     path = tmp_path / "app.yaml"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     [(where, reason)] = caught.value.problems
     assert "not valid YAML" in reason and f"line {line + 1}," in reason and str(path) in reason
 
@@ -626,7 +627,7 @@ def test_malformed_yaml_reports_the_line(tmp_path):
 def test_unreadable_config_is_refused(tmp_path, name, error):
     path = tmp_path / name
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     [(where, reason)] = caught.value.problems
     assert "cannot read config" in reason and error in reason
 
@@ -636,7 +637,7 @@ def test_unreadable_embedded_file_is_refused_with_its_path(tmp_path):
     path = write_config(dks_data(), tmp_path)
     (tmp_path / "db-init.sh").unlink()
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     assert caught.value.problems == [("services[0].files./docker-entrypoint-initdb.d/0_0_db.sh",
                                       "cannot read db-init.sh: No such file or directory")]
 
@@ -651,7 +652,7 @@ def test_a_document_that_is_not_a_mapping_is_refused(tmp_path, text, fact):
     path = tmp_path / "app.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     [(where, reason)] = caught.value.problems
     assert where == "" and f"{path} {fact}" in reason and "mapping" in reason
 
@@ -664,7 +665,7 @@ def test_a_duplicate_key_is_refused_with_both_lines(tmp_path):
     path = tmp_path / "app.yaml"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     [(where, reason)] = caught.value.problems
     second = next(n for n, line in enumerate(lines) if n > first + 1 and line == "      PGPORT: \"{dks-db.port}\"")
     assert f"is not valid YAML at line {second + 1}, column 7: duplicate key 'PGPORT' (first at line {first + 2})" \
@@ -681,7 +682,7 @@ def test_plain_values_read_as_yaml_1_2(tmp_path):
     path = tmp_path / "app.yaml"
     path.write_text("\n".join(lines).replace("cpu: 512", "cpu: 0x200") + "\n")
     shutil.copy(DKS_DIR / "db-init.sh", tmp_path / "db-init.sh")
-    api = config.load(path).service("dks-api")
+    api = loading.load(path).service("dks-api")
     expected = {"FLAG": "on", "ENABLED": "yes", "AT": "12:30", "LIMIT": "1_000", "SINCE": "2024-01-01",
                 "DEBUG": "false", "PORT": "8080", "RATIO": "0.5"}
     assert {key: api.environment[key] for key in expected} == expected
@@ -694,7 +695,7 @@ def test_an_integer_field_takes_only_an_integer(tmp_path, value, got):
     path = write_config(dks_data(), tmp_path)  # with db-init.sh beside it
     path.write_text(config.DEFAULT_CONFIG.read_text().replace("cpu: 512", f"cpu: {value}"))
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     assert caught.value.problems == [("services[1].cpu", f"expected an integer, got {got}")]
 
 
@@ -703,7 +704,7 @@ def test_merge_keys_may_be_overridden(tmp_path):
     shutil.copy(DKS_DIR / "db-init.sh", tmp_path / "db-init.sh")
     text = config.DEFAULT_CONFIG.read_text().replace("cluster:\n", "cluster:\n  <<: {max_size: 9, min_size: 1}\n", 1)
     path.write_text(text)
-    assert config.load(path).cluster.max_size == 3
+    assert loading.load(path).cluster.max_size == 3
 
 
 @pytest.mark.parametrize("value, what", [("!!int abc", "int"), ("!!bool maybe", "bool"), ("!!float x", "float"),
@@ -713,7 +714,7 @@ def test_a_tagged_value_yaml_cannot_read_reports_the_line(tmp_path, value, what)
     path = tmp_path / "app.yaml"
     path.write_text(f"name: dks\nkeep_images: {value}\n")
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     [(where, reason)] = caught.value.problems
     assert f"{path} is not valid YAML at line 2, column 14" in reason and f"as {what}" in reason
 
@@ -722,7 +723,7 @@ def test_a_config_that_is_not_utf8_is_refused(tmp_path):
     path = tmp_path / "app.yaml"
     path.write_bytes(b"name: d\xe9mo\n")  # Latin-1
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     [(where, reason)] = caught.value.problems
     assert f"{path} is not UTF-8 text: byte 0xe9 at offset 7" in reason
 
@@ -797,7 +798,7 @@ def test_cli_renders_a_good_config(tmp_path):
     out = tmp_path / "out"
     result = cli("build", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    expected = render.render(config.load(config.DEFAULT_CONFIG), "templates_src/apps/dks/app.yaml")
+    expected = render.render(loading.load(config.DEFAULT_CONFIG), "templates_src/apps/dks/app.yaml")
     assert {path.name: path.read_text() for path in out.iterdir()} == expected
     assert "main.yaml" in expected and "services.yaml" in expected
 

@@ -5,7 +5,7 @@ of one to five services, then none, one or two mistakes of the kinds people make
 anywhere, an unknown or misspelt key, a dependency cycle, a port out of range, a task too big for
 the hosts, a dangling `{svc.host}` reference, an undeclared secret, a name AWS would refuse, broken
 YAML, a document that is not a mapping, one nested or aliased past the loader's bounds. Each config
-goes through `config.load` from a file under tmp_path, and then:
+goes through `loading.load` from a file under tmp_path, and then:
 
 - refused: the project's ConfigError (or, from the render, its QuotaError), never anything else;
   every problem is (path, reason), the path names a field that is in the file (or a required one
@@ -38,9 +38,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from helpers import ROOT
-from templates_src import config, instance_types, render
-from templates_src.config import ConfigError
-from templates_src.quotas import QuotaError
+from templates_src import render
+from templates_src.app import config, instance_types, loading
+from templates_src.app.config import ConfigError
+from templates_src.app.quotas import QuotaError
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import lint  # noqa: E402
@@ -893,7 +894,7 @@ def test_every_generated_config_renders_clean_or_is_refused_with_its_path(hypoth
         for mistake in case.mistakes:
             event(mistake.what.split(":")[0])
         try:
-            app = config.load(source)
+            app = loading.load(source)
             assert_lints_clean(app, tmp_path / "local", linters)
         except ConfigError as err:  # anything else fails the test
             assert_well_said(err.problems, case)

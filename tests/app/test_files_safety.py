@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from helpers import DKS_DIR, ROOT, dks_data
-from templates_src import config
-from templates_src.config import ConfigError
+from templates_src.app import config, loading
+from templates_src.app.config import ConfigError
 
 TARGET = "/docker-entrypoint-initdb.d/0_0_db.sh"
 WHERE = f"services[0].files.{TARGET}"
@@ -37,14 +37,14 @@ def write_app(folder: Path, source: str = "db-init.sh") -> Path:
 
 def refusal(path: Path) -> str:
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     [(where, reason)] = caught.value.problems
     assert where == WHERE, caught.value.problems
     return reason
 
 
 def test_a_file_inside_the_folder_is_read(tmp_path):
-    app = config.load(write_app(tmp_path))
+    app = loading.load(write_app(tmp_path))
     assert app.file_contents["db-init.sh"] == (DKS_DIR / "db-init.sh").read_text()
 
 
@@ -88,7 +88,7 @@ def test_a_symlink_that_stays_inside_the_folder_is_followed(tmp_path):
     path = write_app(folder, "scripts/init.sh")
     (folder / "scripts").mkdir()
     (folder / "scripts" / "init.sh").symlink_to(folder / "db-init.sh")
-    assert config.load(path).file_contents["scripts/init.sh"] == (DKS_DIR / "db-init.sh").read_text()
+    assert loading.load(path).file_contents["scripts/init.sh"] == (DKS_DIR / "db-init.sh").read_text()
 
 
 def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
@@ -98,7 +98,7 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
 
     def load() -> None:
         try:
-            config.load(path)
+            loading.load(path)
         except ConfigError as err:
             result.append(err)
 
@@ -135,7 +135,7 @@ def test_files_that_fit_one_by_one_but_not_together_are_refused(tmp_path):
     (tmp_path / "b.sql").write_text("b" * half)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(ConfigError) as caught:
-        config.load(path)
+        loading.load(path)
     [(where, reason)] = caught.value.problems
     assert where == "services[0].files" and f"{2 * half:,} bytes" in reason
 

@@ -17,7 +17,9 @@ import pytest
 
 from helpers import ROOT, dks_data
 from templates_src import __main__ as cli_main
-from templates_src import bounded, compose, config, render
+from templates_src import render  # noqa: E402
+from templates_src.compose import context, reading, services  # noqa: E402
+from templates_src.app import bounded, checks, config
 
 import yaml
 
@@ -157,7 +159,7 @@ def test_non_utf8_compose_and_env_files_are_refused_with_the_byte(tmp_path):
 def test_interpolation_nested_two_thousand_levels_deep_is_refused_not_a_recursion_error(tmp_path):
     path = compose_file(tmp_path, WEB + "    environment:\n      V: '" + "${A:-" * 2000 + "x" + "}" * 2000 + "'\n")
     refused(import_compose(path, tmp_path / "app.yaml"),
-            f"interpolation nested deeper than {compose.MAX_INTERPOLATION_DEPTH} levels")
+            f"interpolation nested deeper than {reading.MAX_INTERPOLATION_DEPTH} levels")
 
 
 # --- numbers ------------------------------------------------------------------------------------------------
@@ -174,14 +176,14 @@ def test_infinite_cpus_and_memory_are_warned_about_not_a_traceback(tmp_path, val
     result = import_compose(path, tmp_path / "out" / "app.yaml")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     written = yaml.safe_load((tmp_path / "out" / "app.yaml").read_text())["services"][0]
-    assert (written["cpu"], written["memory"]) == (compose.DEFAULT_CPU, compose.DEFAULT_MEMORY)
+    assert (written["cpu"], written["memory"]) == (context.DEFAULT_CPU, context.DEFAULT_MEMORY)
 
 
 def test_a_long_value_is_scanned_for_urls_in_linear_time(tmp_path):
     # A scheme regex starting at every letter took about 10 s on this value.
     for value in ("a" * 80_000, "a-" * 40_000, "a://" * 20_000, "1" + "a" * 80_000 + "!b://db"):
         started = time.monotonic()
-        imported = compose.convert({"services": {"db": {"image": "postgres:16"},
+        imported = services.convert({"services": {"db": {"image": "postgres:16"},
                                                  "web": {"image": "nginx", "environment": {"URL": value}}}},
                                    tmp_path, tmp_path)
         assert time.monotonic() - started < 2, value[:20]
@@ -199,7 +201,7 @@ def test_url_hosts_are_rewritten_as_before():
         "http:// api": "http:// api",
     }
     for value, expected in cases.items():
-        assert compose.url_hosts(value, rewrite) == expected, value
+        assert services.url_hosts(value, rewrite) == expected, value
 
 
 # --- where the build writes ---------------------------------------------------------------------------------
@@ -274,7 +276,7 @@ def test_import_o_refuses_a_folder_and_a_symlink_unless_forced(tmp_path):
 
 def problems_of(data: dict) -> list[tuple[str, str]]:
     with pytest.raises(config.ConfigError) as caught:
-        config.validate(config.parse(data, base_dir=config.DEFAULT_CONFIG.parent))
+        checks.validate(config.parse(data, base_dir=config.DEFAULT_CONFIG.parent))
     return caught.value.problems
 
 

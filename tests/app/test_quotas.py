@@ -10,7 +10,8 @@ import yaml
 import inventory
 import stacks
 from helpers import ROOT, app_from, templates, write_build
-from templates_src import quotas, render
+from templates_src import render
+from templates_src.app import quotas
 from test_templates import assert_lints_clean
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -146,7 +147,7 @@ def test_a_secret_list_too_long_for_one_parameter_is_refused(tmp_path):
 def test_a_stack_refuses_its_501st_resource_with_the_quota_not_a_traceback(dks):
     from troposphere.sns import Topic
 
-    from templates_src.wiring import Stack
+    from templates_src.stacks.wiring import Stack
 
     stack = Stack("network", dks, "test")
     for index in range(quotas.RESOURCES):

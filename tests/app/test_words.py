@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import DKS_DIR, dks_data
-from templates_src import config
-from templates_src.words import plural
+from templates_src.app import checks, config
+from templates_src.app.words import plural
 
 
 @pytest.mark.parametrize("count, noun, many, said", [
@@ -29,7 +29,7 @@ def test_a_validation_error_names_the_service_too():
     data = dks_data()
     data["services"][2]["environment"] = {"X": "{nope.host}"}
     with pytest.raises(config.ConfigError) as caught:
-        config.validate(config.parse(data, DKS_DIR))
+        checks.validate(config.parse(data, DKS_DIR))
     assert any(line.startswith("services[2] (dks-ui).environment.X: ") for line in caught.value.described())
 
 

@@ -1,6 +1,6 @@
 """Compose import: each mapping rule, each warning, the CLI, and three realistic Compose apps end to end.
 
-Unit tests convert small Compose documents with `compose.convert` (files they need are written under
+Unit tests convert small Compose documents with `compose_services.convert` (files they need are written under
 tmp_path); the fixtures in tests/compose/ go through the CLI into tmp_path, then must load,
 validate, render and pass cfn-lint like any hand-written config.
 """
@@ -16,8 +16,12 @@ import pytest
 import yaml
 
 from helpers import ROOT
-from templates_src import compose, config, render
-from templates_src.compose import ComposeError
+from templates_src import render  # noqa: E402
+from templates_src.compose import command as compose_command  # noqa: E402
+from templates_src.compose import context, networks, reading, volumes  # noqa: E402
+from templates_src.compose import services as compose_services  # noqa: E402
+from templates_src.app import checks, config, loading
+from templates_src.compose.reading import ComposeError
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import lint  # noqa: E402
@@ -28,31 +32,31 @@ FIXTURES = ROOT / "tests" / "compose" / "corpus"
 # --- helpers -------------------------------------------------------------------------------------------
 
 
-def imported(services: dict, tmp_path: Path, variables: dict | None = None, **top) -> compose.Imported:
+def imported(services: dict, tmp_path: Path, variables: dict | None = None, **top) -> context.Imported:
     """Convert a Compose document whose files live in tmp_path; app.yaml would go there too."""
-    return compose.convert({"services": services, **top}, tmp_path, tmp_path, variables or {})
+    return compose_services.convert({"services": services, **top}, tmp_path, tmp_path, variables or {})
 
 
-def service(result: compose.Imported, name: str) -> dict:
+def service(result: context.Imported, name: str) -> dict:
     return next(s for s in result.data["services"] if s["name"] == name)
 
 
-def warned(result: compose.Imported, service_name: str, key: str) -> str:
+def warned(result: context.Imported, service_name: str, key: str) -> str:
     """The warning text for (service, key); fails when there is none."""
     found = [f.message for f in result.warnings if f.service == service_name and f.key == key]
     assert found, f"no warning for {service_name}.{key}; got {[str(f) for f in result.warnings]}"
     return " ".join(found)
 
 
-def no_warning(result: compose.Imported, service_name: str, key: str) -> None:
+def no_warning(result: context.Imported, service_name: str, key: str) -> None:
     assert not [f for f in result.warnings if f.service == service_name and f.key == key], result.warnings
 
 
-def validated(result: compose.Imported, base_dir: Path) -> config.App:
+def validated(result: context.Imported, base_dir: Path) -> config.App:
     """The imported data, sized, must pass the build's own validation."""
-    data, _ = compose.size_cluster(result.data, base_dir, result.file_contents)
+    data, _ = compose_command.size_cluster(result.data, base_dir, result.file_contents)
     app = config.parse(data, base_dir=base_dir, file_contents=result.file_contents)
-    config.validate(app)
+    checks.validate(app)
     return app
 
 
@@ -82,7 +86,7 @@ def test_malformed_compose_files_are_refused_with_the_reason(tmp_path, text, fac
     path = tmp_path / "compose.yaml"
     path.write_text(text)
     with pytest.raises(ComposeError, match=None) as caught:
-        compose.load(path)
+        reading.load(path)
     assert fact in str(caught.value)
 
 
@@ -118,25 +122,25 @@ VARIABLES = {"SET": "value", "EMPTY": ""}
 ])
 def test_interpolation_follows_compose(text, expected):
     unset = []
-    assert compose.interpolate(text, VARIABLES.get, unset.append) == expected
+    assert reading.interpolate(text, VARIABLES.get, unset.append) == expected
     assert not unset
 
 
 def test_an_unset_variable_without_default_is_empty_and_reported():
     unset = []
-    assert compose.interpolate("x${NOPE}y$ALSO", VARIABLES.get, unset.append) == "xy"
+    assert reading.interpolate("x${NOPE}y$ALSO", VARIABLES.get, unset.append) == "xy"
     assert unset == ["NOPE", "ALSO"]
 
 
 @pytest.mark.parametrize("text", ["${NOPE:?give it}", "${EMPTY:?give it}", "${NOPE?give it}"])
 def test_a_required_variable_that_is_missing_is_an_error(text):
     with pytest.raises(ComposeError, match="give it"):
-        compose.interpolate(text, VARIABLES.get, lambda name: None)
+        reading.interpolate(text, VARIABLES.get, lambda name: None)
 
 
 def test_unsupported_shell_forms_are_errors():
     with pytest.raises(ComposeError, match="unsupported"):
-        compose.interpolate("${SET/a/b}", VARIABLES.get, lambda name: None)
+        reading.interpolate("${SET/a/b}", VARIABLES.get, lambda name: None)
 
 
 def test_env_file_syntax():
@@ -144,7 +148,7 @@ def test_env_file_syntax():
         "# comment", "", "export PLAIN=a b", "COMMENTED=x # note", "HASH=x# kept", "SINGLE='$SET ${SET}'",
         'DOUBLE="v=$SET\\tend" # note', "REF=${SET}", "EARLIER=${PLAIN}", "EMPTY=", "BARE",
     ])
-    values = compose.parse_env_file(text, VARIABLES.get)
+    values = reading.parse_env_file(text, VARIABLES.get)
     assert values == {"PLAIN": "a b", "COMMENTED": "x", "HASH": "x# kept", "SINGLE": "$SET ${SET}",
                       "DOUBLE": "v=value\tend", "REF": "value", "EARLIER": "a b", "EMPTY": "", "BARE": None}
 
@@ -154,7 +158,7 @@ def test_whole_file_is_interpolated_from_dot_env_beside_it_not_from_the_shell(tm
     (tmp_path / ".env").write_text("TAG=1.2\nPORT=9000\n")
     (tmp_path / "compose.yaml").write_text(
         "services:\n  web:\n    image: nginx:${TAG}\n    ports: ['${PORT}:80']\n    environment: ['X=${MISSING}']\n")
-    result = compose.import_file(tmp_path / "compose.yaml", tmp_path / "app.yaml")
+    result = compose_command.import_file(tmp_path / "compose.yaml", tmp_path / "app.yaml")
     web = service(result, "web")
     assert web["image"] == "nginx:1.2"
     assert web["public"]["port"] == 80 and web["port"] == 80
@@ -165,7 +169,8 @@ def test_env_file_option_replaces_dot_env(tmp_path):
     (tmp_path / ".env").write_text("TAG=dotenv\n")
     (tmp_path / "prod.env").write_text("TAG=prod\n")
     (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: nginx:${TAG}\n")
-    result = compose.import_file(tmp_path / "compose.yaml", tmp_path / "app.yaml", env_file=tmp_path / "prod.env")
+    result = compose_command.import_file(tmp_path / "compose.yaml", tmp_path / "app.yaml",
+                                         env_file=tmp_path / "prod.env")
     assert service(result, "web")["image"] == "nginx:prod"
 
 
@@ -175,24 +180,24 @@ def test_env_file_option_replaces_dot_env(tmp_path):
 @pytest.mark.parametrize("value, seconds", [("10s", 10), ("1m30s", 90), ("1h5m", 3900), ("500ms", 0.5),
                                             ("1m30s20ms", 90.02), (15, 15), ("2.5s", 2.5)])
 def test_durations(value, seconds):
-    assert compose.duration_seconds(value) == pytest.approx(seconds)
+    assert reading.duration_seconds(value) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("value", ["10", "ten", "1x", "s"])
 def test_bad_durations_are_refused(value):
     with pytest.raises(ValueError):
-        compose.duration_seconds(value)
+        reading.duration_seconds(value)
 
 
 @pytest.mark.parametrize("value, mib", [("512M", 512), ("512m", 512), ("1g", 1024), ("1gb", 1024), ("1G", 1024),
                                         ("300m", 300), ("2048k", 2), ("1536kb", 2), (2**30, 1024), ("1.5g", 1536)])
 def test_memory_in_mib(value, mib):
-    assert compose.mebibytes(value) == mib
+    assert reading.mebibytes(value) == mib
 
 
 @pytest.mark.parametrize("value, units", [("0.5", 512), (1, 1024), ("2", 2048), ("0.25", 256), (1.5, 1536)])
 def test_cpus_in_ecs_units(value, units):
-    assert compose.cpu_units(value) == units
+    assert reading.cpu_units(value) == units
 
 
 @pytest.mark.parametrize("entry, target, published, host_ip", [
@@ -201,7 +206,7 @@ def test_cpus_in_ecs_units(value, units):
     ({"target": 80, "published": "8080", "host_ip": "0.0.0.0"}, 80, 8080, "0.0.0.0"),
 ])
 def test_port_syntax(entry, target, published, host_ip):
-    port = compose.parse_port(entry)
+    port = networks.parse_port(entry)
     assert (port.target, port.published, port.host_ip) == (target, published, host_ip)
 
 
@@ -552,10 +557,9 @@ def test_clearing_the_image_command_is_warned(tmp_path):
 
 
 def test_a_renamed_host_named_in_a_command_is_warned(tmp_path):
-    result = compose.convert({"name": "shop", "services": {"my_db": {"image": "postgres"}, "db": {"image": "redis"},
-                                                           "app": {"image": "app", "command": "wait-for my_db:5432 "
-                                                                                              "db:6379 -- serve"}}},
-                             tmp_path, tmp_path)
+    services = {"my_db": {"image": "postgres"}, "db": {"image": "redis"},
+                "app": {"image": "app", "command": "wait-for my_db:5432 db:6379 -- serve"}}
+    result = compose_services.convert({"name": "shop", "services": services}, tmp_path, tmp_path)
     assert "which is 'my-db' here" in warned(result, "app", "command")
     assert "'db'" not in warned(result, "app", "command"), "db resolves as it is written"
 
@@ -637,7 +641,7 @@ def test_a_bind_mounted_file_becomes_files_with_the_images_entrypoint(tmp_path):
     (tmp_path / "init.sql").write_text("create table t ();\n")
     out = tmp_path / "out"
     out.mkdir()
-    result = compose.convert({"services": {"db": {"image": "postgres:16", "command": ["postgres", "-c", "a=b"],
+    result = compose_services.convert({"services": {"db": {"image": "postgres:16", "command": ["postgres", "-c", "a=b"],
                                                   "volumes": ["./init.sql:/docker-entrypoint-initdb.d/init.sql:ro"]}}},
                              tmp_path, out, {})
     db = service(result, "db")
@@ -657,7 +661,7 @@ def test_a_bind_mounted_folder_of_a_few_files_becomes_files(tmp_path):
 
 def test_bind_mounts_that_cannot_become_files_are_warned(tmp_path):
     (tmp_path / "src").mkdir()
-    for i in range(compose.MAX_FILES + 1):
+    for i in range(volumes.MAX_FILES + 1):
         (tmp_path / "src" / f"{i}.py").write_text("x")
     (tmp_path / "app.ini").write_text("x")
     result = imported({"app": {"image": "acme/app", "volumes": [".:/app", "/var/run/docker.sock:/var/run/docker.sock",
@@ -730,7 +734,7 @@ def test_service_names_become_dns_labels_that_fit_aws_limits(tmp_path):
 ])
 def test_app_name(tmp_path, top, folder, name, expected):
     (tmp_path / folder).mkdir()
-    result = compose.convert({"services": {"a": {"image": "a"}}, **top}, tmp_path / folder, tmp_path, {}, name)
+    result = compose_services.convert({"services": {"a": {"image": "a"}}, **top}, tmp_path / folder, tmp_path, {}, name)
     assert result.data["name"] == expected
     assert result.data["namespace"] == f"{expected}.local"
 
@@ -744,7 +748,7 @@ def test_arm64_images_get_graviton_hosts(tmp_path):
 
 def test_the_cluster_is_sized_for_the_tasks(tmp_path):
     result = imported({f"s{i}": {"image": "a"} for i in range(7)}, tmp_path)
-    data, message = compose.size_cluster(result.data, tmp_path)
+    data, message = compose_command.size_cluster(result.data, tmp_path)
     # t3.medium runs two awsvpc tasks: 7 tasks, plus one rolling-deployment surge each, on 7 hosts; one more
     # for ECS's own placement. Managed scaling chooses how many run: no desired capacity.
     assert data["cluster"]["max_size"] == 8 and "desired_capacity" not in data["cluster"]
@@ -774,7 +778,7 @@ def test_cli_writes_the_config_with_a_header_and_the_warnings_as_comments(tmp_pa
     text = out.read_text()
     assert text.startswith(f"# Imported from {source} by `python -m templates_src import-compose`.")
     assert "#   web.deploy.resources.limits.cpus:" in text and "#   web.networks: on front" in text
-    app = config.load(out)
+    app = loading.load(out)
     assert app.name == "shop" and app.services[0].public.port == 80
 
 
@@ -847,14 +851,14 @@ def lint_clean(app: config.App, tmp_path: Path) -> None:
 def test_fixture_imports_loads_renders_and_lints_clean(name, tmp_path):
     out, stderr = import_fixture(name, tmp_path)
     assert warnings_of(stderr) == EXPECTED_WARNINGS[name]
-    app = config.load(out)
+    app = loading.load(out)
     assert render.render(app, "app.yaml")
     lint_clean(app, tmp_path)
 
 
 def test_dks_compose_imports_as_the_hand_written_dks_config(tmp_path):
     out, _ = import_fixture("dks", tmp_path)
-    imported_app, written = config.load(out), config.load(config.DEFAULT_CONFIG)
+    imported_app, written = loading.load(out), loading.load(config.DEFAULT_CONFIG)
 
     def shape(app: config.App) -> dict:
         return {s.name: (s.image, s.repository, s.port, s.cpu, s.memory, s.public and s.public.port, s.depends_on,
@@ -877,7 +881,7 @@ def test_dks_compose_imports_as_the_hand_written_dks_config(tmp_path):
 
 def test_wordpress_keeps_its_database_private_and_its_passwords_secret(tmp_path):
     out, _ = import_fixture("wordpress", tmp_path)
-    app = config.load(out)
+    app = loading.load(out)
     db, wordpress = app.service("db"), app.service("wordpress")
     assert db.public is None and wordpress.public.port == 80
     assert wordpress.environment["WORDPRESS_DB_HOST"] == "db:3306"
@@ -888,7 +892,7 @@ def test_wordpress_keeps_its_database_private_and_its_passwords_secret(tmp_path)
 
 def test_pollster_shares_its_image_and_leaves_the_job_and_debug_tool_behind(tmp_path):
     out, _ = import_fixture("pollster", tmp_path)
-    app = config.load(out)
+    app = loading.load(out)
     assert [s.name for s in app.services] == ["web", "worker", "redis", "db"]
     assert app.repositories == ("pollster",)
     web = app.service("web")

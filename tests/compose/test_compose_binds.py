@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
-from templates_src import compose
+from templates_src.compose import context, services
 
 KEY = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
 
 
-def imported(volumes: list, project: Path) -> compose.Imported:
-    return compose.convert({"services": {"web": {"image": "nginx:1.27", "volumes": volumes}}}, project, project, {})
+def imported(volumes: list, project: Path) -> context.Imported:
+    return services.convert({"services": {"web": {"image": "nginx:1.27", "volumes": volumes}}}, project, project, {})
 
 
-def refused(result: compose.Imported) -> str:
+def refused(result: context.Imported) -> str:
     """The warning for the web service's first volume; nothing may have been carried over or read."""
     [message] = [f.message for f in result.warnings if (f.service, f.key) == ("web", "volumes[0]")]
     web = result.data["services"][0]

@@ -27,7 +27,8 @@ import test_emulated_deploy as emulated
 from helpers import ROOT, cfn_lint, templates, write_build
 from test_reach import connects
 
-from templates_src import compose, config, quotas
+from templates_src.compose import command, context, explain, reading, services
+from templates_src.app import checks, config, loading, quotas
 
 CORPUS = ROOT / "tests" / "compose" / "corpus"
 SOURCES = json.loads((CORPUS / "sources.json").read_text())
@@ -63,7 +64,7 @@ def test_each_project_imports_or_is_refused_for_its_own_reason(entry, tmp_path):
         assert not out.exists()
     else:
         assert run.returncode == 0, run.stderr
-        config.validate(config.load(out))
+        checks.validate(loading.load(out))
 
 
 def test_profiles_start_as_docker_compose_starts_them(tmp_path):
@@ -71,7 +72,7 @@ def test_profiles_start_as_docker_compose_starts_them(tmp_path):
     run = subprocess.run([sys.executable, "-m", "templates_src", "import-compose", str(source), "-o",
                           str(tmp_path / "app.yaml"), "--profile", "default"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    names = {svc.name for svc in config.load(tmp_path / "app.yaml").services}
+    names = {svc.name for svc in loading.load(tmp_path / "app.yaml").services}
     assert names == {"hoppscotch-aio", "hoppscotch-db", "hoppscotch-migrate"}, names
     assert "hoppscotch-backend" not in names, "a service of another profile stays behind"
     # COMPOSE_PROFILES in the project's .env chooses them as docker compose does.
@@ -81,23 +82,23 @@ def test_profiles_start_as_docker_compose_starts_them(tmp_path):
                                           "    profiles: [web]\n  debug:\n    image: busybox\n"
                                           "    profiles: [debug]\n")
     (project / ".env").write_text("COMPOSE_PROFILES=web\n")
-    result = compose.import_file(project / "compose.yaml", tmp_path / "out" / "app.yaml")
+    result = command.import_file(project / "compose.yaml", tmp_path / "out" / "app.yaml")
     assert [svc["name"] for svc in result.data["services"]] == ["web"]
 
 
-def imported(entry: dict, tmp_path: Path) -> tuple[compose.Imported, config.App, str]:
+def imported(entry: dict, tmp_path: Path) -> tuple[context.Imported, config.App, str]:
     """The project imported as `import-compose` does it, the validated config and the app.yaml text."""
     out = tmp_path / "app.yaml"
-    result = compose.import_file(compose_path(entry), out)
-    result.data, _ = compose.size_cluster(result.data, compose_path(entry).parent, result.file_contents)
+    result = command.import_file(compose_path(entry), out)
+    result.data, _ = command.size_cluster(result.data, compose_path(entry).parent, result.file_contents)
     app = config.parse(result.data, base_dir=compose_path(entry).parent, file_contents=result.file_contents)
-    config.validate(app)
-    return result, app, compose.to_yaml(result, compose_path(entry).name)
+    checks.validate(app)
+    return result, app, explain.to_yaml(result, compose_path(entry).name)
 
 
-def compose_services(entry: dict, result: compose.Imported) -> dict[str, dict]:
+def compose_services(entry: dict, result: context.Imported) -> dict[str, dict]:
     """The Compose services the config carries, by config name, as Compose wrote them (interpolated)."""
-    document = compose.load(compose_path(entry))
+    document = reading.load(compose_path(entry))
     return {result.names[key]: svc for key, svc in (document.get("services") or {}).items()
             if key in result.names}
 
@@ -122,8 +123,8 @@ def test_what_compose_lets_work_works_as_imported(entry, tmp_path):
     keys = set(result.names)
     for svc in app.services:
         for var, value in svc.environment.items():
-            hosts: list[str] = [value] if value in keys and compose.HOST_VARIABLE.search(var) else []
-            compose.url_hosts(value, lambda host: hosts.append(host) or host)
+            hosts: list[str] = [value] if value in keys and services.HOST_VARIABLE.search(var) else []
+            services.url_hosts(value, lambda host: hosts.append(host) or host)
             for host in hosts:
                 if host in keys:
                     target = by_name.get(result.names[host])
@@ -149,7 +150,7 @@ def test_what_compose_lets_work_works_as_imported(entry, tmp_path):
                        for svc in app.services]) + json.dumps(result.file_contents)
     rendered = json.dumps(tpls["services.yaml"])
     for value in result.secret_values:
-        if compose._distinctive(value):
+        if context._distinctive(value):
             # A Compose value may also be the name the import gave its secret (taiga's
             # TAIGA_SECRET_KEY=taiga-secret-key), which the templates name it by.
             assert json.dumps(value)[1:-1] not in held + ("" if value in app.secrets else rendered), value

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from templates_src import compose
+from templates_src.compose import command, context, networks, reading, services as compose_services
 
 CORPUS = ROOT / "tests" / "compose" / "corpus"
 SOURCES = json.loads((CORPUS / "sources.json").read_text())
@@ -27,9 +27,9 @@ PATHS = [CORPUS / e["folder"] / e["compose"] for e in SOURCES] + [
 def interpolated(path: Path) -> dict:
     """The Compose file with ${VARS} from the project's .env, as import_file reads it."""
     dotenv = path.parent / ".env"
-    variables = {k: v for k, v in compose.parse_env_file(dotenv.read_text()).items() if v is not None} \
+    variables = {k: v for k, v in reading.parse_env_file(dotenv.read_text()).items() if v is not None} \
         if dotenv.is_file() else {}
-    return compose.interpolate_all(compose.load(path), variables.get, lambda name: None)
+    return reading.interpolate_all(reading.load(path), variables.get, lambda name: None)
 
 
 def env_file_variables(project: Path, svc: dict) -> tuple[set[str], bool]:
@@ -42,11 +42,11 @@ def env_file_variables(project: Path, svc: dict) -> tuple[set[str], bool]:
         if not (path.resolve().is_relative_to(project.resolve()) and path.is_file()):
             unread = True
             continue
-        names |= set(compose.parse_env_file(path.read_text()))
+        names |= set(reading.parse_env_file(path.read_text()))
     return names, unread
 
 
-def said(result: compose.Imported, service: str, key_prefix: str, word: str = "") -> bool:
+def said(result: context.Imported, service: str, key_prefix: str, word: str = "") -> bool:
     """Whether a warning of `service` under a key starting with `key_prefix` names `word`. Notes do not count:
     they say how a value was carried over, so one may still describe a value the config lost."""
     pattern = re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])")
@@ -54,7 +54,7 @@ def said(result: compose.Imported, service: str, key_prefix: str, word: str = ""
                for f in result.warnings)
 
 
-def lost(path: Path, result: compose.Imported) -> list[str]:
+def lost(path: Path, result: context.Imported) -> list[str]:
     """Every Compose service, variable and published port neither in the config nor named by a finding."""
     services = interpolated(path)["services"]
     config_services = {svc["name"]: svc for svc in result.data["services"]}
@@ -72,7 +72,7 @@ def lost(path: Path, result: compose.Imported) -> list[str]:
         from_files, unread = env_file_variables(path.parent, svc)
         if unread and not said(result, key, "env_file"):
             missing.append(f"{key}.env_file")
-        for var in sorted(from_files | set(compose._pairs(svc.get("environment")))):
+        for var in sorted(from_files | set(compose_services._pairs(svc.get("environment")))):
             if var not in kept and not (said(result, key, f"environment.{var}") or said(result, key, "", var)):
                 missing.append(f"{key}.environment.{var}")
         # Published ports: the public one (the ALB's), a Network Load Balancer listener, or a finding naming it.
@@ -80,7 +80,7 @@ def lost(path: Path, result: compose.Imported) -> list[str]:
         nlb = {(p["port"], str(p.get("protocol", "tcp")).lower()) for p in out.get("published") or []}
         for i, entry in enumerate(svc.get("ports") or []):
             try:
-                ports = compose.parse_ports(entry)
+                ports = networks.parse_ports(entry)
             except (ValueError, TypeError):
                 if not said(result, key, f"ports[{i}]"):
                     missing.append(f"{key}.ports[{i}]")
@@ -96,11 +96,11 @@ def lost(path: Path, result: compose.Imported) -> list[str]:
     return missing
 
 
-READ: list[tuple[Path, compose.Imported]] = []
+READ: list[tuple[Path, context.Imported]] = []
 for compose_path in PATHS:
     try:
-        READ.append((compose_path, compose.import_file(compose_path, compose_path.parent / "app.yaml")))
-    except compose.ComposeError:
+        READ.append((compose_path, command.import_file(compose_path, compose_path.parent / "app.yaml")))
+    except reading.ComposeError:
         pass  # refused as a whole: nothing was imported, and the one sentence says why
 
 

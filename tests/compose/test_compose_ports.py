@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from helpers import resources
-from templates_src import compose, config, render
+from templates_src import render  # noqa: E402
+from templates_src.compose import command, context, networks, services as compose_services  # noqa: E402
+from templates_src.app import checks, config
 
 MINECRAFT = {"mc": {"image": "itzg/minecraft-server", "tty": True, "stdin_open": True, "ports": ["25565:25565"],
                     "environment": {"EULA": "TRUE"}}}
@@ -38,23 +40,23 @@ APPS = {"minecraft": MINECRAFT, "temporal": TEMPORAL, "pihole": PIHOLE, "gateway
         "mailserver": MAILSERVER, "ftp": FTP}
 
 
-def imported(services: dict, tmp_path: Path) -> compose.Imported:
-    return compose.convert({"services": services}, tmp_path, tmp_path, {})
+def imported(services: dict, tmp_path: Path) -> context.Imported:
+    return compose_services.convert({"services": services}, tmp_path, tmp_path, {})
 
 
-def built(result: compose.Imported, tmp_path: Path) -> tuple[config.App, dict[str, dict]]:
-    data, _ = compose.size_cluster(result.data, tmp_path, result.file_contents)
+def built(result: context.Imported, tmp_path: Path) -> tuple[config.App, dict[str, dict]]:
+    data, _ = command.size_cluster(result.data, tmp_path, result.file_contents)
     app = config.parse(data, base_dir=tmp_path, file_contents=result.file_contents)
-    config.validate(app)
+    checks.validate(app)
     return app, render.stacks(app)
 
 
-def service(result: compose.Imported, key: str) -> dict:
+def service(result: context.Imported, key: str) -> dict:
     """The imported service of Compose service `key` (the config renames it to a DNS label)."""
     return next(s for s in result.data["services"] if s["name"] == result.names[key])
 
 
-def warnings(result: compose.Imported, name: str) -> str:
+def warnings(result: context.Imported, name: str) -> str:
     return " ".join(f.message for f in result.warnings if f.service == name)
 
 
@@ -68,13 +70,13 @@ def test_every_http_listener_targets_an_http_port_and_every_other_published_port
     for group in resources(tpls.get("loadbalancer.yaml", {"Resources": {}}), "AWS::ElasticLoadBalancingV2::TargetGroup"
                            ).values():
         owner = next(s for s in app.public_services if s.port == group["Properties"]["Port"])
-        assert compose._is_http(by_name[owner.name], owner.port), (owner.name, owner.port)
+        assert networks._is_http(by_name[owner.name], owner.port), (owner.name, owner.port)
     # Every published port reaches a listener or is named in a warning.
     for key, svc in services.items():
         carried = {(p.container_port, p.protocol.lower()) for p in app.service(result.names[key]).published}
         public = app.service(result.names[key]).public
         for entry in svc["ports"]:
-            for port in compose.parse_ports(entry):
+            for port in networks.parse_ports(entry):
                 on_alb = public is not None and port.protocol == "tcp" and port.target == app.service(
                     result.names[key]).port
                 assert on_alb or (port.target, port.protocol) in carried or str(port.target) in warnings(

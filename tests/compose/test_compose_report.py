@@ -8,7 +8,7 @@ import sys
 
 from helpers import ROOT
 
-from templates_src import compose
+from templates_src.compose import context
 
 SPEC = importlib.util.spec_from_file_location("compose_report", ROOT / "scripts" / "compose_report.py")
 report = importlib.util.module_from_spec(SPEC)
@@ -31,10 +31,10 @@ def test_every_project_has_a_verdict_and_only_refused_ones_lack_a_config():
 
 
 def test_a_warning_no_pattern_knows_is_a_step_not_silence():
-    unknown = compose.Finding("web", "sysctls", "something the import has never said")
+    unknown = context.Finding("web", "sysctls", "something the import has never said")
     assert report.kind(unknown) is not None and "other" in report.kind(unknown)
-    assert report.kind(compose.Finding("web", "build", "built from context .: build it ...")).startswith("build")
-    assert report.kind(compose.Finding("web", "deploy.resources.limits.cpus", "no CPU limit in Compose: 256")) is None
+    assert report.kind(context.Finding("web", "build", "built from context .: build it ...")).startswith("build")
+    assert report.kind(context.Finding("web", "deploy.resources.limits.cpus", "no CPU limit in Compose: 256")) is None
 
 
 def test_no_path_of_this_checkout_reaches_the_page():

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from templates_src import __main__ as cli
-from templates_src import config
+from templates_src.app import config, loading
 
 EXAMPLES = int(os.environ.get("IMPORT_FUZZ_EXAMPLES", 300))
 LIMIT = 10  # seconds per example: longer is a hang
@@ -231,7 +231,7 @@ def test_every_generated_compose_file_imports_clean_or_is_refused(hypothesis_hom
             event("refused")
             return
         # What the import writes, the build reads back and accepts.
-        config.load(out)
+        loading.load(out)
         outcomes["imported"] += 1
         event("imported")
 

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from templates_src import compose, config
+from templates_src.compose import command, context, services as compose_services
+from templates_src.app import checks, config
 
 
-def imported(services: dict, tmp_path: Path, **top) -> compose.Imported:
-    return compose.convert({"services": services, **top}, tmp_path, tmp_path, {})
+def imported(services: dict, tmp_path: Path, **top) -> context.Imported:
+    return compose_services.convert({"services": services, **top}, tmp_path, tmp_path, {})
 
 
-def service(result: compose.Imported, name: str) -> dict:
+def service(result: context.Imported, name: str) -> dict:
     return next(s for s in result.data["services"] if s["name"] == name)
 
 
-def findings(found: list[compose.Finding], name: str, key: str) -> str:
+def findings(found: list[context.Finding], name: str, key: str) -> str:
     return " ".join(f.message for f in found if f.service == name and f.key == key)
 
 
-def validated(result: compose.Imported, base_dir: Path) -> config.App:
-    data, _ = compose.size_cluster(result.data, base_dir, result.file_contents)
+def validated(result: context.Imported, base_dir: Path) -> config.App:
+    data, _ = command.size_cluster(result.data, base_dir, result.file_contents)
     app = config.parse(data, base_dir=base_dir, file_contents=result.file_contents)
-    config.validate(app)
+    checks.validate(app)
     return app
 
 

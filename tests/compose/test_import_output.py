@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from helpers import ROOT
-from templates_src import compose, config
+from templates_src.compose import command, services as compose_services
+from templates_src.app import config, loading
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -48,7 +49,7 @@ def test_a_line_separator_in_a_key_cannot_write_yaml(tmp_path, separator):
     assert not re.search("(^|[\n\r\x85\u2028\u2029])persistence", text), "no line starts with the key"
     assert separator == "\n" or separator not in text and separator not in run.stderr
     assert "persistence" in text, "the key is still named, escaped"
-    assert config.load(out).persistence == "efs"
+    assert loading.load(out).persistence == "efs"
     assert "persistence" not in yaml.safe_load(text)
 
 
@@ -63,11 +64,11 @@ def test_the_written_file_must_read_back_as_the_validated_config(tmp_path):
     source = write_compose(tmp_path, {"web": WEB})
     out = tmp_path / "app.yaml"
     assert cli(str(source), "-o", str(out)).returncode == 0
-    validated = config.load(out)
+    validated = loading.load(out)
     text = out.read_text()
     changed = tmp_path / "other" / "app.yaml"
-    assert compose._write_checked(text, changed, validated), "the same text reads back as the same config"
-    assert not compose._write_checked(text.replace("port: 80", "port: 81"), tmp_path / "o2" / "app.yaml", validated)
+    assert command._write_checked(text, changed, validated), "the same text reads back as the same config"
+    assert not command._write_checked(text.replace("port: 80", "port: 81"), tmp_path / "o2" / "app.yaml", validated)
     assert not (tmp_path / "o2" / "app.yaml").exists()
     assert list((tmp_path / "o2").iterdir()) == [], "no temporary file is left behind"
 
@@ -90,7 +91,7 @@ def test_no_secret_value_reaches_app_yaml_or_stderr(tmp_path):
     text = out.read_text()
     for value in ("npm_7fQx2Lk9PzR4", "Sup3r-S3cret-pw", "hunter2-cache"):
         assert value not in text and value not in run.stderr, value
-    app = config.load(out)
+    app = loading.load(out)
     api = app.service("api")
     assert api.environment["DATABASE_URL"] == "postgres://app@db:5432/app"
     assert api.secrets["DATABASE_URL_PASSWORD"] == app.service("db").secrets["POSTGRES_PASSWORD"]
@@ -102,7 +103,7 @@ def test_no_secret_value_reaches_app_yaml_or_stderr(tmp_path):
                                       "GITHUB_TOKEN", "JWT_SECRET", "CLIENT_SECRET_VALUE", "STRIPE_KEY",
                                       "SENDGRID_API_KEY", "AWS_SECRET_ACCESS_KEY", "PRIVATE_KEY"])
 def test_secret_looking_variables_become_secrets(tmp_path, variable):
-    result = compose.convert({"services": {"app": {"image": "app", "environment": {variable: "v4lue-9x"}}}},
+    result = compose_services.convert({"services": {"app": {"image": "app", "environment": {variable: "v4lue-9x"}}}},
                              tmp_path, tmp_path, {})
     app = result.data["services"][0]
     assert variable in app["secrets"] and variable not in app.get("environment", {})
@@ -113,13 +114,13 @@ def test_secret_looking_variables_become_secrets(tmp_path, variable):
 @pytest.mark.parametrize("variable", ["POSTGRES_PASSWORD_FILE", "AWS_ACCESS_KEY_ID", "TOKEN_URL", "PWD", "SORT_KEY",
                                       "PASSWORD_MIN_LENGTH"])
 def test_names_that_only_look_secret_stay_plain(tmp_path, variable):
-    result = compose.convert({"services": {"app": {"image": "app", "environment": {variable: "v4lue-9x"}}}},
+    result = compose_services.convert({"services": {"app": {"image": "app", "environment": {variable: "v4lue-9x"}}}},
                              tmp_path, tmp_path, {})
     assert result.data["services"][0]["environment"] == {variable: "v4lue-9x"}
 
 
 def test_a_value_holding_a_secret_is_a_secret_as_a_whole(tmp_path):
-    result = compose.convert({"services": {"app": {"image": "app", "environment": {
+    result = compose_services.convert({"services": {"app": {"image": "app", "environment": {
         "DB_PASSWORD": "Sup3r-S3cret-pw", "JDBC": "jdbc:postgresql://db/app?password=Sup3r-S3cret-pw"}}}},
         tmp_path, tmp_path, {})
     app = result.data["services"][0]
@@ -135,7 +136,7 @@ def test_files_go_beside_app_yaml_when_it_is_written_elsewhere(tmp_path):
     run = cli(str(source), "-o", str(out))
     assert run.returncode == 0, run.stderr
     assert (out.parent / "nginx.conf").read_text() == "events {}\n"
-    assert config.load(out).file_contents == {"nginx.conf": "events {}\n"}
+    assert loading.load(out).file_contents == {"nginx.conf": "events {}\n"}
     # A different file already there is not overwritten without --force.
     (out.parent / "nginx.conf").write_text("mine\n")
     again = cli(str(source), "-o", str(out), "--force")
@@ -155,6 +156,6 @@ def test_a_secret_interpolated_into_a_health_check_becomes_its_variable(tmp_path
     run = cli(str(source), "-o", str(out))
     assert run.returncode == 0, run.stderr
     assert "Sup3r-S3cret-pw" not in out.read_text() and "Sup3r-S3cret-pw" not in run.stderr
-    db = config.load(out).service("db")
+    db = loading.load(out).service("db")
     assert db.health_check.command == 'mysqladmin ping -uroot -p"${MYSQL_ROOT_PASSWORD}"'
     assert "MYSQL_ROOT_PASSWORD" in db.secrets

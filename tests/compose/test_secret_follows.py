@@ -10,17 +10,19 @@ from pathlib import Path
 
 from test_import_messages import findings, imported, service
 
-from templates_src import compose, config, services
+from templates_src.compose import command as compose_command, context, explain, services as compose_services
+from templates_src.app import checks, config, loading
+from templates_src.stacks import services
 
 PASSWORD = "example_123"
 
 
-def written(result: compose.Imported, tmp_path: Path) -> str:
+def written(result: context.Imported, tmp_path: Path) -> str:
     """app.yaml as the import writes it, once the build's own checks accept it."""
-    data, _ = compose.size_cluster(result.data, tmp_path, result.file_contents)
+    data, _ = compose_command.size_cluster(result.data, tmp_path, result.file_contents)
     result.data = data
-    config.validate(config.parse(data, base_dir=tmp_path, file_contents=result.file_contents))
-    return compose.to_yaml(result, "compose.yaml")
+    checks.validate(config.parse(data, base_dir=tmp_path, file_contents=result.file_contents))
+    return explain.to_yaml(result, "compose.yaml")
 
 
 def shell(script: str, env: dict[str, str], tmp_path: Path) -> str:
@@ -189,7 +191,7 @@ def test_the_task_definition_gives_the_wrapper_the_secret(tmp_path):
     (tmp_path / "app.yaml").write_text(written(result, tmp_path))
     from templates_src import render
 
-    app = config.load(tmp_path / "app.yaml")
+    app = loading.load(tmp_path / "app.yaml")
     stacks = render.stacks(app)
     definitions = [r for t in stacks.values() for r in t.get("Resources", {}).values()
                    if r["Type"] == "AWS::ECS::TaskDefinition"]
@@ -236,13 +238,13 @@ def test_a_compose_secret_file_deploys_with_the_secret_given_to_the_wrapper(aws,
 
     (tmp_path / "db").mkdir()
     (tmp_path / "db" / "password.txt").write_text("unused\n")
-    result = compose.convert({"name": "secretfile", "services": {
+    result = compose_services.convert({"name": "secretfile", "services": {
         "db": {"image": "mariadb:10", "secrets": ["db-password"],
                "environment": {"MARIADB_ROOT_PASSWORD_FILE": "/run/secrets/db-password"},
                "healthcheck": {"test": ["CMD-SHELL", "mariadb-admin ping -p\"$(cat /run/secrets/db-password)\""]}}},
         "secrets": {"db-password": {"file": "db/password.txt"}}}, tmp_path, tmp_path, {})
     (tmp_path / "app.yaml").write_text(written(result, tmp_path))
-    build = write_build(config.load(tmp_path / "app.yaml"), tmp_path / "build")
+    build = write_build(loading.load(tmp_path / "app.yaml"), tmp_path / "build")
     stacks.upload(aws, "secretfile-templates", "t/", build)
     url = stacks.template_url(aws, "secretfile-templates", "t/")
     registry = stacks.create(aws, "secretfile-registry", url + "registry.yaml")
@@ -292,7 +294,7 @@ def test_bad_secret_files_are_refused_with_the_field():
     written_file = next(iter(db["files"]))
     db["secret_files"] = {"run/x": secret, "/run/y": "nope", written_file: secret}
     with pytest.raises(config.ConfigError) as refused:
-        config.validate(config.parse(data, base_dir=config.DEFAULT_CONFIG.parent))
+        checks.validate(config.parse(data, base_dir=config.DEFAULT_CONFIG.parent))
     problems = {where: reason for where, reason in refused.value.problems}
     at = f"services[{index}].secret_files."
     assert "absolute" in problems[at + "run/x"]

@@ -6,7 +6,7 @@ MOTO_ECS_SERVICE_RUNNING said) and let a task's status run on to STOPPED as it w
 - an instance an Auto Scaling group launches from a launch template whose user data sets
   `ECS_CLUSTER=` registers as a container instance of that cluster (when it exists), with the CPU
   (1024 per vCPU), memory and network interfaces of its type from the project's own table
-  (templates_src/instance_types.py; memory as templates_src/capacity.py estimates what the agent
+  (templates_src/app/instance_types.py; memory as templates_src/app/capacity.py estimates what the agent
   registers, less `ECS_RESERVED_MEMORY`). A terminated instance deregisters and its tasks stop;
 - a service's tasks are placed as ECS places them: task-level CPU and memory (else the containers'),
   static host ports, and one network interface per awsvpc task on a host that keeps its primary one
@@ -58,7 +58,7 @@ from moto.ecs.exceptions import EcsClientException, RevisionNotFoundException, T
 from moto.elbv2 import models as elbv2
 from moto.servicediscovery.models import servicediscovery_backends
 
-from templates_src import capacity, instance_types
+from templates_src.app import capacity, instance_types
 
 from . import hosts
 from .fixes import replace, replace_classmethod

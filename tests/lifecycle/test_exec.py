@@ -22,7 +22,8 @@ from moto.ecs.models import ecs_backends
 
 from emulator import REGION, ecs_exec
 from helpers import ROOT, app_from, as_typed, cfn_lint, dks_data, resources, service, templates, write_build
-from templates_src import config, plan
+from templates_src import plan
+from templates_src.app import config
 
 STACK = "dks"
 ACTIONS = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",

@@ -13,7 +13,7 @@ import tmux
 import yaml
 from helpers import ROOT, as_typed
 
-from templates_src import config
+from templates_src.app import config, loading
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from lifecycle import aws as lifecycle_aws  # noqa: E402
@@ -38,7 +38,7 @@ def deployed(tag: str) -> subprocess.CompletedProcess:
 
 def built() -> list[config.Service]:
     """The services whose image the app builds (their task definitions carry the image tag)."""
-    return [svc for svc in config.load(config.DEFAULT_CONFIG).services if not svc.image]
+    return [svc for svc in loading.load(config.DEFAULT_CONFIG).services if not svc.image]
 
 
 def running(aws) -> dict[str, str]:

@@ -8,7 +8,7 @@ import sys
 import pytest
 from helpers import ROOT
 
-from templates_src import config
+from templates_src.app import config, loading
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from lifecycle import images  # noqa: E402
@@ -18,7 +18,7 @@ from lifecycle.aws import InputError  # noqa: E402
 @pytest.fixture
 def app(tmp_path, monkeypatch):
     monkeypatch.delenv("DKS_API_DIR", raising=False)
-    return dataclasses.replace(config.load(config.DEFAULT_CONFIG), base_dir=tmp_path)
+    return dataclasses.replace(loading.load(config.DEFAULT_CONFIG), base_dir=tmp_path)
 
 
 @pytest.mark.parametrize("text, fact", [

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from helpers import DKS_DIR, ROOT, app_from, dks_data, templates
-from templates_src import capacity, instance_types, plan
+from templates_src import plan
+from templates_src.app import capacity, instance_types
 
 PRICES = plan.load_prices()
 HOURLY = {"ec2", "alb_hour", "alb_lcu", "nlb_hour", "nlb_lcu", "public_ipv4", "nat_hour"}

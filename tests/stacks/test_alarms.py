@@ -10,7 +10,9 @@ import json
 import pytest
 
 from helpers import ROOT, app_from, dks_data, resources, templates
-from templates_src import alarms, config, plan
+from templates_src import plan
+from templates_src.app import config, loading
+from templates_src.stacks import alarms
 
 ALARM = "AWS::CloudWatch::Alarm"
 
@@ -133,7 +135,7 @@ def test_email_subscription_only_with_an_address(dks_templates):
     assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
     parameter = dks_templates["main.yaml"]["Parameters"]["AlarmEmail"]
     assert parameter["Default"] == ""  # DKS names no address: each deployment gives its own
-    with_email = templates(dataclasses.replace(config.load(config.DEFAULT_CONFIG),
+    with_email = templates(dataclasses.replace(loading.load(config.DEFAULT_CONFIG),
                                                alarms=config.Alarms(email="ops@example.com")))
     assert with_email["main.yaml"]["Parameters"]["AlarmEmail"]["Default"] == "ops@example.com"
 
@@ -155,7 +157,7 @@ def test_topic_is_encrypted_and_only_this_deployments_alarms_publish(dks_templat
 
 
 def test_without_alarms_nothing_changes():
-    app = dataclasses.replace(config.load(config.DEFAULT_CONFIG), alarms=None)
+    app = dataclasses.replace(loading.load(config.DEFAULT_CONFIG), alarms=None)
     built = templates(app)
     assert "alarms.yaml" not in built and "AlarmEmail" not in built["main.yaml"]["Parameters"]
     assert all("Alarms" not in s["Properties"]["DeploymentConfiguration"]

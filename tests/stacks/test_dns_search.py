@@ -13,7 +13,9 @@ import pytest
 from helpers import app_from, dks_data, resources, templates
 from test_templates import props, resolve
 
-from templates_src import compose, config, discovery
+from templates_src.compose import command, services
+from templates_src.app import checks, config
+from templates_src.stacks import discovery
 
 
 def domain_of(tpls: dict) -> str:
@@ -54,16 +56,16 @@ def test_the_hosts_start_after_the_vpc_has_its_search_domain(dks_templates):
 
 def test_every_name_the_import_leaves_bare_has_a_record_in_the_search_domain(tmp_path):
     # temporalio/docker-compose: POSTGRES_SEEDS holds the bare name, and DB_HOST-style URLs too.
-    result = compose.convert({"name": "temporal", "services": {
+    result = services.convert({"name": "temporal", "services": {
         "postgresql": {"image": "postgres:16", "environment": {"POSTGRES_PASSWORD": "x"}},
         "temporal": {"image": "temporalio/auto-setup", "ports": ["7233:7233"], "depends_on": ["postgresql"],
                      "environment": {"DB": "postgres12", "POSTGRES_SEEDS": "postgresql", "DB_PORT": "5432"}},
         "ui": {"image": "temporalio/ui", "ports": ["8080:8080"],
                "environment": {"TEMPORAL_ADDRESS": "temporal:7233"}},
     }}, tmp_path, tmp_path, {})
-    data, _ = compose.size_cluster(result.data, tmp_path, result.file_contents)
+    data, _ = command.size_cluster(result.data, tmp_path, result.file_contents)
     app = config.parse(data, base_dir=tmp_path, file_contents=result.file_contents)
-    config.validate(app)
+    checks.validate(app)
     assert app.service("temporal").environment["POSTGRES_SEEDS"] == "postgresql"
     assert app.service("ui").environment["TEMPORAL_ADDRESS"] == "temporal:7233"
     tpls = templates(app)
@@ -76,7 +78,7 @@ def test_every_name_the_import_leaves_bare_has_a_record_in_the_search_domain(tmp
 
 def test_a_renamed_service_is_still_written_as_its_cloud_map_name(tmp_path):
     # my_db is not a DNS label: the config calls it my-db, and the bare Compose name would not resolve.
-    result = compose.convert({"services": {"my_db": {"image": "postgres"},
+    result = services.convert({"services": {"my_db": {"image": "postgres"},
                                            "app": {"image": "app", "environment": {"DB_HOST": "my_db"}}}},
                              tmp_path, tmp_path, {})
     (app,) = [s for s in result.data["services"] if s["name"] == "app"]

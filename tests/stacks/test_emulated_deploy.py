@@ -21,7 +21,8 @@ import stacks
 from helpers import BUILD
 from helpers import ROOT as ROOT_DIR
 from stacks import Resource
-from templates_src import config, mirror, registry
+from templates_src.app import config, loading, mirror
+from templates_src.stacks import registry
 
 BUCKET = "dks-templates"
 PREFIX = "dks/"
@@ -88,7 +89,7 @@ def deploy(session: boto3.Session, parameters: dict[str, str] | None = None) -> 
     assert root["StackStatus"] == "CREATE_COMPLETE", failure_events(session, ROOT)
     nested = stacks.nested(session, ROOT)
     everything = {**nested, "registry.yaml": registry}
-    return Deployment(session, config.load(config.DEFAULT_CONFIG), everything,
+    return Deployment(session, loading.load(config.DEFAULT_CONFIG), everything,
                       stacks.resources(session, everything))
 
 

@@ -1,4 +1,4 @@
-"""The hosts function's own code (templates_src/hosts_function.py), run against the emulator.
+"""The hosts function's own code (templates_src/stacks/hosts_function.py), run against the emulator.
 
 The template carries it inline; here it runs as a module with boto3 pointed at the emulator, the way
 Lambda runs it with the function's role: it keeps one rule per host and port in the load balancer's
@@ -20,7 +20,8 @@ HOOK = "ecs-managed-draining-termination-hook"
 
 
 def load_function():
-    spec = importlib.util.spec_from_file_location("hosts_function", ROOT / "templates_src" / "hosts_function.py")
+    spec = importlib.util.spec_from_file_location("hosts_function",
+                                                  ROOT / "templates_src" / "stacks" / "hosts_function.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -193,5 +194,5 @@ def test_the_template_carries_the_file_as_it_is_within_lambdas_inline_limit(dks_
     (function,) = [r for r in dks_templates["cluster.yaml"]["Resources"].values()
                    if r["Type"] == "AWS::Lambda::Function"]
     code = function["Properties"]["Code"]["ZipFile"]
-    assert code == (ROOT / "templates_src" / "hosts_function.py").read_text()
+    assert code == (ROOT / "templates_src" / "stacks" / "hosts_function.py").read_text()
     assert len(code) <= 4096  # AWS::Lambda::Function Code.ZipFile

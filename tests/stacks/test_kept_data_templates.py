@@ -11,7 +11,8 @@ import re
 import pytest
 from helpers import app_from, dks_data, resources, templates
 from test_templates import props, stack_of
-from templates_src import kept, plan
+from templates_src import plan
+from templates_src.stacks import kept
 
 KEPT = {("secrets.yaml", "AWS::KMS::Key"): "NewKey", ("secrets.yaml", "AWS::SecretsManager::Secret"): "NewSecrets",
         ("storage.yaml", "AWS::EFS::FileSystem"): "NewFileSystem"}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from helpers import DKS_DIR, ROOT, app_from, dks_data, resources, service, templates
-from templates_src import compose, config
+from templates_src.compose import services as compose_services
+from templates_src.app import checks, config, loading
 
 INIT_SCRIPT = DKS_DIR / "db-init.sh"
 
@@ -176,7 +177,7 @@ def test_a_bad_capability_exits_2_with_one_sentence(tmp_path):
 
 
 def test_compose_privilege_keys_map_onto_the_config(tmp_path):
-    result = compose.convert({"services": {"web": {
+    result = compose_services.convert({"services": {"web": {
         "image": "nginx:1.27", "ports": ["8080:80"], "read_only": True, "tmpfs": ["/var/cache/nginx:size=1m", "/run"],
         "cap_drop": ["ALL"], "cap_add": ["CAP_NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN"], "user": 101,
         "init": False}}}, tmp_path, tmp_path, {})
@@ -186,12 +187,12 @@ def test_compose_privilege_keys_map_onto_the_config(tmp_path):
     assert web["user"] == "101" and web["init"] is False
     assert not [f for f in result.warnings if f.key in ("read_only", "tmpfs", "cap_add", "cap_drop", "user", "init")]
     app = config.parse({**result.data, "cluster": {"instance_type": "t3.medium", "max_size": 3}}, base_dir=tmp_path)
-    config.validate(app)
+    checks.validate(app)
     assert app.service("web").capabilities == ("NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN")
 
 
 def test_privileged_and_cap_add_all_are_reported_never_carried_over(tmp_path):
-    result = compose.convert({"services": {"tool": {"image": "busybox", "privileged": True, "cap_add": ["ALL"],
+    result = compose_services.convert({"services": {"tool": {"image": "busybox", "privileged": True, "cap_add": ["ALL"],
                                                     "cap_drop": ["NET_RAW", "MKNOD"]}}}, tmp_path, tmp_path, {})
     (tool,) = result.data["services"]
     assert "privileged" not in tool and "ALL" not in tool["capabilities"]
@@ -204,14 +205,15 @@ def test_privileged_and_cap_add_all_are_reported_never_carried_over(tmp_path):
 def test_services_compose_leaves_open_keep_what_compose_gave_them_less_net_raw(tmp_path):
     """An imported image was made and tried with a writable root and Docker's capabilities: the official
     postgres image chowns its data directory and steps down to its user with CHOWN, SETUID and SETGID."""
-    result = compose.convert({"services": {"db": {"image": "postgres:16"},
+    result = compose_services.convert({"services": {"db": {"image": "postgres:16"},
                                            "web": {"image": "nginx:1.27", "ports": ["8080:80"],
                                                    "cap_add": ["SYS_PTRACE"]},
                                            "job": {"image": "busybox", "read_only": True, "cap_drop": ["ALL"]}}},
                              tmp_path, tmp_path, {})
     services = {s["name"]: s for s in result.data["services"]}
     assert services["db"]["read_only"] is False
-    assert set(services["db"]["capabilities"]) == set(compose.COMPOSE_CAPABILITIES) >= {"CHOWN", "SETUID", "SETGID"}
+    assert set(services["db"]["capabilities"]) == set(compose_services.COMPOSE_CAPABILITIES) >= {"CHOWN", "SETUID",
+                                                                                                  "SETGID"}
     assert "NET_RAW" not in services["db"]["capabilities"]
     assert services["web"]["capabilities"][-1] == "SYS_PTRACE"
     assert services["job"]["read_only"] is True and "capabilities" not in services["job"]
@@ -220,7 +222,7 @@ def test_services_compose_leaves_open_keep_what_compose_gave_them_less_net_raw(t
     assert notes["cap_drop"].startswith("db, web: Docker's default capabilities but NET_RAW")
     assert not [f for f in result.warnings if f.key in ("read_only", "cap_add", "cap_drop")]
     app = config.parse({**result.data, "cluster": {"instance_type": "t3.medium", "max_size": 3}}, base_dir=tmp_path)
-    config.validate(app)
+    checks.validate(app)
 
 
 def test_the_dks_compose_file_imports_with_the_hand_written_privileges(tmp_path):
@@ -228,7 +230,7 @@ def test_the_dks_compose_file_imports_with_the_hand_written_privileges(tmp_path)
     run = subprocess.run([sys.executable, "-m", "templates_src", "import-compose", str(source), "-o",
                           str(tmp_path / "app.yaml")], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    imported, written = config.load(tmp_path / "app.yaml"), config.load(config.DEFAULT_CONFIG)
+    imported, written = loading.load(tmp_path / "app.yaml"), loading.load(config.DEFAULT_CONFIG)
 
     def privileges(app: config.App) -> dict:
         return {s.name: (s.read_only, s.writable, s.capabilities, s.user, s.init) for s in app.services}

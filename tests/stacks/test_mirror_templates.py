@@ -12,7 +12,8 @@ import json
 
 import pytest
 from helpers import app_from, dks_data, resources, service, templates
-from templates_src import compose, config, mirror
+from templates_src.compose import command, services
+from templates_src.app import checks, config, mirror
 
 DIGEST = hashlib.sha256(b"an image").hexdigest()
 REGISTRY = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${EnvironmentName}/"
@@ -158,13 +159,13 @@ def test_an_app_whose_only_repositories_are_copies_has_a_registry_and_no_image_t
 
 
 def test_a_compose_image_from_docker_hub_is_copied_like_any_other(tmp_path):
-    imported = compose.convert({"services": {
+    imported = services.convert({"services": {
         "db": {"image": "postgres:16", "environment": {"POSTGRES_PASSWORD": "x"}},
         "web": {"image": "ghcr.io/acme/web:2", "ports": ["80:8000"], "depends_on": ["db"]},
     }}, tmp_path, tmp_path, {})
-    data, _ = compose.size_cluster(imported.data, tmp_path)
+    data, _ = command.size_cluster(imported.data, tmp_path)
     app = config.parse(data, base_dir=tmp_path)
-    config.validate(app)
+    checks.validate(app)
     tpls = templates(app)
     assert repository_names(tpls) == ["mirror/library/postgres"]
     assert images(tpls) == {"db": {"Fn::Sub": REGISTRY + "mirror/library/postgres:16-amd64"},

@@ -15,7 +15,8 @@ from helpers import resources, templates, write_build
 from test_reach import connects, imported_app, interfaces
 from test_templates import ecs_services, props
 
-from templates_src import peer_groups, quotas, render
+from templates_src import render
+from templates_src.app import peer_groups, quotas
 
 
 def exposing(*ports: int) -> dict:

@@ -15,7 +15,8 @@ import inventory
 import stacks
 import test_emulated_deploy as emulated
 from helpers import cfn_lint, resources, templates, write_build
-from templates_src import config, plan
+from templates_src import plan
+from templates_src.app import checks, config, loading
 
 GAMES = {
     "name": "games",
@@ -34,7 +35,7 @@ def games(change=None) -> config.App:
     if change:
         change(data)
     app = config.parse(data)
-    config.validate(app)
+    checks.validate(app)
     return app
 
 
@@ -54,7 +55,7 @@ def tpls() -> dict[str, dict]:
 
 
 def test_the_dks_app_has_no_network_load_balancer():
-    assert "nlb.yaml" not in templates(config.load(config.DEFAULT_CONFIG))
+    assert "nlb.yaml" not in templates(loading.load(config.DEFAULT_CONFIG))
 
 
 def test_each_port_is_a_tcp_or_udp_listener_of_one_network_load_balancer(tpls):
@@ -166,7 +167,7 @@ def test_the_plan_prices_the_network_load_balancer_only_when_there_is_one():
     assert with_nlb.line("nlb_hour").monthly == round(prices["nlb_hour"]["prices"]["us-east-1"] * 730, 2)
     azs = games().network.availability_zones
     assert with_nlb.line("public_ipv4").quantity == made.hosts + 2 * azs, "the ALB's and the NLB's addresses"
-    dks = plan.make(config.load(config.DEFAULT_CONFIG))
+    dks = plan.make(loading.load(config.DEFAULT_CONFIG))
     assert not {"nlb_hour", "nlb_lcu"} & {line.item for line in dks.public.lines + dks.nat.lines}
     assert "nlb_hour" not in dks.unconfirmed, "an item the app does not use is not listed as unconfirmed"
 

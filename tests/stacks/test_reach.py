@@ -13,15 +13,16 @@ from helpers import app_from, dks_data, resources, service, templates
 from test_packets import Interface, Network
 from test_templates import ecs_services, props, ref_target, task_definitions
 
-from templates_src import compose, config
+from templates_src.compose import command, context, services as conversion
+from templates_src.app import checks, config
 
 
-def imported_app(compose_services: dict, tmp_path, **top) -> tuple[config.App, compose.Imported]:
+def imported_app(compose_services: dict, tmp_path, **top) -> tuple[config.App, context.Imported]:
     """A Compose document imported, sized and validated as `import-compose` does."""
-    result = compose.convert({"services": compose_services, **top}, tmp_path, tmp_path, {})
-    data, _ = compose.size_cluster(result.data, tmp_path, result.file_contents)
+    result = conversion.convert({"services": compose_services, **top}, tmp_path, tmp_path, {})
+    data, _ = command.size_cluster(result.data, tmp_path, result.file_contents)
     app = config.parse(data, base_dir=tmp_path, file_contents=result.file_contents)
-    config.validate(app)
+    checks.validate(app)
     return app, result
 
 

@@ -15,8 +15,9 @@ from troposphere.sns import Topic
 from emulator import rules
 from helpers import ROOT
 from templates_src import render
-from templates_src.config import load, DEFAULT_CONFIG
-from templates_src.wiring import Stack
+from templates_src.app.config import DEFAULT_CONFIG
+from templates_src.app.loading import load
+from templates_src.stacks.wiring import Stack
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from lifecycle import rules as early  # noqa: E402

@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from helpers import ROOT, app_from, dks_data, resources, service, templates
-from templates_src import capacity, config, instance_types, plan
+from templates_src import plan
+from templates_src.app import capacity, config, instance_types, loading
 from test_config import write_config
 
 API = {"min": 1, "max": 3, "cpu": 60, "requests_per_target": 500}
@@ -199,7 +200,7 @@ def test_the_max_size_parameter_cannot_go_below_what_max_tasks_need(rendered):
 def test_the_plan_shows_each_scaled_service_and_what_its_max_takes():
     app = scaled()
     made = plan.make(app)
-    dks = plan.make(config.load(config.DEFAULT_CONFIG))
+    dks = plan.make(loading.load(config.DEFAULT_CONFIG))
     assert made.public.total == dks.public.total, "billed at desired: the same as the app that does not scale"
     assert (made.hosts, made.hosts_at_max, made.hosts_peak_at_max) == (1, 2, 3)
     host = made.public.line("ec2").monthly + made.public.line("ebs_gp3").monthly \
@@ -248,7 +249,7 @@ def test_the_readme_shows_the_plan_lines_of_the_scaled_app():
 
 
 def test_a_scaled_app_over_two_services_stacks_gives_each_the_labels_of_its_own_services():
-    from templates_src import quotas
+    from templates_src.app import quotas
 
     data = dks_data()
     data["services"] = [{"name": f"web-{i}", "image": "nginx:1.27", "port": 80, "cpu": 128, "memory": 128,

@@ -8,7 +8,7 @@ import pytest
 
 import stacks
 from helpers import ROOT, app_from, dks_data, templates
-from templates_src import config
+from templates_src.app import config
 from test_emulated_deploy import BUCKET, PREFIX
 
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import BUILD, app_from, cfn_lint, dks_data, resources, service, templates, write_build
-from templates_src import config
+from templates_src.app import config
 
 # --- helpers: reading templates ------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from templates_src import capacity, instance_types
+from templates_src.app import capacity, instance_types
 
 AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
 CLUSTER = "placing"
