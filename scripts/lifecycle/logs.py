@@ -168,8 +168,13 @@ def run(target: Target, service: str | None, since_text: str, follow: bool, patt
     printer = Printer(chosen)
     try:
         if not follow:
+            shown = 0
             for event in fetch(target, chosen, start, pattern):
                 printer.print(event)
+                shown += 1
+            if not shown:  # a blank screen would leave the reader wondering whether it worked
+                print(f"logs: no event since {since_text}{f' matching {pattern!r}' if pattern else ''} in "
+                      f"{', '.join(group.service for group in chosen)}", file=sys.stderr)
             return 0
         try:
             why = _live_tail(target, chosen, start, pattern, printer)  # returns only when Live Tail is not available

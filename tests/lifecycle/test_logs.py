@@ -90,6 +90,9 @@ def test_events_come_interleaved_by_time_with_their_service_and_narrow_by_servic
     assert lines(filtered.stdout) == [("dks-db", "db ERROR deadlock"), ("dks-api", "api ERROR connection refused")]
     phrase = cli("logs", STACK=STACK, SINCE="1h", FILTER='"connection refused"')
     assert lines(phrase.stdout) == [("dks-api", "api ERROR connection refused")]
+    nothing = cli("logs", STACK=STACK, SINCE="1h", FILTER="deadbeef")  # said, not a blank screen
+    assert nothing.returncode == 0 and nothing.stdout == ""
+    assert nothing.stderr == "logs: no event since 1h matching 'deadbeef' in dks-db, dks-api, dks-ui\n"
 
     recent = cli("logs", STACK=STACK, SINCE="25m")
     assert lines(recent.stdout) == [("dks-db", "db ERROR deadlock"), ("dks-api", "api ERROR connection refused")]
