@@ -492,5 +492,6 @@ def _validate_architecture(app: App, add) -> None:
             add(f"services[{i}].architectures", "name at least one of x86_64, arm64, or leave it out (any)")
         elif svc.architectures is not None and arch not in svc.architectures:
             add(f"services[{i}].architectures",
-                f"the image exists for {', '.join(svc.architectures)} but {app.cluster.instance_type} hosts are {arch}: "
+                f"the image exists for {', '.join(svc.architectures)} but {app.cluster.instance_type} hosts are "
+                f"{arch}: "
                 f"choose a {' or '.join(svc.architectures)} instance type or an image built for {arch}")
