@@ -90,12 +90,7 @@ class Approval:
         print(f"{name}: this change set widens access or replaces resources:")
         for line in reasons:
             print(f"  {line}")
-        sys.stdout.flush()
-        try:
-            answer = self.ask(f"Execute it on {name}? [y/N] ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
+        if not agreed(f"Execute it on {name}? [y/N] "):
             return False
         self.approved.add(name)
         self.executed.append(name)
@@ -108,3 +103,13 @@ class Approval:
         return (f"deploy: not executed; the change set is deleted and {done}. "
                 + (f"Executed earlier in this deploy: {', '.join(before)}." if before
                    else "Nothing else was changed (the templates stay uploaded in the bucket)."))
+
+
+def agreed(question: str) -> bool:
+    """A y/N question at the terminal, as every command that asks puts it; no answer (EOF) is no."""
+    sys.stdout.flush()
+    try:
+        answer = Approval.ask(question)
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")

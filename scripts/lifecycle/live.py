@@ -50,13 +50,12 @@ def gather(target: Target) -> Live:
     out = stacks.outputs(root)
     live.urls = {k: v for k, v in out.items() if k.endswith("Url")}
     live.cluster = out.get("ClusterName")
-    names = [n for n in out.get("ServiceNames", "").split(",") if n]
+    names = stacks.service_names(out)
     if not live.cluster or not names:
         return live
     ecs = target.client("ecs")
     try:
-        for start in range(0, len(names), 10):  # DescribeServices takes 10 at a time
-            live.services += ecs.describe_services(cluster=live.cluster, services=names[start:start + 10])["services"]
+        live.services += stacks.describe_services(ecs, live.cluster, names)
         live.instances = [arn for page in ecs.get_paginator("list_container_instances").paginate(cluster=live.cluster)
                           for arn in page["containerInstanceArns"]]
         for start in range(0, len(live.instances), 100):

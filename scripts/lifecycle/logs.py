@@ -83,7 +83,7 @@ def groups(target: Target, service: str | None = None) -> list[Group]:
     root = stacks.describe(target, target.stack)
     if root is None:
         raise InputError(f"{target.stack}: not deployed in {target.region} (no stack {target.stack})")
-    services = [name for name in stacks.outputs(root).get("ServiceNames", "").split(",") if name]
+    services = stacks.service_names(stacks.outputs(root))
     made = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in stacks.resources(target, root["StackId"])
             if r["ResourceType"] == "AWS::Logs::LogGroup" and r.get("PhysicalResourceId")}
     found = [Group(name, made[f"{logical_id(name)}LogGroup"], PALETTE[index % len(PALETTE)])

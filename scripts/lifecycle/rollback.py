@@ -71,15 +71,14 @@ def run(target: Target, service: str | None, yes: bool, wait: int) -> int:
     if root is None:
         raise InputError(f"no stack {target.stack} in {target.region}: nothing to roll back")
     outputs = stacks.outputs(root)
-    cluster, names = outputs.get("ClusterName"), [n for n in outputs.get("ServiceNames", "").split(",") if n]
+    cluster, names = outputs.get("ClusterName"), stacks.service_names(outputs)
     if not cluster or not names:
         raise InputError(f"stack {target.stack} has no services to roll back (no ClusterName or ServiceNames output)")
     if service is not None and service not in names:
         raise InputError(f"SERVICE: {service!r} is not a service of {target.stack} (it has {', '.join(names)})")
     chosen = [service] if service else names
     ecs = target.client("ecs")
-    described = [svc for start in range(0, len(chosen), 10)  # DescribeServices takes 10 at a time
-                 for svc in ecs.describe_services(cluster=cluster, services=chosen[start:start + 10])["services"]]
+    described = stacks.describe_services(ecs, cluster, chosen)
     plan, stay = [], []
     for svc in described:
         back = previous(target, svc["taskDefinition"])
@@ -117,12 +116,7 @@ def confirm(question: str, yes: bool) -> bool:
     if not sys.stdin.isatty():
         print("rollback: not a terminal, so rolling back without asking")
         return True
-    sys.stdout.flush()
-    try:
-        answer = approval.Approval.ask(f"{question} [y/N] ")
-    except EOFError:
-        answer = ""
-    return answer.strip().lower() in ("y", "yes")
+    return approval.agreed(f"{question} [y/N] ")
 
 
 # --- make cleanup ------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class Rollout:
         outputs may not be readable meanwhile) the ECS services its stacks hold, by their ARNs."""
         root = stacks.describe(self.target, self.target.stack)
         outputs = stacks.outputs(root)
-        names = [n for n in outputs.get("ServiceNames", "").split(",") if n]
+        names = stacks.service_names(outputs)
         if outputs.get("ClusterName") and names:
             self.cluster, self.names = outputs["ClusterName"], names
         elif root and not self.names:
@@ -104,9 +104,7 @@ class Rollout:
                 return
             ecs = self.target.client("ecs")
             try:
-                described = [s for start in range(0, len(names), 10)  # DescribeServices takes 10 at a time
-                             for s in ecs.describe_services(cluster=self.cluster,
-                                                            services=names[start:start + 10])["services"]]
+                described = stacks.describe_services(ecs, self.cluster, names)
             except ClientError as error:
                 if missing(error):
                     return

@@ -79,6 +79,18 @@ def outputs(stack: dict | None) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
 
 
+def service_names(outputs: dict[str, str]) -> list[str]:
+    """The ECS services the root's ServiceNames output lists, in start order."""
+    return [name for name in outputs.get("ServiceNames", "").split(",") if name]
+
+
+def describe_services(ecs, cluster: str, names: list[str]) -> list[dict]:
+    """DescribeServices takes 10 services a call
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html)."""
+    return [svc for start in range(0, len(names), 10)
+            for svc in ecs.describe_services(cluster=cluster, services=names[start:start + 10])["services"]]
+
+
 def parameters(stack: dict | None) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in (stack or {}).get("Parameters", [])}
 
