@@ -33,7 +33,7 @@ from lifecycle.aws import InputError, LifecycleError, Target, connect_attempts, 
 CONNECT = 3  # seconds: a local endpoint answers at once, AWS within a second
 # One connection attempt (connect_attempts): this call asks whether anything answers. A throttled
 # or 5xx answer is an answer, retried as every call is.
-ASK = Config(connect_timeout=CONNECT, read_timeout=15, retries={"mode": "adaptive", "max_attempts": 10})
+ASK = Config(connect_timeout=CONNECT, read_timeout=15, retries={"mode": "standard", "max_attempts": 10})
 
 
 def regions(session) -> dict[str, str]:
