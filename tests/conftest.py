@@ -1,6 +1,7 @@
 """Session fixtures: the default DKS app, its rendered templates, the local AWS emulator; a home for hypothesis."""
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -66,6 +67,13 @@ def emulator(no_real_aws):
     """
     with Emulator() as running:
         os.environ.update(running.environment)
+        # What is here now (the modules, botocore's models, moto's backends) lives as long as the run: out of the
+        # collector's sight, a full collection scans only what tests made since (0.05 s, not 0.35 s, each time),
+        # and with a larger first generation collections run less often. Each reset's garbage is still collected.
+        # https://docs.python.org/3/library/gc.html#gc.freeze
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
         yield running
 
 
@@ -74,11 +82,25 @@ def emulator(no_real_aws):
 _MODELS = botocore.loaders.create_loader()
 
 
+class Session(boto3.Session):
+    """A boto3 session that makes one client per service and hands it out again: making a botocore client
+    (its methods, its event handlers) costs more than most calls made with it, and tests ask for the same
+    clients over and over. A client asked for with other arguments (a retry config, a region) is made anew."""
+
+    def client(self, service_name, *args, **kwargs):
+        if args or kwargs:
+            return super().client(service_name, *args, **kwargs)
+        made = self.__dict__.setdefault("_made", {})
+        if service_name not in made:
+            made[service_name] = super().client(service_name)
+        return made[service_name]
+
+
 @pytest.fixture
 def aws(emulator) -> boto3.Session:
     """A boto3 session on an emptied emulator (every resource of earlier tests forgotten)."""
     emulator.reset()
     core = botocore.session.get_session()
     core.register_component("data_loader", _MODELS)
-    return boto3.Session(botocore_session=core)
+    return Session(botocore_session=core)
 
