@@ -3,8 +3,11 @@
 moto builds every IAM backend (one per partition, six per account) by parsing its 1,582 AWS managed
 policies from one large JSON string and serialising each document back, on every reset too: about
 0.9 s of a reset's 1.2 s after a deploy, paid by each test on the emulator. The parsed fields are the
-same every time, so they are parsed once; each backend still gets policy objects of its own, since
-attaching a policy counts on the object (ManagedPolicy.attach_to).
+same every time, so they are parsed once. Building the 1,582 policy objects then still cost most of an
+IAM backend's making (a random 21-character id each), so they are built once per account and partition
+too, and each backend gets shallow copies: objects of its own, since attaching a policy counts on the
+object (ManagedPolicy.attach_to), with the same ids every time, as an AWS managed policy has one id
+everywhere (ANPA...).
 """
 from __future__ import annotations
 
@@ -28,11 +31,23 @@ def _fields() -> tuple[tuple[str, dict], ...]:
         for name, data in json.loads(aws_managed_policies_data).items())
 
 
+@functools.cache
+def _built(account_id: str, region: str) -> tuple[models.AWSManagedPolicy, ...]:
+    return tuple(models.AWSManagedPolicy(name, account_id=account_id, region=region, **fields)
+                 for name, fields in _fields())
+
+
+def _copy(policy: models.AWSManagedPolicy) -> models.AWSManagedPolicy:
+    """An object of its own, whose mutable parts (versions, tags) are its own too."""
+    copy = object.__new__(type(policy))
+    copy.__dict__.update(policy.__dict__, versions=list(policy.versions), tags=dict(policy.tags))
+    return copy
+
+
 def _init_aws_policies(self: models.IAMBackend) -> list[models.ManagedPolicy]:
     if not load_iam_aws_managed_policies():
         return []
-    return [models.AWSManagedPolicy(name, account_id=self.account_id, region=self.region_name, **fields)
-            for name, fields in _fields()]
+    return [_copy(policy) for policy in _built(self.account_id, self.region_name)]
 
 
 models.IAMBackend._init_aws_policies = _init_aws_policies
