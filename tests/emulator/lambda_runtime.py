@@ -1,11 +1,15 @@
-"""The emulator's Python runtime for Lambda: one invocation of a handler, run the way Lambda runs it.
+"""The emulator's Python runtime for Lambda: one execution environment, running a handler the way Lambda runs it.
 
-lambdas.py starts it as `python -I -u lambda_runtime.py TASK_ROOT HANDLER OUTCOME_FD CONTEXT_JSON` in
-the function's code directory, with the event as JSON on stdin and the function's environment. It
-writes "started" and a newline to OUTCOME_FD once the handler's module is imported (the init phase
-is over: the function's timeout counts from here), then "R" and the handler's return value as JSON,
-or "E" and the error as Lambda reports it. Whatever the function prints is its log. Standard
-library only: it runs beside the function's code, not the emulator's.
+lambdas.py starts it as `python -I -u lambda_runtime.py TASK_ROOT HANDLER OUTCOME_FD` in the function's
+code directory, with the function's environment, and sends it one invocation per line on stdin:
+{"context": ..., "event": ...}. The first one also runs the init phase (the handler's module is
+imported once, as Lambda keeps an environment warm between invocations). For each, it writes
+"started" and a newline to OUTCOME_FD once the handler is loaded (the function's timeout counts from
+here), then, on one line, "R" and the handler's return value as JSON, or "E" and the error as Lambda
+reports it. Whatever the function prints is its log; the end of each invocation's log is marked on
+stdout by MARK, the request id and MARK. After an error it exits: lambdas.py starts the next
+invocation in a new environment. Standard library only: it runs beside the function's code, not the
+emulator's.
 """
 from __future__ import annotations
 
@@ -70,30 +74,49 @@ def load(handler: str, request_id: str):
     return function, None
 
 
-def main() -> None:
-    task_root, handler, outcome_fd, spec = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
-    sys.path.insert(0, task_root)
+MARK = "\x1e"  # ASCII record separator: around the request id that ends an invocation's log
+
+
+def run(function, failure: dict | None, event: object, spec: dict) -> bytes:
+    """One invocation: b"R" and the return value, or b"E" and the error, as JSON on one line."""
     request_id = spec["aws_request_id"]
-    # Lambda's runtime gives the root logger a handler, so logging.info reaches the log once a
-    # function lowers the level; plain Python would drop it.
-    logging.basicConfig(format=f"[%(levelname)s]\t%(asctime)s\t{request_id}\t%(message)s", stream=sys.stdout)
-    event = json.loads(sys.stdin.read() or "{}")
-    with os.fdopen(outcome_fd, "wb", buffering=0) as outcome:
-        function, failure = load(handler, request_id)
-        outcome.write(b"started\n")
-        if failure is None:
-            context = Context(spec, time.monotonic() + float(spec["timeout"]))
+    if failure is None:
+        context = Context(spec, time.monotonic() + float(spec["timeout"]))
+        try:
+            result = function(event, context)
+        except Exception as problem:
+            failure = error(type(problem).__name__, str(problem), request_id, problem)
+        else:
             try:
-                result = function(event, context)
-            except Exception as problem:
-                failure = error(type(problem).__name__, str(problem), request_id, problem)
-            else:
-                try:
-                    outcome.write(b"R" + json.dumps(result).encode())
-                    return
-                except (TypeError, ValueError) as problem:
-                    failure = error("Runtime.MarshalError", f"Unable to marshal response: {problem}", request_id)
-        outcome.write(b"E" + json.dumps(failure).encode())
+                return b"R" + json.dumps(result).encode()
+            except (TypeError, ValueError) as problem:
+                failure = error("Runtime.MarshalError", f"Unable to marshal response: {problem}", request_id)
+    return b"E" + json.dumps(failure).encode()
+
+
+def main() -> None:
+    task_root, handler, outcome_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    sys.path.insert(0, task_root)
+    # Lambda's runtime gives the root logger a handler, so logging.info reaches the log once a
+    # function lowers the level; plain Python would drop it. Its lines carry the request id.
+    log = logging.StreamHandler(sys.stdout)
+    logging.getLogger().addHandler(log)
+    loaded = None
+    with os.fdopen(outcome_fd, "wb", buffering=0) as outcome:
+        for line in iter(sys.stdin.readline, ""):
+            request = json.loads(line)
+            spec = request["context"]
+            request_id = spec["aws_request_id"]
+            log.setFormatter(logging.Formatter(f"[%(levelname)s]\t%(asctime)s\t{request_id}\t%(message)s"))
+            if loaded is None:
+                loaded = load(handler, request_id)
+            outcome.write(b"started\n")
+            answer = run(*loaded, request["event"], spec)
+            sys.stderr.flush()
+            print(MARK + request_id + MARK, end="", flush=True)
+            outcome.write(answer + b"\n")
+            if answer[:1] != b"R":
+                return
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ Stock moto runs a function in a Docker container, which this machine does not ha
 whose runtime is python3.x and whose code is a zip (inline `Code.ZipFile` from a template, which moto
 zips as index.py beside cfnresponse.py as Lambda does, or a zip given to CreateFunction) runs in
 `sys.executable` (this interpreter, not the runtime's exact minor version), its code unpacked in a
-temporary directory, through lambda_runtime.py:
+temporary directory, through lambda_runtime.py, in an execution environment kept warm between
+invocations as Lambda keeps one (the module is imported once; one invocation at a time each; a new
+environment when all are busy, when the function's code or configuration changed, after an error or a
+timeout, and after a reset):
 
 - the environment is the function's `Environment.Variables`, then Lambda's reserved variables, then
   the emulator's (loopback endpoint, dummy credentials, region), so boto3 inside the function reaches
@@ -15,19 +18,25 @@ temporary directory, through lambda_runtime.py:
   import or a process that exits are reported as Lambda reports them (`FunctionError: Unhandled`,
   a payload with errorMessage / errorType);
 - what the function prints goes to its log group `/aws/lambda/<name>` when that group exists (Lambda
-  would create it; the emulator does not, so nothing is left behind that a stack did not make).
+  would create it; the emulator does not, so nothing is left behind that a stack did not make), in
+  one log stream per execution environment, as Lambda writes it.
+
+https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
 
 Every way moto invokes a function goes through `LambdaFunction.invoke`: the Invoke API, custom
 resources, EventBridge, SNS, S3 notifications. Other runtimes keep moto's behaviour.
 """
 from __future__ import annotations
 
+import atexit
 import base64
 import datetime
+import hashlib
 import io
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +50,7 @@ from typing import Any
 
 from moto.awslambda import models as awslambda
 from moto.logs import models as logs
+from moto.moto_api._internal.models import MotoAPIBackend
 
 from .fixes import replace, replace_classmethod
 
@@ -66,43 +76,168 @@ def runs_here(function: awslambda.LambdaFunction) -> bool:
 def invoke(function: awslambda.LambdaFunction, event: Any) -> Invocation:
     """Run the function once on event, synchronously, as Lambda would."""
     request_id = str(uuid.uuid4())
-    started = datetime.datetime.now(datetime.timezone.utc)
-    stream = f"{started:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
     timeout = float(function.timeout or 3)
-    with tempfile.TemporaryDirectory(prefix="lambda-") as root:
-        task = Path(root, "task")
+    environment = _take(function)
+    spec = {
+        "function_name": function.function_name,
+        "function_version": "$LATEST",
+        "invoked_function_arn": function.function_arn,
+        "memory_limit_in_mb": str(function.memory_size),
+        "aws_request_id": request_id,
+        "log_group_name": function.logs_group_name,
+        "log_stream_name": environment.stream,
+        "timeout": timeout,
+    }
+    clock = time.monotonic()
+    state, outcome, log = environment.run({"context": spec, "event": event}, request_id, timeout)
+    duration = (time.monotonic() - clock) * 1000
+    payload, failed = _payload(state, outcome, request_id, timeout, environment.process.returncode)
+    if failed:
+        environment.close()  # the runtime exits after an error; a timeout was killed
+    else:
+        _give_back(environment)
+    _write_log(function, environment.stream, request_id, log, duration)
+    return Invocation(request_id, payload, failed, log)
+
+
+class _Environment:
+    """One runtime process with the function's code unpacked, serving one invocation at a time."""
+
+    def __init__(self, function: awslambda.LambdaFunction, key: tuple):
+        self.key, self.generation, self.cold = key, _GENERATION, True
+        self.root = tempfile.mkdtemp(prefix="lambda-")
+        task = Path(self.root, "task")
         zipfile.ZipFile(io.BytesIO(function.code_bytes)).extractall(task)
-        spec = {
-            "function_name": function.function_name,
-            "function_version": "$LATEST",
-            "invoked_function_arn": function.function_arn,
-            "memory_limit_in_mb": str(function.memory_size),
-            "aws_request_id": request_id,
-            "log_group_name": function.logs_group_name,
-            "log_stream_name": stream,
-            "timeout": timeout,
-        }
-        log_path = Path(root, "log")
+        self.stream = f"{datetime.datetime.now(datetime.timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         outcome_read, outcome_write = os.pipe()
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-I", "-u", str(RUNTIME), str(task), function.handler or "", str(outcome_write),
-                 json.dumps(spec)],
-                stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT, cwd=task,
-                env=_environment(function, task, stream), pass_fds=(outcome_write,))
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-u", str(RUNTIME), str(task), function.handler or "", str(outcome_write)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=task,
+            env=_environment(function, task, self.stream), pass_fds=(outcome_write,))
         os.close(outcome_write)
-        clock = time.monotonic()
+        self.outcome, self.output = outcome_read, self.process.stdout.fileno()
+
+    def run(self, request: dict, request_id: str, timeout: float) -> tuple[str, bytes, str]:
+        """("done" | "timeout" | "init timeout", the runtime's answer line, the invocation's log)."""
         try:
-            process.stdin.write(json.dumps(event).encode())
-            process.stdin.close()
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
+            self.process.stdin.flush()
         except BrokenPipeError:
             pass  # the runtime died before reading: reported below as an exit
-        state, outcome = _collect(outcome_read, process, timeout)
-        duration = (time.monotonic() - clock) * 1000
-        log = log_path.read_text(errors="replace")
-    payload, failed = _payload(state, outcome, request_id, timeout, process.returncode)
-    _write_log(function, stream, request_id, log, duration)
-    return Invocation(request_id, payload, failed, log)
+        state, answer, log = self._collect(timeout, MARK + request_id.encode() + MARK)
+        self.cold = False
+        return state, answer, log.decode(errors="replace")
+
+    def _collect(self, timeout: float, mark: bytes) -> tuple[str, bytes, bytes]:
+        buffer, log, started = b"", b"", False
+        deadline = time.monotonic() + INIT_TIMEOUT
+        while not (started and b"\n" in buffer):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.process.kill()
+                self.process.wait()
+                return ("timeout" if started else "init timeout"), b"", log + self._drain()
+            ready = select.select([self.outcome, self.output], [], [], left)[0]
+            if self.output in ready:
+                log += os.read(self.output, 65536)
+            if self.outcome in ready:
+                chunk = os.read(self.outcome, 65536)
+                if not chunk:  # the runtime exited
+                    self.process.wait()
+                    return "done", buffer if started else b"", log + self._drain()
+                buffer += chunk
+                if not started and b"\n" in buffer:
+                    buffer = buffer.split(b"\n", 1)[1]
+                    started, deadline = True, time.monotonic() + timeout
+        while mark not in log:  # the log's end, printed just before the answer
+            if not select.select([self.output], [], [], 5)[0]:
+                break
+            chunk = os.read(self.output, 65536)
+            if not chunk:
+                break
+            log += chunk
+        return "done", buffer.split(b"\n", 1)[0], log.split(mark, 1)[0]
+
+    def _drain(self) -> bytes:
+        """What the runtime printed before it ended (waiting a moment at most)."""
+        log = b""
+        while select.select([self.output], [], [], 1)[0]:
+            chunk = os.read(self.output, 65536)
+            if not chunk:
+                break
+            log += chunk
+        return log
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            os.close(self.outcome)
+        except OSError:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+MARK = b"\x1e"  # lambda_runtime.MARK
+MOST_IDLE = 8  # environments kept warm at once, the oldest closed first
+_IDLE: list[_Environment] = []
+_LOCK = threading.Lock()
+_GENERATION = 0  # a reset starts a new one: nothing warm outlives the functions it served
+
+
+def _key(function: awslambda.LambdaFunction) -> tuple:
+    """What an environment was made from: a change to any of it needs a new one."""
+    return (function.function_arn, hashlib.sha256(function.code_bytes).hexdigest(), function.handler,
+            function.run_time, json.dumps(function.environment_vars or {}, sort_keys=True),
+            function.memory_size, function.logs_group_name)
+
+
+def _take(function: awslambda.LambdaFunction) -> _Environment:
+    key = _key(function)
+    with _LOCK:
+        for environment in reversed(_IDLE):
+            if environment.key == key:
+                _IDLE.remove(environment)
+                if environment.process.poll() is None:
+                    return environment
+                environment.close()
+                break
+    return _Environment(function, key)
+
+
+def _give_back(environment: _Environment) -> None:
+    with _LOCK:
+        if environment.generation == _GENERATION:
+            _IDLE.append(environment)
+            environment = _IDLE.pop(0) if len(_IDLE) > MOST_IDLE else None
+    if environment is not None:
+        environment.close()
+
+
+def forget() -> None:
+    """Close every warm environment (a reset, the emulator stopping)."""
+    global _GENERATION
+    with _LOCK:
+        _GENERATION += 1
+        closing = list(_IDLE)
+        _IDLE.clear()
+    for environment in closing:
+        environment.close()
+
+
+atexit.register(forget)
+
+
+@replace(MotoAPIBackend, "reset")
+def _reset(original, self):
+    forget()
+    return original(self)
 
 
 def _environment(function: awslambda.LambdaFunction, task: Path, stream: str) -> dict[str, str]:
@@ -125,32 +260,6 @@ def _environment(function: awslambda.LambdaFunction, task: Path, stream: str) ->
     emulator = environment(ENDPOINT)
     emulator["AWS_REGION"] = emulator["AWS_DEFAULT_REGION"] = function.region
     return {**kept, **variables, **reserved, **emulator}
-
-
-def _collect(outcome_fd: int, process: subprocess.Popen, timeout: float) -> tuple[str, bytes]:
-    """("done" | "timeout" | "init timeout", what the runtime wrote after "started")."""
-    buffer, started = b"", False
-    deadline = time.monotonic() + INIT_TIMEOUT
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                process.kill()
-                process.wait()
-                return ("timeout" if started else "init timeout"), b""
-            if not select.select([outcome_fd], [], [], left)[0]:
-                continue
-            chunk = os.read(outcome_fd, 65536)
-            if not chunk:
-                break
-            buffer += chunk
-            if not started and b"\n" in buffer:
-                buffer = buffer.split(b"\n", 1)[1]
-                started, deadline = True, time.monotonic() + timeout
-    finally:
-        os.close(outcome_fd)
-    process.wait()
-    return "done", buffer
 
 
 def _payload(state: str, outcome: bytes, request_id: str, timeout: float, code: int | None) -> tuple[bytes, bool]:
@@ -178,7 +287,8 @@ def _write_log(function: awslambda.LambdaFunction, stream: str, request_id: str,
              f"END RequestId: {request_id}",
              f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tMemory Size: {function.memory_size} MB"]
     now = int(time.time() * 1000)
-    backend.create_log_stream(function.logs_group_name, stream)
+    if stream not in backend.groups[function.logs_group_name].streams:  # a warm environment's stream is there
+        backend.create_log_stream(function.logs_group_name, stream)
     backend.put_log_events(function.logs_group_name, stream, [{"timestamp": now, "message": line} for line in lines])
 
 
