@@ -88,4 +88,4 @@ def flag(value: Any) -> bool:
 
 # After the decorators, which each module applies as it is imported; the order is the order they wrap moto in.
 from . import cloudformation, nested_stacks, servicediscovery, ecs, iam, ec2, elbv2, autoscaling  # noqa: E402,F401
-from . import ecr, kms, logs, efs  # noqa: E402,F401
+from . import ecr, kms, logs, efs, server  # noqa: E402,F401
