@@ -33,3 +33,22 @@ def _key_create(original, cls, resource_name, cloudformation_json, account_id, r
 def _key_delete(self, account_id, region_name):
     """Deleting a stack schedules its key's deletion after PendingWindowInDays, as CloudFormation does."""
     kms.kms_backends[account_id][region_name].schedule_key_deletion(self.id, getattr(self, "pending_window_days", 30))
+
+
+class _WhenUsed:
+    """A key's signing key pair, made the first time it is used (Sign, Verify, GetPublicKey)."""
+
+    def __init__(self, make, key_spec: str):
+        self._make, self._key_spec, self._made = make, key_spec, None
+
+    def __getattr__(self, name: str):
+        if self._made is None:
+            self._made = self._make(self._key_spec)
+        return getattr(self._made, name)
+
+
+# moto makes an RSA-2048 key pair for every key, a symmetric one too (its fallback), which only Sign,
+# Verify and GetPublicKey use: a tenth of a second of each emulated deploy that makes a key, so it is
+# made when one of them first asks.
+_generate = kms.generate_private_key
+kms.generate_private_key = lambda key_spec: _WhenUsed(_generate, key_spec)
