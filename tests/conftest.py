@@ -83,17 +83,19 @@ _MODELS = botocore.loaders.create_loader()
 
 
 class Session(boto3.Session):
-    """A boto3 session that makes one client per service and hands it out again: making a botocore client
-    (its methods, its event handlers) costs more than most calls made with it, and tests ask for the same
-    clients over and over. A client asked for with other arguments (a retry config, a region) is made anew."""
+    """A boto3 session that hands out one client per service for the whole run: making a botocore client
+    (its methods, its event handlers) costs more than most calls made with it, and every test asks for the
+    same ones, all on the one emulator with the same credentials. A client asked for with other arguments
+    (a retry config, a region) is made anew."""
+
+    _made: dict[str, object] = {}
 
     def client(self, service_name, *args, **kwargs):
         if args or kwargs:
             return super().client(service_name, *args, **kwargs)
-        made = self.__dict__.setdefault("_made", {})
-        if service_name not in made:
-            made[service_name] = super().client(service_name)
-        return made[service_name]
+        if service_name not in self._made:
+            self._made[service_name] = super().client(service_name)
+        return self._made[service_name]
 
 
 @pytest.fixture
