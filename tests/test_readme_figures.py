@@ -65,8 +65,10 @@ def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def test_the_test_count_quoted_is_the_suite_s():
-    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=600)
-    count = int(re.search(r"^(\d+) tests? collected", collected.stdout, re.M).group(1))
+def test_the_test_count_quoted_is_the_suite_s(request):
+    count = len(request.session.items)  # this run's tests: the whole suite's when it runs whole, as in make test
+    if f"`make test` runs the tests ({count:,} of them)" not in README:  # a part of it, or the README is wrong
+        collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly"],
+                                   cwd=ROOT, capture_output=True, text=True, timeout=600)
+        count = int(re.search(r"^(\d+) tests? collected", collected.stdout, re.M).group(1))
     assert f"`make test` runs the tests ({count:,} of them)" in README, count
