@@ -121,6 +121,43 @@ def test_an_exception_a_timeout_and_a_missing_handler_are_reported_as_lambda_rep
     assert error["errorMessage"] == "Handler 'nothing' missing on module 'index'"
 
 
+COUNTER = """
+    import os
+    calls = 0  # the init phase runs once per execution environment
+
+    def handler(event, context):
+        global calls
+        calls += 1
+        if event.get("fail"):
+            raise RuntimeError("asked to")
+        return {"calls": calls, "stream": context.log_stream_name, "colour": os.environ.get("COLOUR")}
+"""
+
+
+def test_an_environment_stays_warm_until_an_error_a_change_or_a_reset(aws, emulator):
+    # https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+    function(aws, "counter", COUNTER, COLOUR="teal")
+    _, first = invoke(aws, "counter", {})
+    _, second = invoke(aws, "counter", {})
+    assert (first["calls"], second["calls"]) == (1, 2), "the module is imported once, then the environment reused"
+    assert second["stream"] == first["stream"], "one log stream per environment"
+
+    answer, _ = invoke(aws, "counter", {"fail": True})
+    assert answer["FunctionError"] == "Unhandled"
+    _, after_error = invoke(aws, "counter", {})
+    assert after_error["calls"] == 1 and after_error["stream"] != first["stream"], "a new environment after an error"
+
+    aws.client("lambda").update_function_configuration(FunctionName="counter",
+                                                       Environment={"Variables": {"COLOUR": "red"}})
+    _, changed = invoke(aws, "counter", {})
+    assert (changed["calls"], changed["colour"]) == (1, "red"), "a new environment for the changed configuration"
+
+    emulator.reset()
+    function(aws, "counter", COUNTER, COLOUR="red")
+    _, again = invoke(aws, "counter", {})
+    assert again["calls"] == 1, "nothing warm outlives a reset, though the function is the same again"
+
+
 def test_an_event_invocation_is_accepted_at_once_and_runs_afterwards(aws):
     aws.client("s3").create_bucket(Bucket="later")
     function(aws, "recorder", RECORDER, BUCKET="later")
