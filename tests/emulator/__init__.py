@@ -26,7 +26,8 @@ refresh; `scheduler` registers a group's hosts in their ECS cluster and places s
 so and rolling back a failed update; `update_plan` plans change sets by the same rules.
 `managed_policies` parses moto's AWS managed policies once per process (every reset rebuilt them);
 `template_parsing` reads templates with libyaml (moto's pure-Python loader was most of a deploy's time).
-`public_images` builds Amazon's public AMIs once per account and region (every reset rebuilt 1,301 of them).
+`public_images` builds Amazon's public AMIs once per account and region (every reset rebuilt 1,301 of them);
+`public_parameters` does the same for AWS's public SSM parameters (/aws/service/...).
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations
@@ -62,6 +63,7 @@ def install() -> list[str]:
     from . import managed_policies  # noqa: F401  (AWS managed policies parsed once, not on every reset)
     from . import template_parsing  # noqa: F401  (templates parsed by libyaml, the same data)
     from . import public_images  # noqa: F401  (Amazon's AMIs built once per account and region, not on every reset)
+    from . import public_parameters  # noqa: F401  (AWS's public SSM parameters, likewise)
 
     if not _installed:
         rules.install()  # before midway, which wraps CreateChangeSet in turn
