@@ -232,10 +232,14 @@ def is_arm64(instance_type: str) -> bool:
 
 
 def assert_lints_clean(app, tmp_path) -> dict[str, str]:
-    """cfn-lint the build and the local-URL variant (which lets cfn-lint check nested parameters, E3043)."""
+    """cfn-lint the build, its root as the local-URL variant (which lets cfn-lint check nested parameters, E3043).
+
+    The variant's root is the root but for the children's TemplateURLs, the same expression for every app
+    (`make lint` lints it as built): linting the root twice would find nothing more."""
     build = write_build(app, tmp_path / "b")
     local = write_build(app, tmp_path / "l", local_urls=True)
-    for run in (cfn_lint(sorted(build.glob("*.yaml"))), cfn_lint([local / "main.yaml"], "W3002")):
+    children = sorted(path for path in build.glob("*.yaml") if path.name != "main.yaml")
+    for run in (cfn_lint(children), cfn_lint([local / "main.yaml"], "W3002")):
         assert run.returncode == 0, run.stdout + run.stderr
     # What was written is what templates() renders: the lint covered the templates tested above.
     assert {p.name for p in build.glob("*.yaml")} == set(templates(app))
