@@ -231,8 +231,12 @@ def _hosts_function(stack: Stack, group: AutoScalingGroup, provider: CapacityPro
         "HostsFunction", FunctionName=names.hosts_function().sub(), Runtime="python3.12", Handler="index.handler",
         Role=GetAtt(role, "Arn"), Timeout=60, MemorySize=128, Code=Code(ZipFile=inline_code(HOSTS_FUNCTION)),
         Description="Keeps the hosts' public addresses in the load balancer's group; releases the hosts on delete",
+        # boto3 in Lambda retries a throttled or failed call 4 times in its legacy mode; a custom resource that
+        # fails its stack over one AWS hiccup is worth 10 attempts, as the lifecycle makes. Read by botocore:
+        # https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
         Environment=Environment(Variables={"GROUP": Ref(group), "SECURITY_GROUP": addresses,
-                                           "PORTS": ",".join(map(str, ports))}),
+                                           "PORTS": ",".join(map(str, ports)),
+                                           "AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "10"}),
         LoggingConfig=LoggingConfig(LogGroup=Ref(logs_group)),
         # Reserved concurrency is taken from the account's pool, which must keep its unreserved minimum:
         # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html

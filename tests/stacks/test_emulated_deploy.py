@@ -770,7 +770,8 @@ def _hosts_function(d: Deployment, items: list[Resource]) -> None:
     assert described["Role"] == role["Arn"]
     assert described["Environment"]["Variables"] == {
         "GROUP": d.one("cluster.yaml", "HostGroup").physical_id,
-        "SECURITY_GROUP": d.one("network.yaml", "HostAddressesSecurityGroup").physical_id, "PORTS": "8080"}
+        "SECURITY_GROUP": d.one("network.yaml", "HostAddressesSecurityGroup").physical_id, "PORTS": "8080",
+        "AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "10"}
     assert described["LoggingConfig"]["LogGroup"] == f"/ecs/{d.environment}/hosts-function"
 
 
