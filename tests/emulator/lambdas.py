@@ -259,7 +259,10 @@ def _environment(function: awslambda.LambdaFunction, task: Path, stream: str) ->
     variables = {str(k): str(v) for k, v in (function.environment_vars or {}).items()}
     emulator = environment(ENDPOINT)
     emulator["AWS_REGION"] = emulator["AWS_DEFAULT_REGION"] = function.region
-    return {**kept, **variables, **reserved, **emulator}
+    # The emulator's own retry mode is a default: a function that sets its own (AWS_RETRY_MODE is not one
+    # of Lambda's reserved variables) keeps it. What points it at the emulator always wins.
+    retries = {"AWS_RETRY_MODE": emulator.pop("AWS_RETRY_MODE")}
+    return {**kept, **retries, **variables, **reserved, **emulator}
 
 
 def _payload(state: str, outcome: bytes, request_id: str, timeout: float, code: int | None) -> tuple[bytes, bool]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import textwrap
 import time
 import zipfile
@@ -71,13 +72,16 @@ def test_a_function_runs_with_its_environment_its_context_and_boto3_reaching_the
         def handler(event, context):
             print("probing", event["n"])
             return {"n": event["n"] + 1, "colour": os.environ["COLOUR"], "region": os.environ["AWS_REGION"],
+                    "retries": os.environ["AWS_RETRY_MODE"], "endpoint": os.environ["AWS_ENDPOINT_URL"],
                     "buckets": [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]],
                     "name": context.function_name, "arn": context.invoked_function_arn,
                     "request": context.aws_request_id, "memory": context.memory_limit_in_mb,
                     "left": context.get_remaining_time_in_millis(), "stream": context.log_stream_name}
-    """, timeout=7, COLOUR="teal")
+    """, timeout=7, COLOUR="teal", AWS_RETRY_MODE="legacy", AWS_ENDPOINT_URL="https://lambda.us-east-1.amazonaws.com")
 
     answer, result = invoke(aws, "probe", {"n": 41}, LogType="Tail")
+    # The function's own settings, but never an endpoint other than the emulator's.
+    assert result["retries"] == "legacy" and result["endpoint"] == os.environ["AWS_ENDPOINT_URL"]
 
     assert "FunctionError" not in answer
     assert result["n"] == 42 and result["colour"] == "teal" and result["region"] == "us-east-1"
