@@ -31,26 +31,21 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {name[++n] = $$1; text[n] = $$2; if (length($$1) > width) width = length($$1)} \
 	END {for (i = 1; i <= n; i++) printf "  make %-" width "s  %s\n", name[i], text[i]}' $(MAKEFILE_LIST)
 
-# --no-compile: pip would byte-compile every module of every package (moto's hundreds of services,
-# checkov's parsers), most of which nothing here imports; Python compiles a module the first time it
-# is imported instead. The installs of `make test`, run one after another, took 39 s instead of 61 s.
-INSTALL := install --quiet --disable-pip-version-check --no-compile
-
 $(VENV)/.runtime: requirements.txt
-	$(PYTHON) -m venv $(VENV) && $(PY) -m pip $(INSTALL) -r requirements.txt && touch $@
+	$(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt && touch $@
 
 $(VENV)/.ops: requirements-ops.txt $(VENV)/.runtime
-	$(PY) -m pip $(INSTALL) -r requirements-ops.txt && touch $@
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-ops.txt && touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.ops
-	$(PY) -m pip $(INSTALL) -r requirements-dev.txt && touch $@
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt && touch $@
 
 # taskcat pins jsonschema<4 and urllib3<2, which moto 5 cannot live with: its own environment.
 $(TASKCAT_VENV)/.installed: requirements-taskcat.txt
-	$(PYTHON) -m venv $(TASKCAT_VENV) && $(TASKCAT_VENV)/bin/python -m pip $(INSTALL) -r requirements-taskcat.txt && touch $@
+	$(PYTHON) -m venv $(TASKCAT_VENV) && $(TASKCAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-taskcat.txt && touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
-	$(PYTHON) -m venv $(CHECKOV_VENV) && $(CHECKOV_VENV)/bin/python -m pip $(INSTALL) -r requirements-checkov.txt && touch $@
+	$(PYTHON) -m venv $(CHECKOV_VENV) && $(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt && touch $@
 
 templates: $(VENV)/.runtime ## Render every template into build/ (CONFIG=app.yaml, OUT=dir for another app)
 	$(PY) -m templates_src build $(CONFIG_ARG) $(OUT_ARG)
