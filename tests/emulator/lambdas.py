@@ -131,15 +131,19 @@ class _Environment:
     def _collect(self, timeout: float, mark: bytes) -> tuple[str, bytes, bytes]:
         buffer, log, started = b"", b"", False
         deadline = time.monotonic() + INIT_TIMEOUT
+        watched = [self.outcome, self.output]
         while not (started and b"\n" in buffer):
             left = deadline - time.monotonic()
             if left <= 0:
                 self.process.kill()
                 self.process.wait()
                 return ("timeout" if started else "init timeout"), b"", log + self._drain()
-            ready = select.select([self.outcome, self.output], [], [], left)[0]
+            ready = select.select(watched, [], [], left)[0]
             if self.output in ready:
-                log += os.read(self.output, 65536)
+                chunk = os.read(self.output, 65536)
+                log += chunk
+                if not chunk:  # its output closed: only the answer is left to wait for
+                    watched.remove(self.output)
             if self.outcome in ready:
                 chunk = os.read(self.outcome, 65536)
                 if not chunk:  # the runtime exited
