@@ -80,10 +80,13 @@ PHASE = start=$$(date +%s); $(2); status=$$?; \
 # worksteal: the workers take tests from each other's queues until all are done, so one slow test
 # (a lifecycle under faults, the config fuzz) does not leave a worker idle while another works through a
 # queue fixed at the start. --durations lists the slowest, the first place to look when the suite slows.
+# compileall: where PYTHONDONTWRITEBYTECODE is set, no process caches the project's modules it compiles, and the
+# suite starts hundreds (each make deploy, status, cleanup...); compiled once here, each of them reads them.
 check: ## What `make test` times: the environments (in parallel), lint, then pytest on four workers (an emulator each)
 	@$(call PHASE,installs,$(MAKE) --no-print-directory -j3 $(ENVIRONMENTS))
 	@$(call PHASE,lint,$(MAKE) --no-print-directory lint)
-	@$(call PHASE,pytest,$(PY) -m pytest -n 4 --dist worksteal --durations 10)
+	@$(call PHASE,pytest,$(PY) -m compileall -q templates_src scripts tests && \
+		$(PY) -m pytest -n 4 --dist worksteal --durations 10)
 
 emulator: $(VENV)/.dev ## Run the local AWS emulator standalone on 127.0.0.1:PORT (default 5000) until Ctrl-C
 	PYTHONPATH=tests $(PY) -m emulator --port $(PORT)
