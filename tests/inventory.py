@@ -28,22 +28,9 @@ def pages(client, operation: str, key: str, **kwargs) -> list:
 
 
 def take(session: boto3.Session | None = None) -> Inventory:
-    clients = _Clients(session or boto3.Session())
-    return {name: sorted(lister(clients)) for name, lister in KINDS.items()}
-
-
-class _Clients:
-    """The session's clients, one per service for the whole inventory: a botocore client takes longer
-    to make than the list calls made with it, and the kinds share a few services (ec2, iam, ecs)."""
-
-    def __init__(self, session: boto3.Session):
-        self.session = session
-        self._made: dict[str, object] = {}
-
-    def client(self, service: str):
-        if service not in self._made:
-            self._made[service] = self.session.client(service)
-        return self._made[service]
+    """The tests pass their session, which makes one client per service for the run (conftest.Session)."""
+    session = session or boto3.Session()
+    return {name: sorted(lister(session)) for name, lister in KINDS.items()}
 
 
 def difference(before: Inventory, after: Inventory) -> dict[str, dict[str, list[str]]]:
