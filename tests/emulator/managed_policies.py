@@ -19,6 +19,8 @@ from moto.iam import models
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.settings import load_iam_aws_managed_policies
 
+from .fixes import copy_of
+
 
 @functools.cache
 def _fields() -> tuple[tuple[str, dict], ...]:
@@ -37,17 +39,11 @@ def _built(account_id: str, region: str) -> tuple[models.AWSManagedPolicy, ...]:
                  for name, fields in _fields())
 
 
-def _copy(policy: models.AWSManagedPolicy) -> models.AWSManagedPolicy:
-    """An object of its own, whose mutable parts (versions, tags) are its own too."""
-    copy = object.__new__(type(policy))
-    copy.__dict__.update(policy.__dict__, versions=list(policy.versions), tags=dict(policy.tags))
-    return copy
-
-
 def _init_aws_policies(self: models.IAMBackend) -> list[models.ManagedPolicy]:
     if not load_iam_aws_managed_policies():
         return []
-    return [_copy(policy) for policy in _built(self.account_id, self.region_name)]
+    return [copy_of(policy, versions=list(policy.versions), tags=dict(policy.tags))
+            for policy in _built(self.account_id, self.region_name)]
 
 
 models.IAMBackend._init_aws_policies = _init_aws_policies

@@ -14,23 +14,18 @@ import os
 from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.elastic_block_store import Snapshot
 
-from .fixes import replace
+from .fixes import copy_of, replace
 
 _BUILT: dict[tuple, list[Ami]] = {}
 
 
-def _copy(model, backend, **own):
-    made = object.__new__(type(model))
-    made.__dict__.update(model.__dict__, ec2_backend=backend, **own)
-    return made
-
-
 def _copy_ami(ami: Ami, backend) -> Ami:
     snapshot: Snapshot = ami.ebs_snapshot
-    snapshot = _copy(snapshot, backend, create_volume_permission_groups=set(snapshot.create_volume_permission_groups),
-                     create_volume_permission_userids=set(snapshot.create_volume_permission_userids))
-    return _copy(ami, backend, launch_permissions=[dict(p) for p in ami.launch_permissions],
-                 product_codes=set(ami.product_codes), ebs_snapshot=snapshot)
+    snapshot = copy_of(snapshot, ec2_backend=backend,
+                       create_volume_permission_groups=set(snapshot.create_volume_permission_groups),
+                       create_volume_permission_userids=set(snapshot.create_volume_permission_userids))
+    return copy_of(ami, ec2_backend=backend, launch_permissions=[dict(p) for p in ami.launch_permissions],
+                   product_codes=set(ami.product_codes), ebs_snapshot=snapshot)
 
 
 @replace(AmiBackend, "_load_amis")

@@ -12,16 +12,15 @@ from collections import defaultdict
 
 from moto.ssm.models import Parameter, ParameterDict
 
-from .fixes import replace
+from .fixes import copy_of, replace
 
 _BUILT: dict[tuple[str, str, str], list[Parameter]] = {}
 
 
 def _copy(parameter: Parameter) -> Parameter:
-    made = object.__new__(type(parameter))
-    made.__dict__.update(parameter.__dict__, labels=list(parameter.labels),
-                         policies=list(parameter.policies) if isinstance(parameter.policies, list) else parameter.policies)
-    return made
+    policies = parameter.policies
+    return copy_of(parameter, labels=list(parameter.labels),
+                   policies=list(policies) if isinstance(policies, list) else policies)
 
 
 @replace(ParameterDict, "_load_tree_parameters")

@@ -81,6 +81,14 @@ def replace(owner: Any, name: str) -> Callable:
     return decorate
 
 
+def copy_of(model: Any, **own: Any) -> Any:
+    """A shallow copy of a moto model, with `own` values for its mutable parts (lists, sets, its backend):
+    what public_images, public_parameters and managed_policies hand each backend instead of building anew."""
+    made = object.__new__(type(model))
+    made.__dict__.update(model.__dict__, **own)
+    return made
+
+
 def flag(value: Any) -> bool:
     """A template's boolean, given as true or "true" (any case)."""
     return value is True or str(value).lower() == "true"
