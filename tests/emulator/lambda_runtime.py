@@ -5,11 +5,12 @@ code directory, with the function's environment, and sends it one invocation per
 {"context": ..., "event": ...}. The first one also runs the init phase (the handler's module is
 imported once, as Lambda keeps an environment warm between invocations). For each, it writes
 "started" and a newline to OUTCOME_FD once the handler is loaded (the function's timeout counts from
-here), then, on one line, "R" and the handler's return value as JSON, or "E" and the error as Lambda
-reports it. Whatever the function prints is its log; the end of each invocation's log is marked on
-stdout by MARK, the request id and MARK. After an error it exits: lambdas.py starts the next
-invocation in a new environment. Standard library only: it runs beside the function's code, not the
-emulator's.
+here), then, on one line, "R" and the handler's return value as JSON, "E" and the handler's error as
+Lambda reports it, or "I" and an init error (a module that does not import, a handler that is not
+there). Whatever the function prints is its log; the end of each invocation's log is marked on stdout
+by MARK, the request id and MARK. After an init error it exits, and lambdas.py starts the next
+invocation in a new environment, as Lambda runs the init phase again; a handler's error leaves the
+environment as it is. Standard library only: it runs beside the function's code, not the emulator's.
 """
 from __future__ import annotations
 
@@ -114,9 +115,10 @@ def main() -> None:
             answer = run(*loaded, request["event"], spec)
             sys.stderr.flush()
             print(MARK + request_id + MARK, end="", flush=True)
-            outcome.write(answer + b"\n")
-            if answer[:1] != b"R":
+            if loaded[1] is not None:  # the init phase failed: this environment is done
+                outcome.write(b"I" + answer[1:] + b"\n")
                 return
+            outcome.write(answer + b"\n")
 
 
 if __name__ == "__main__":

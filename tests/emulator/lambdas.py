@@ -6,8 +6,9 @@ zips as index.py beside cfnresponse.py as Lambda does, or a zip given to CreateF
 `sys.executable` (this interpreter, not the runtime's exact minor version), its code unpacked in a
 temporary directory, through lambda_runtime.py, in an execution environment kept warm between
 invocations as Lambda keeps one (the module is imported once; one invocation at a time each; a new
-environment when all are busy, when the function's code or configuration changed, after an error or a
-timeout, and after a reset):
+environment when all are busy, when the function's code or configuration changed, after a failed init,
+a crash or a timeout, which reset Lambda's environment too, and after a reset; a handler's error does
+not):
 
 - the environment is the function's `Environment.Variables`, then Lambda's reserved variables, then
   the emulator's (loopback endpoint, dummy credentials, region), so boto3 inside the function reaches
@@ -92,10 +93,10 @@ def invoke(function: awslambda.LambdaFunction, event: Any) -> Invocation:
     state, outcome, log = environment.run({"context": spec, "event": event}, request_id, timeout)
     duration = (time.monotonic() - clock) * 1000
     payload, failed = _payload(state, outcome, request_id, timeout, environment.process.returncode)
-    if failed:
-        environment.close()  # the runtime exits after an error; a timeout was killed
-    else:
+    if state == "done" and outcome[:1] in (b"R", b"E"):  # the runtime answered and goes on
         _give_back(environment)
+    else:  # it exited (a failed init, a crash) or was killed at its timeout
+        environment.close()
     _write_log(function, environment.stream, request_id, log, duration)
     return Invocation(request_id, payload, failed, log)
 
@@ -272,7 +273,7 @@ def _environment(function: awslambda.LambdaFunction, task: Path, stream: str) ->
 def _payload(state: str, outcome: bytes, request_id: str, timeout: float, code: int | None) -> tuple[bytes, bool]:
     if state == "done" and outcome[:1] == b"R":
         return outcome[1:], False
-    if state == "done" and outcome[:1] == b"E":
+    if state == "done" and outcome[:1] in (b"E", b"I"):
         return outcome[1:], True
     if state == "timeout":
         error = {"errorType": "Sandbox.Timedout",

@@ -134,11 +134,13 @@ COUNTER = """
         calls += 1
         if event.get("fail"):
             raise RuntimeError("asked to")
+        if event.get("crash"):
+            os._exit(1)
         return {"calls": calls, "stream": context.log_stream_name, "colour": os.environ.get("COLOUR")}
 """
 
 
-def test_an_environment_stays_warm_until_an_error_a_change_or_a_reset(aws, emulator):
+def test_an_environment_stays_warm_until_a_crash_a_change_or_a_reset(aws, emulator):
     # https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
     function(aws, "counter", COUNTER, COLOUR="teal")
     _, first = invoke(aws, "counter", {})
@@ -149,7 +151,12 @@ def test_an_environment_stays_warm_until_an_error_a_change_or_a_reset(aws, emula
     answer, _ = invoke(aws, "counter", {"fail": True})
     assert answer["FunctionError"] == "Unhandled"
     _, after_error = invoke(aws, "counter", {})
-    assert after_error["calls"] == 1 and after_error["stream"] != first["stream"], "a new environment after an error"
+    assert after_error["calls"] == 4 and after_error["stream"] == first["stream"], "a handler's error keeps it"
+
+    answer, error = invoke(aws, "counter", {"crash": True})
+    assert answer["FunctionError"] == "Unhandled" and error["errorType"] == "Runtime.ExitError"
+    _, after_crash = invoke(aws, "counter", {})
+    assert after_crash["calls"] == 1 and after_crash["stream"] != first["stream"], "a new environment after a crash"
 
     aws.client("lambda").update_function_configuration(FunctionName="counter",
                                                        Environment={"Variables": {"COLOUR": "red"}})
