@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from helpers import BUILD, ROOT, app_from, cfn_lint, dks_data, service, templates, write_build
+import lint  # scripts/, on the path through helpers
 from templates_src import render
 from templates_src.stacks import services, wiring
 from templates_src.app.config import App
@@ -159,6 +160,73 @@ def test_local_url_lint_catches_a_parameter_the_root_forgets(tmp_path, dks):
     (out / "main.yaml").write_text(broken)
     run = cfn_lint([out / "main.yaml"], "W3002")
     assert run.returncode != 0 and "E3043" in run.stdout, run.stdout
+
+
+# A template with a mistake in each part cfn-lint's schema rules walk: parameters, conditions, resources (types,
+# patterns, formats, functions), outputs.
+BROKEN = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  Size:
+    Type: Number
+    Default: big
+  Unused:
+    Type: String
+Conditions:
+  Big: !Equals [!Ref Size, 3, 4]
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Condition: Missing
+    Properties:
+      BucketName: Not_Valid
+      Nope: 1
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties:
+      Cpu: 12
+      ContainerDefinitions:
+        - Name: web
+          Image: !Sub "${Nowhere}/x"
+          Memory: lots
+          PortMappings:
+            - ContainerPort: 70000
+          Environment:
+            - Name: A
+              Value: !GetAtt Bucket.NoSuchAttribute
+  Group:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: g
+      SecurityGroupIngress:
+        - IpProtocol: tcp
+          FromPort: 80
+          ToPort: 80
+          CidrIp: 0.0.0.0/33
+      VpcId: !If [Big, vpc-1, !Ref AWS::NoValue]
+Outputs:
+  Out:
+    Value: !GetAtt Task.Nope
+    Export:
+      Name: !Ref Missing
+"""
+
+
+def test_in_process_lint_finds_what_the_cfn_lint_command_finds(tmp_path):
+    """scripts/lint.py's findings() reuses cfn-lint's validator classes; the command makes them anew each time.
+    After the build's templates (so the reused classes are those of real templates), the same mistakes are
+    found at the same lines with the same words."""
+    for template in sorted(BUILD.glob("*.yaml")):
+        assert lint.findings(template) == [], template.name
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN)
+    code, out = lint.cfn_lint([broken])
+    # file:line:column:end line:end column:rule:message
+    by_command = {tuple(line.split(":", 6)[i] for i in (5, 1, 6)) for line in out.splitlines()}
+    in_process = {re.fullmatch(r"\[(\w+): [^]]*\] \((.*)\) matched .*:(\d+)", f, re.S).group(1, 3, 2)
+                  for f in lint.findings(broken)}
+    assert code != 0 and len(by_command) >= 12
+    assert in_process == by_command
 
 
 # --- files delivered into a container --------------------------------------------------------------
