@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from helpers import BUILD, ROOT, app_from, cfn_lint, dks_data, service, templates, write_build
-import lint  # scripts/, on the path through helpers
+from helpers import BUILD, ROOT, app_from, cfn_lint, dks_data, lint, service, templates, write_build
 from templates_src import render
 from templates_src.stacks import services, wiring
 from templates_src.app.config import App

@@ -25,7 +25,6 @@ import hashlib
 import multiprocessing
 import os
 import re
-import sys
 import types
 import typing
 from concurrent.futures import ProcessPoolExecutor
@@ -37,14 +36,12 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import ROOT
+from helpers import lint
 from templates_src import render
 from templates_src.app import config, instance_types, loading
 from templates_src.app.config import ConfigError
 from templates_src.app.quotas import QuotaError
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import lint  # noqa: E402
 
 # FUZZ_EXAMPLES=N runs more examples (or fewer, while working on the strategies). make test runs 350: about a
 # hundred accepted apps, each linted, which is most of the suite's cfn-lint time.

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from helpers import ROOT, cfn_lint
+from helpers import ROOT, cfn_lint, lint
 from templates_src import render  # noqa: E402
 from templates_src.compose import command as compose_command  # noqa: E402
 from templates_src.compose import context, networks, reading, volumes  # noqa: E402
@@ -22,8 +21,6 @@ from templates_src.compose import services as compose_services  # noqa: E402
 from templates_src.app import checks, config, loading
 from templates_src.compose.reading import ComposeError
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import lint  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "compose" / "corpus"
 
