@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,14 @@ def as_typed(**env: str) -> dict[str, str]:
     outer = {name: value for name, value in os.environ.items()
              if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
     return {**outer, **env}
+
+
+def interruptible() -> None:
+    """A Popen preexec_fn: in the child, Ctrl-C as a terminal delivers it. A run started in the background by a
+    non-interactive shell (nohup, `&`, some CI runners) inherits SIGINT ignored, and so would the command and
+    Python in it (no KeyboardInterrupt then); a test that sends SIGINT means the user's Ctrl-C, not that
+    inheritance."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def dks_data() -> dict:

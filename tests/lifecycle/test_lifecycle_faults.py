@@ -13,7 +13,7 @@ import time
 
 import inventory
 import pytest
-from helpers import BUILD, ROOT, as_typed
+from helpers import BUILD, ROOT, as_typed, interruptible
 from test_lifecycle import REGISTRY, STACK, run, stack
 
 # A good share of the calls: throttling (with the protocol's own code) and transient 500/503.
@@ -46,13 +46,6 @@ def test_deploy_and_cleanup_complete_while_a_third_of_the_calls_are_throttled_or
 
 
 # --- interrupted ---------------------------------------------------------------------------------
-
-def interruptible() -> None:
-    """In the child: Ctrl-C as a terminal delivers it. A run started in the background by a
-    non-interactive shell (nohup, `&`, some CI runners) inherits SIGINT ignored, and so would make
-    and Python; the test means the user's Ctrl-C, not that inheritance."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
 
 def start(command: str, **env: str) -> subprocess.Popen:
     """`make <command>` in its own process group, as a terminal runs it (Ctrl-C reaches the group)."""

@@ -13,7 +13,7 @@ import time
 import pytest
 import tmux
 from botocore.exceptions import ClientError
-from helpers import ROOT, as_typed
+from helpers import ROOT, as_typed, interruptible
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from lifecycle import logs  # noqa: E402
@@ -140,7 +140,8 @@ def test_follow_prints_new_events_once_each_and_ctrl_c_ends_it_cleanly(deployed)
     t = now_ms()
     write(deployed, "dks-api", (t - 5_000, "api before following"))
     follower = subprocess.Popen([sys.executable, "scripts/ecs-app", "logs"], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=as_typed(STACK=STACK, FOLLOW="1"))
+                                stderr=subprocess.PIPE, text=True, env=as_typed(STACK=STACK, FOLLOW="1"),
+                                preexec_fn=interruptible)
     printed: list[str] = []
     reader = threading.Thread(target=lambda: printed.extend(iter(follower.stdout.readline, "")), daemon=True)
     reader.start()
