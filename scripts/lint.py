@@ -15,6 +15,7 @@ made once each (see _reuse_validator_classes).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import subprocess
@@ -53,6 +54,7 @@ def _runner(ignore: tuple[str, ...]):
     from cfnlint.runner import Runner
 
     _reuse_validator_classes()
+    _keep_dataclass_fields()
     return Runner(ConfigMixIn([], ignore_checks=list(ignore)))
 
 
@@ -85,6 +87,27 @@ def _reuse_validator_classes() -> None:
         return made[key][0]
 
     validators.create = reusing  # Validator.extend calls the module's create
+
+
+@functools.cache
+def _keep_dataclass_fields() -> None:
+    """The fields of a dataclass, worked out once per class.
+
+    cfn-lint 1.58 makes each new context, validator and function filter with evolve(), which asks
+    dataclasses.fields() for the class's fields every time: about 7 calls per property it checks, each building
+    the same tuple again. Kept per class, linting the Compose corpus's builds takes 9% less (150 templates:
+    10.0 -> 9.1 CPU-s). A class's fields do not change once it is made; an instance is looked up as before."""
+    from cfnlint.context import context
+    from cfnlint.jsonschema import _filter, validators
+
+    of_class = functools.cache(dataclasses.fields)
+
+    def fields(class_or_instance):
+        return of_class(class_or_instance) if isinstance(class_or_instance, type) else dataclasses.fields(
+            class_or_instance)
+
+    for module in (context, _filter, validators):  # each imported `fields` from dataclasses by name
+        module.fields = fields
 
 
 def cfn_lint(templates: list[Path], ignore: list[str] = ()) -> tuple[int, str]:
