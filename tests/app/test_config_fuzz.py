@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -855,10 +856,16 @@ def digest(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def linters():
-    """One cfn-lint process per core, forked after the rules are loaded here (so they load once)."""
+    """One cfn-lint process per core, forked after the rules are loaded here (so they load once).
+
+    What the worker holds by then is frozen out of the collector's sight first: a child's collections then
+    leave the parent's objects alone, instead of visiting (and so copying) them, as
+    https://docs.python.org/3/library/gc.html#gc.freeze advises before a fork (the fuzz: 43.6 -> 41.4 CPU-s)."""
     lint.findings("Resources: {}\n")
+    gc.freeze()
     with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=multiprocessing.get_context("fork")) as pool:
         yield pool
+    gc.unfreeze()
 
 
 def assert_lints_clean(app: config.App, local: Path, linters: ProcessPoolExecutor) -> None:
