@@ -860,12 +860,12 @@ def linters():
 
     What the worker holds by then is frozen out of the collector's sight first: a child's collections then
     leave the parent's objects alone, instead of visiting (and so copying) them, as
-    https://docs.python.org/3/library/gc.html#gc.freeze advises before a fork (the fuzz: 43.6 -> 41.4 CPU-s)."""
+    https://docs.python.org/3/library/gc.html#gc.freeze advises before a fork (the fuzz: 43.6 -> 41.4 CPU-s).
+    Left frozen afterwards, as the emulator fixture leaves its own: unfreezing would undo that one too."""
     lint.findings("Resources: {}\n")
     gc.freeze()
     with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=multiprocessing.get_context("fork")) as pool:
         yield pool
-    gc.unfreeze()
 
 
 def assert_lints_clean(app: config.App, local: Path, linters: ProcessPoolExecutor) -> None:
