@@ -38,6 +38,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -110,12 +111,17 @@ class _Environment:
         task = Path(self.root, "task")
         zipfile.ZipFile(io.BytesIO(function.code_bytes)).extractall(task)
         self.stream = f"{datetime.datetime.now(datetime.timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        outcome_read, outcome_write = os.pipe()
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-u", str(RUNTIME), str(task), function.handler or "", str(outcome_write)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=task,
-            env=_environment(function, task, self.stream), pass_fds=(outcome_write,))
-        os.close(outcome_write)
+        variables, handler = _environment(function, task, self.stream), function.handler or ""
+        forked = _ZYGOTE.start(task, handler, variables)
+        if forked:
+            self.process, outcome_read = forked
+        else:
+            outcome_read, outcome_write = os.pipe()
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-u", str(RUNTIME), str(task), handler, str(outcome_write)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=task, env=variables,
+                pass_fds=(outcome_write,))
+            os.close(outcome_write)
         self.outcome, self.output = outcome_read, self.process.stdout.fileno()
 
     def run(self, request: dict, request_id: str, timeout: float) -> tuple[str, bytes, str]:
@@ -188,6 +194,135 @@ class _Environment:
             pass
         shutil.rmtree(self.root, ignore_errors=True)
 
+
+class _Zygote:
+    """lambda_runtime.py --zygote, started once: each environment is forked from it, with boto3 imported already
+    (an environment of this project's hosts function: 0.30 -> 0.20 CPU-s), instead of started as a new interpreter.
+
+    A function whose code carries a top-level module the zygote holds (its own boto3, say) gets a new
+    interpreter, which imports the function's copy as Lambda does; so does every function if the zygote cannot
+    start or has ended. What the environments see is what a new process sees: lambda_runtime.py's main() with
+    the function's directory, variables and descriptors."""
+
+    def __init__(self):
+        self.lock, self.changed = threading.Lock(), threading.Condition()
+        self.process = self.channel = None
+        self.preloaded: set[str] = set()
+        self.replies: list[dict] = []
+        self.ended: dict[int, int] = {}
+        self.alive = False
+
+    def start(self, task: Path, handler: str, variables: dict[str, str]) -> tuple[_Forked, int] | None:
+        """The environment's process and the read end of its outcome pipe, or None: start one yourself."""
+        with self.lock:
+            if self.process is None:
+                self._begin()
+            if not self.alive or any(entry.name.removesuffix(".py") in self.preloaded for entry in task.iterdir()):
+                return None
+            stdin, output, outcome = os.pipe(), os.pipe(), os.pipe()
+            ours, theirs = (stdin[1], output[0], outcome[0]), (stdin[0], output[1], outcome[1])
+            try:
+                socket.send_fds(self.channel, [json.dumps({"task": str(task), "handler": handler,
+                                                           "env": variables}).encode()], list(theirs))
+                pid = self._reply()
+            finally:
+                for fd in theirs:
+                    os.close(fd)
+            if pid is None:
+                for fd in ours:
+                    os.close(fd)
+                return None
+        return _Forked(self, pid, stdin[1], output[0]), outcome[0]
+
+    def _begin(self) -> None:
+        self.channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        kept = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "TMPDIR") if name in os.environ}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-u", str(RUNTIME), "--zygote", str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), env=kept)
+        except OSError:
+            self.process = False
+            return
+        finally:
+            theirs.close()
+        self.alive = True
+        threading.Thread(target=self._listen, name="lambda zygote", daemon=True).start()
+        said = self._reply()
+        self.preloaded = set(said["preloaded"]) if said else set()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                message = self.channel.recv(1 << 20)
+            except OSError:
+                message = b""
+            with self.changed:
+                if not message:
+                    self.alive = False
+                else:
+                    said = json.loads(message)
+                    if "exited" in said:
+                        self.ended[said["exited"]] = said["code"]
+                    else:
+                        self.replies.append(said)
+                self.changed.notify_all()
+            if not message:
+                return
+
+    def _reply(self) -> Any:
+        """The zygote's next answer (its pid for "started"), None if it ended first."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.replies or not self.alive, timeout=INIT_TIMEOUT)
+            if not self.replies:
+                return None
+            said = self.replies.pop(0)
+        return said.get("started", said)
+
+    def returncode(self, pid: int, wait: bool) -> int | None:
+        with self.changed:
+            if wait:
+                self.changed.wait_for(lambda: pid in self.ended or not self.alive)
+            if pid in self.ended:
+                return self.ended.pop(pid)
+            return None if self.alive else -9  # the zygote was killed: its children's ends go unsaid, taken as killed
+
+    def kill(self, pid: int) -> None:
+        try:
+            self.channel.send(json.dumps({"kill": pid}).encode())
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        if self.process:
+            self.channel.close()  # the zygote kills what is left and ends
+            self.process.wait()
+
+
+class _Forked:
+    """An environment's process forked by the zygote: what _Environment uses of a Popen."""
+
+    def __init__(self, zygote: _Zygote, pid: int, stdin: int, stdout: int):
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+        self.stdin, self.stdout = os.fdopen(stdin, "wb"), os.fdopen(stdout, "rb")
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.zygote.returncode(self.pid, wait=False)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = self.zygote.returncode(self.pid, wait=True)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            self.zygote.kill(self.pid)
+
+
+_ZYGOTE = _Zygote()
+atexit.register(_ZYGOTE.stop)  # registered before forget below, so it runs after it: environments first
 
 MARK = b"\x1e"  # lambda_runtime.MARK
 MOST_IDLE = 8  # environments kept warm at once, the oldest closed first

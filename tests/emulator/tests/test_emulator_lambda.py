@@ -125,6 +125,32 @@ def test_an_exception_a_timeout_and_a_missing_handler_are_reported_as_lambda_rep
     assert error["errorMessage"] == "Handler 'nothing' missing on module 'index'"
 
 
+def test_a_function_that_carries_its_own_boto3_imports_its_own(aws, tmp_path):
+    # https://docs.aws.amazon.com/lambda/latest/dg/python-package.html: the runtime's boto3 serves a function
+    # unless its package carries one, which comes first on the path. The environments forked with boto3
+    # imported already must not hide a function's own.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", textwrap.dedent("""
+            import os, sys
+            import boto3
+            def handler(event, context):
+                return {"boto3": getattr(boto3, "WHOSE", "the runtime's"), "cwd": os.getcwd(),
+                        "root": os.environ["LAMBDA_TASK_ROOT"], "path": sys.path[0]}
+        """))
+        archive.writestr("boto3/__init__.py", 'WHOSE = "its own"\n')
+    role = aws.client("iam").create_role(RoleName="runner", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]
+    aws.client("lambda").create_function(FunctionName="carries", Runtime="python3.12", Role=role["Arn"],
+                                         Handler="index.handler", Code={"ZipFile": buffer.getvalue()})
+    function(aws, "plain", "import boto3\ndef handler(event, context):\n    return boto3.__name__\n")
+
+    answer, result = invoke(aws, "carries", {})
+    assert "FunctionError" not in answer, result
+    assert result["boto3"] == "its own"
+    assert result["cwd"] == result["root"] == result["path"], "run in its code's directory, first on the path"
+    assert invoke(aws, "plain", {})[1] == "boto3", "and one that carries none has the runtime's"
+
+
 COUNTER = """
     import os
     calls = 0  # the init phase runs once per execution environment
