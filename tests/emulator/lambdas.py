@@ -294,9 +294,19 @@ class _Zygote:
             pass
 
     def stop(self) -> None:
-        if self.process:
-            self.channel.close()  # the zygote kills what is left and ends
-            self.process.wait()
+        """End the zygote (it kills what is left); environments started afterwards are new interpreters."""
+        with self.lock:
+            process, self.process = self.process, False
+            if not process:
+                return
+            # shutdown, not only close: close leaves the listener's recv waiting, and the zygote with it
+            self.channel.shutdown(socket.SHUT_RDWR)
+            self.channel.close()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 class _Forked:
