@@ -55,7 +55,9 @@ def _runner(ignore: tuple[str, ...]):
 
     _reuse_validator_classes()
     _keep_dataclass_fields()
-    return Runner(ConfigMixIn([], ignore_checks=list(ignore)))
+    runner = Runner(ConfigMixIn([], ignore_checks=list(ignore)))
+    _index_keywords(type(runner.rules.data["E1101"]))  # the class as cfn-lint loaded it (from its file)
+    return runner
 
 
 @functools.cache
@@ -108,6 +110,41 @@ def _keep_dataclass_fields() -> None:
 
     for module in (context, _filter, validators):  # each imported `fields` from dataclasses by name
         module.fields = fields
+
+
+@functools.cache
+def _index_keywords(rule_class: type) -> None:
+    """E1101 (cfnlint/rules/jsonschema/CfnLint.py) finds the rules for a schema's cfnLint keywords by index.
+
+    For each keyword, cfn-lint 1.58 walks all ~205 child rules and each one's keywords to find the one or two
+    that name it, at every property it checks: 12% of the time it takes to lint the Compose corpus's builds
+    (150 templates: 9.5 -> 8.3 CPU-s by index). The rules, their order and what they are given stay the
+    same; the index is made for each template, from the child rules as cfn-lint wires them for it (Rules.run
+    initializes every rule, then wires the children, then checks)."""
+    from cfnlint.jsonschema._utils import Unset
+
+    initialize = rule_class.initialize
+
+    def initialize_anew(self, cfn):
+        self._by_keyword = None
+        return initialize(self, cfn)
+
+    def cfnLint(self, validator, keywords, instance, schema):  # noqa: N802 (cfn-lint's name)
+        validator = validator.evolve(function_filter=validator.function_filter.evolve(add_cfn_lint_keyword=False))
+        if getattr(self, "_by_keyword", None) is None:
+            self._by_keyword = {}
+            for rule in self.child_rules.values():
+                if rule is not None and rule.id:
+                    for keyword in rule.keywords:
+                        self._by_keyword.setdefault(keyword, []).append(rule)
+        for keyword in keywords:
+            for rule in self._by_keyword.get(keyword, ()):
+                for error in rule.validate(validator, keyword, instance, schema):
+                    if error.rule is None and isinstance(error.validator, Unset):
+                        error.rule = rule
+                    yield error
+
+    rule_class.initialize, rule_class.cfnLint = initialize_anew, cfnLint
 
 
 def cfn_lint(templates: list[Path], ignore: list[str] = ()) -> tuple[int, str]:
