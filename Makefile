@@ -25,7 +25,7 @@ IMPORT_MISSING = $(if $(COMPOSE),,COMPOSE= (the Compose file to read))$(if $(or 
 # Lifecycle settings, read by scripts/lifecycle/cli.py from the environment (see README, "Deploy").
 export STACK REGION BUCKET SKIP_IMAGES IMAGE_TAG PARAMS YES KEEP_DATA CONFIG SERVICE SINCE FOLLOW FILTER CMD ROLLOUT_WAIT
 
-.PHONY: help templates plan import-compose compose-report lint test check compiled emulator taskcat strictness bench diagram deploy diff images verify status logs exec rollback cleanup clean
+.PHONY: help templates plan import-compose compose-report lint cfn-lint checkov test check compiled emulator taskcat strictness bench diagram deploy diff images verify status logs exec rollback cleanup clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {name[++n] = $$1; text[n] = $$2; if (length($$1) > width) width = length($$1)} \
@@ -69,8 +69,12 @@ import-compose: $(VENV)/.runtime ## Turn a Compose file into an app config (COMP
 compose-report: $(VENV)/.runtime ## What the import makes of the 46 projects in tests/compose/corpus/ -> docs/compose.md
 	$(PY) scripts/compose_report.py --write docs/compose.md
 
-lint: $(VENV)/.dev $(CHECKOV_VENV)/.installed ## cfn-lint over build/ (plus a local-TemplateURL variant for nested parameter checks), then checkov
+lint: cfn-lint checkov ## cfn-lint over build/ (plus a local-TemplateURL variant for nested parameter checks), then checkov
+
+cfn-lint: $(VENV)/.dev ## The first half of make lint: cfn-lint over build/ and its local-TemplateURL variant (CONFIG=, OUT=)
 	$(PY) scripts/lint.py $(CONFIG_ARG) $(if $(OUT),--build $(OUT))
+
+checkov: $(CHECKOV_VENV)/.installed ## The second half of make lint: checkov over build/ (OUT=dir)
 	$(CHECKOV_VENV)/bin/checkov --directory $(or $(OUT),build) --framework cloudformation --quiet --compact --skip-download
 
 test: ## The whole suite (installs included): lint, unit tests, emulated deploys, AWS CLI, taskcat; prints its times
@@ -88,12 +92,14 @@ PHASE = start=$$(date +%s); $(2); status=$$?; \
 # worksteal: the workers take tests from each other's queues until all are done, so one slow test
 # (a lifecycle under faults, the config fuzz) does not leave a worker idle while another works through a
 # queue fixed at the start. --durations lists the slowest, the first place to look when the suite slows.
-check: ## What `make test` times: the environments (in parallel), lint, then pytest on four workers (an emulator each)
-	@$(call PHASE,installs,$(MAKE) --no-print-directory -j3 $(ENVIRONMENTS))
-	@$(call PHASE,lint,$(MAKE) --no-print-directory -j2 --output-sync lint compiled)
+# checkov runs as soon as its environment is made, on the core the last of the installs (the tests' own
+# environment) leaves idle; cfn-lint needs that environment, so it comes after, beside the bytecode.
+check: ## What `make test` times: the environments (in parallel) and checkov, cfn-lint, then pytest on four workers
+	@$(call PHASE,installs and checkov,$(MAKE) --no-print-directory -j3 --output-sync $(ENVIRONMENTS) checkov)
+	@$(call PHASE,cfn-lint,$(MAKE) --no-print-directory -j2 --output-sync cfn-lint compiled)
 	@$(call PHASE,pytest,$(PY) -m pytest -n 4 --dist worksteal --durations 10)
 
-# Bytecode for the suite, made while lint runs (lint leaves a core idle: checkov is one process). Where
+# Bytecode for the suite, made while cfn-lint runs (its rendering and the last template leave a core idle). Where
 # PYTHONDONTWRITEBYTECODE is set, no process caches what it compiles: the project's modules are compiled once
 # here for the hundreds of processes the suite starts (each make deploy, status, cleanup...), and pytest's
 # assertion-rewritten test modules, cached only where bytecode may be written, are written by one collection
