@@ -225,6 +225,8 @@ class _Zygote:
                 socket.send_fds(self.channel, [json.dumps({"task": str(task), "handler": handler,
                                                            "env": variables}).encode()], list(theirs))
                 pid = self._reply()
+            except OSError:  # the zygote ended since
+                pid = None
             finally:
                 for fd in theirs:
                     os.close(fd)
