@@ -9,9 +9,11 @@ import base64
 import io
 import json
 import os
+import subprocess
 import textwrap
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -149,6 +151,29 @@ def test_a_function_that_carries_its_own_boto3_imports_its_own(aws, tmp_path):
     assert result["boto3"] == "its own"
     assert result["cwd"] == result["root"] == result["path"], "run in its code's directory, first on the path"
     assert invoke(aws, "plain", {})[1] == "boto3", "and one that carries none has the runtime's"
+
+
+def test_when_the_zygote_is_killed_new_interpreters_take_over_and_its_environments_end(aws, monkeypatch):
+    from emulator import lambdas
+
+    own = lambdas._Zygote()  # killed below: the run's own zygote is left to the other tests
+    monkeypatch.setattr(lambdas, "_ZYGOTE", own)
+    function(aws, "first", "def handler(event, context):\n    return 1\n")
+    assert invoke(aws, "first", {})[1] == 1
+    (forked,) = [environment.process for environment in lambdas._IDLE]
+    assert isinstance(forked, lambdas._Forked) and own.alive
+
+    own.process.kill()
+    own.process.wait()
+    assert invoke(aws, "first", {})[1] == 1
+    function(aws, "second", "def handler(event, context):\n    return 2\n")
+    assert invoke(aws, "second", {})[1] == 2
+    assert {type(environment.process) for environment in lambdas._IDLE} == {subprocess.Popen}, \
+        "an environment whose end the zygote can no longer tell is replaced, not reused"
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{forked.pid}").exists() and Path(f"/proc/{forked.pid}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the orphaned environment did not end"
+        time.sleep(0.1)
 
 
 COUNTER = """
