@@ -224,7 +224,7 @@ class _Zygote:
             try:
                 socket.send_fds(self.channel, [json.dumps({"task": str(task), "handler": handler,
                                                            "env": variables}).encode()], list(theirs))
-                pid = self._reply()
+                pid = (self._reply() or {}).get("started")
             except OSError:  # the zygote ended since
                 pid = None
             finally:
@@ -251,7 +251,7 @@ class _Zygote:
         self.alive = True
         threading.Thread(target=self._listen, name="lambda zygote", daemon=True).start()
         said = self._reply()
-        self.preloaded = set(said["preloaded"]) if said else set()
+        self.preloaded = set(said["preloaded"]) if said else set()  # none said: it ended, so none is forked
 
     def _listen(self) -> None:
         while True:
@@ -272,14 +272,13 @@ class _Zygote:
             if not message:
                 return
 
-    def _reply(self) -> Any:
-        """The zygote's next answer (its pid for "started"), None if it ended first."""
+    def _reply(self) -> dict | None:
+        """The zygote's next answer, None if it ended first."""
         with self.changed:
             self.changed.wait_for(lambda: self.replies or not self.alive, timeout=INIT_TIMEOUT)
             if not self.replies:
                 return None
-            said = self.replies.pop(0)
-        return said.get("started", said)
+            return self.replies.pop(0)
 
     def returncode(self, pid: int, wait: bool) -> int | None:
         with self.changed:
