@@ -27,6 +27,11 @@ SUMMARY = re.compile(rf"^dks: CREATE_COMPLETE: (\d+)/(\d+) resources in {NESTED 
 HELD = "DksApiService"
 
 
+def elapsed(screen: list[str]) -> float:
+    """The seconds the header of a screen shows."""
+    return next(float(HEADER.match(row).group(3)) for row in screen if HEADER.match(row))
+
+
 @pytest.fixture
 def held(emulator):
     hold = emulator.faults.hold(resource=HELD)
@@ -42,8 +47,15 @@ def test_the_live_view_counts_per_stack_fits_the_screen_and_ends_in_a_summary(aw
     try:
         assert held.wait(120), "\n".join(pane.history())
         seen = [pane.until(HEADER.pattern)]
-        time.sleep(1.5)  # a few redraws, the elapsed time moving on
-        seen.append(pane.until(HEADER.pattern))
+        # A few redraws later the elapsed time has moved on; on a loaded machine a redraw can come late, so wait
+        # for it (up to 30 s) rather than for a fixed time.
+        deadline = time.monotonic() + 30
+        while True:
+            time.sleep(0.5)
+            later = pane.until(HEADER.pattern)
+            if elapsed(later) >= elapsed(seen[0]) + 1 or time.monotonic() > deadline:
+                break
+        seen.append(later)
         for screen in seen:
             assert len(screen) <= height
             header = next(HEADER.match(row) for row in screen if HEADER.match(row))
@@ -55,8 +67,7 @@ def test_the_live_view_counts_per_stack_fits_the_screen_and_ends_in_a_summary(aw
             assert any(m and 0 < int(m.group(1)) < NESTED for m in root), "\n".join(screen)
             assert any(re.match(r"^  dks +\w+Stack +CREATE_IN_PROGRESS +\d+\.\ds", row) for row in screen)
             assert not any(re.match(r"^  NetworkStack +", row) for row in screen), "done: not listed"
-        first, later = (float(HEADER.match(r).group(3)) for s in seen for r in s if HEADER.match(r))
-        assert later >= first + 1, "the elapsed time moves on while the view waits"
+        assert elapsed(seen[1]) >= elapsed(seen[0]) + 1, "the elapsed time moves on while the view waits"
         held.release()
         assert pane.exit_code() == 0, "\n".join(pane.history())
         final = pane.screen()
