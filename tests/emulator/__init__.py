@@ -117,9 +117,13 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        """Stop serving; every Lambda environment the emulator ran ends with it."""
         if self._server is not None:
             self._server.stop()
             self._server = None
+            from . import lambdas
+
+            lambdas.end()
 
     def reset(self) -> None:
         """Forget every resource in every account and region."""

@@ -333,7 +333,6 @@ class _Forked:
 
 
 _ZYGOTE = _Zygote()
-atexit.register(_ZYGOTE.stop)  # registered before forget below, so it runs after it: environments first
 
 MARK = b"\x1e"  # lambda_runtime.MARK
 MOST_IDLE = 8  # environments kept warm at once, the oldest closed first
@@ -382,7 +381,13 @@ def forget() -> None:
         environment.close()
 
 
-atexit.register(forget)
+def end() -> None:
+    """End every environment, then the zygote (the emulator stopping, or this process ending)."""
+    forget()
+    _ZYGOTE.stop()
+
+
+atexit.register(end)
 
 
 @replace(MotoAPIBackend, "reset")
