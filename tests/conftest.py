@@ -14,6 +14,7 @@ from hypothesis import configuration
 
 from emulator import Emulator, environment
 from helpers import templates
+from lifecycle.aws import timestamp
 from templates_src.app import config, loading
 
 # The tests follow the source (app/, stacks/, compose/, lifecycle/, plan/, emulator/tests/) and import each other's
@@ -104,6 +105,8 @@ def aws(emulator) -> boto3.Session:
     emulator.reset()
     core = botocore.session.get_session()
     core.register_component("data_loader", _MODELS)
+    # Timestamps read as the lifecycle reads them (lifecycle/aws.py): an inventory reads hundreds.
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=timestamp)
     return Session(botocore_session=core)
 
 

@@ -4,6 +4,7 @@ Each refusal is one sentence and exit 2, and the emulator holds no bucket and no
 """
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from botocore.utils import parse_timestamp
 from helpers import BUILD, ROOT, stand_in_docker
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -73,6 +75,18 @@ def test_a_connection_lost_midway_is_tried_three_times_not_ten(monkeypatch):
         client.describe_stacks()
     assert len(sent) == lifecycle_aws.CONNECT_ATTEMPTS == 3
     assert time.monotonic() - started < 5
+
+
+def test_timestamps_in_answers_read_as_botocore_reads_them(aws):
+    forms = ["2026-12-02T22:59:25.123Z", "2026-12-02T22:59:25Z", "2026-12-02T22:59:25.123456+00:00",
+             "2026-12-02T22:59:25.1234567Z", "2026-12-02T23:59:25+01:00", "Wed, 02 Dec 2026 22:59:25 GMT",
+             "2026-12-02T22:59:25", "2026-12-02", 1764716365, 1764716365.5]
+    for form in forms:
+        ours, theirs = lifecycle_aws.timestamp(form), parse_timestamp(form)
+        assert (ours, ours.tzinfo is None) == (theirs, theirs.tzinfo is None), form
+    aws.client("s3").create_bucket(Bucket="stamped")
+    [bucket] = lifecycle_aws.target(STACK, aws.region_name).client("s3").list_buckets()["Buckets"]
+    assert bucket["CreationDate"].tzinfo is datetime.timezone.utc  # read by fromisoformat: dateutil gives tzutc()
 
 
 def test_an_endpoint_that_is_not_this_machine_gets_no_emulator_hint():
