@@ -2,6 +2,7 @@
 diagram drawing the build OUT= names (as templates and lint take OUT=)."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -44,3 +45,25 @@ def test_diagram_draws_the_build_out_names_there(tmp_path):
     assert drawn.returncode == 0, drawn.stderr
     assert {p.name for p in out.glob("architecture.*")} >= {"architecture.dot", "architecture.svg"}
     assert {p.name: p.stat().st_mtime_ns for p in (ROOT / "docs").glob("architecture.*")} == docs, "docs/ untouched"
+
+
+@pytest.mark.parametrize("how", ["PIP_INDEX_URL", "pip.conf", "none"])
+def test_the_environments_come_from_the_package_index_pip_is_set_to(tmp_path, how):
+    """uv reads none of pip's settings: the index a user gave pip reaches uv, and without one uv uses PyPI.
+    make -n prints the recipe that would make the environment (-W: as if requirements.txt had changed)."""
+    mirror = "https://mirror.example.org/pypi/simple"
+    # os.devnull as pip's config file: no other pip.conf is read (https://pip.pypa.io/en/stable/topics/configuration/)
+    env = {k: v for k, v in as_typed(PIP_CONFIG_FILE=os.devnull).items() if k != "PIP_INDEX_URL"}
+    if how == "PIP_INDEX_URL":
+        env["PIP_INDEX_URL"] = mirror
+    elif how == "pip.conf":
+        (tmp_path / "pip.conf").write_text(f"[global]\nindex-url = {mirror}\n")
+        env["PIP_CONFIG_FILE"] = str(tmp_path / "pip.conf")
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-W", "requirements.txt", ".venv/.runtime"],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (install,) = [line for line in done.stdout.splitlines() if " pip install " in line]
+    if how == "none":
+        assert "--default-index" not in install, install
+    else:
+        assert f"--default-index {mirror} " in install, install
