@@ -48,13 +48,15 @@ PIP = UV_NATIVE_TLS=1 $(UV) pip install --quiet --python $(1)/bin/python \
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 
-# The project's environment is compiled as it is installed: the suite starts hundreds of processes, and where
-# PYTHONDONTWRITEBYTECODE is set none of them would keep what it compiles.
+# The tests' environment is compiled once installed: the suite starts hundreds of processes, and where
+# PYTHONDONTWRITEBYTECODE is set none of them would keep what it compiles. uv's --compile-bytecode compiles the
+# whole environment, not only what it installed (the last step took as long after two compiled ones as after
+# two that were not), so only that step asks for it.
 $(VENV)/.runtime: requirements.txt | $(UV)
-	$(call NEW_VENV,$(VENV)) && $(call PIP,$(VENV)) --compile-bytecode -r requirements.txt && touch $@
+	$(call NEW_VENV,$(VENV)) && $(call PIP,$(VENV)) -r requirements.txt && touch $@
 
 $(VENV)/.ops: requirements-ops.txt $(VENV)/.runtime
-	$(call PIP,$(VENV)) --compile-bytecode -r requirements-ops.txt && touch $@
+	$(call PIP,$(VENV)) -r requirements-ops.txt && touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.ops
 	$(call PIP,$(VENV)) --compile-bytecode -r requirements-dev.txt && touch $@
