@@ -27,7 +27,7 @@ so and rolling back a failed update; `update_plan` plans change sets by the same
 `managed_policies` parses moto's AWS managed policies once per process (every reset rebuilt them);
 `template_parsing` reads templates with libyaml (moto's pure-Python loader was most of a deploy's time).
 `public_images` builds Amazon's public AMIs once per account and region (every reset rebuilt 1,301 of them);
-`public_parameters` does the same for AWS's public SSM parameters (/aws/service/...).
+`public_parameters` does the same for AWS's public SSM parameters (/aws/service/...), which GetResources leaves out.
 `python -m emulator` (with tests/ on the path; `make emulator`) runs it standalone.
 """
 from __future__ import annotations

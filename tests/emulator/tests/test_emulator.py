@@ -233,3 +233,20 @@ def test_every_test_runs_against_loopback_with_dummy_credentials():
     assert client.meta.endpoint_url.startswith("http://127.0.0.1:"), "never a real AWS endpoint"
     assert boto3.Session().get_credentials().access_key == "testing"
     assert "AWS_PROFILE" not in os.environ
+
+
+def test_tagged_resources_are_the_account_s_own_not_aws_s_public_parameters(aws):
+    """GetResources lists the account's resources: a parameter it put, with its tags, and none of the thousands
+    of AWS's public parameters (/aws/service/...) the emulator holds once a template has read one."""
+    ssm = aws.client("ssm")
+    image = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+    assert ssm.get_parameter(Name=image)["Parameter"]["Value"].startswith("ami-")
+    ssm.put_parameter(Name="/app/mode", Value="production", Type="String", Tags=[{"Key": "team", "Value": "web"}])
+    ssm.put_parameter(Name="/app/untagged", Value="x", Type="String")
+
+    listed = {item["ResourceARN"]: {t["Key"]: t["Value"] for t in item["Tags"]}
+              for page in aws.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(
+                  ResourceTypeFilters=["ssm:parameter"]) for item in page["ResourceTagMappingList"]}
+    assert [arn for arn in listed if ":parameter/aws/" in arn] == []
+    assert listed["arn:aws:ssm:us-east-1:123456789012:parameter/app/mode"] == {"team": "web"}
+    assert ssm.get_parameter(Name=image)["Parameter"]["Value"].startswith("ami-"), "still there to read"
