@@ -48,10 +48,8 @@ PIP = UV_NATIVE_TLS=1 $(UV) pip install --quiet --python $(1)/bin/python \
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 
-# The tests' environment is compiled once installed: the suite starts hundreds of processes, and where
-# PYTHONDONTWRITEBYTECODE is set none of them would keep what it compiles. uv's --compile-bytecode compiles the
-# whole environment, not only what it installed (the last step took as long after two compiled ones as after
-# two that were not), so only that step asks for it.
+# No environment is compiled whole: uv's --compile-bytecode compiles every module of it, some 7,700 in the
+# tests' environment, of which the suite imports about 2,400 (`compiled` below writes those).
 $(VENV)/.runtime: requirements.txt | $(UV)
 	$(call NEW_VENV,$(VENV)) && $(call PIP,$(VENV)) -r requirements.txt && touch $@
 
@@ -59,7 +57,7 @@ $(VENV)/.ops: requirements-ops.txt $(VENV)/.runtime
 	$(call PIP,$(VENV)) -r requirements-ops.txt && touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.ops
-	$(call PIP,$(VENV)) --compile-bytecode -r requirements-dev.txt && touch $@
+	$(call PIP,$(VENV)) -r requirements-dev.txt && touch $@
 
 # taskcat pins jsonschema<4 and urllib3<2, which moto 5 cannot live with: its own environment.
 # taskcat and checkov each run once in `make test`: compiling every module at install (6.6 s and 8 s) costs more
@@ -107,22 +105,29 @@ PHASE = start=$$(date +%s); $(2); status=$$?; \
 # worksteal: the workers take tests from each other's queues until all are done, so one slow test
 # (a lifecycle under faults, the config fuzz) does not leave a worker idle while another works through a
 # queue fixed at the start. --durations lists the slowest, the first place to look when the suite slows.
-# checkov runs as soon as its environment is made, on the core the last of the installs (the tests' own
-# environment) leaves idle; cfn-lint needs that environment, so it comes after, beside the bytecode.
+# checkov runs as soon as its environment is made, beside the last of the installs and `compiled`; cfn-lint
+# comes after, on the bytecode `compiled` wrote.
 check: ## What `make test` times: the environments (in parallel) and checkov, cfn-lint, then pytest on four workers
-	@$(call PHASE,installs and checkov,$(MAKE) --no-print-directory -j3 --output-sync $(ENVIRONMENTS) checkov)
-	@$(call PHASE,cfn-lint,$(MAKE) --no-print-directory -j2 --output-sync cfn-lint compiled)
-	@$(call PHASE,pytest,$(PY) -m pytest -n 4 --dist worksteal --durations 10)
+	@$(call PHASE,installs and checkov,$(MAKE) --no-print-directory -j3 --output-sync $(ENVIRONMENTS) checkov compiled)
+	@$(call PHASE,cfn-lint,$(MAKE) --no-print-directory cfn-lint)
+	@$(call PHASE,pytest,env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n 4 --dist worksteal --durations 10)
 
-# Bytecode for the suite, made while cfn-lint runs (its rendering and the last template leave a core idle). Where
-# PYTHONDONTWRITEBYTECODE is set, no process caches what it compiles: the project's modules are compiled once
-# here for the hundreds of processes the suite starts (each make deploy, status, cleanup...), and pytest's
-# assertion-rewritten test modules, cached only where bytecode may be written, are written by one collection
-# here instead of rewritten by each of the four workers (their collection: 4.7 s -> 2.4 s each). A module that
-# does not compile or collect is left for pytest to report, in full, in its own phase.
+# Bytecode for what the suite imports, written once before anything runs it. The suite starts hundreds of
+# processes (each make deploy, status, cleanup, cfn-lint...): where PYTHONDONTWRITEBYTECODE is set, none would
+# keep what it compiles (a cfn-lint process compiling its 1,300 modules takes 6.4 CPU-s instead of 1.3).
+# Written here: the project's modules; what pytest's collection imports, with the assertion-rewritten test
+# modules only a collection writes (four workers each rewriting them took 4.7 s each, not 2.4); what the
+# emulator, the lifecycle's commands and cfn-lint's rules import: some 2,400 modules. uv's --compile-bytecode
+# compiled all 7,700 of the environment: the installs and cfn-lint phases took 36-39 s then (63-66 CPU-s), and
+# 30-33 s (45-51 CPU-s) this way, on a slow day. pytest then runs with bytecode written, so a module first
+# imported there is compiled once, not by every process that imports it. A module that does not compile or
+# collect is left for pytest to report, in full, in its own phase.
+WARM = import emulator, lint, lifecycle, pkgutil; emulator.Emulator().start().stop(); lint.findings('Resources: {}'); \
+	[__import__(f'lifecycle.{m.name}') for m in pkgutil.iter_modules(lifecycle.__path__) if m.name[0] != '_']
 compiled: $(VENV)/.dev
-	@$(PY) -m compileall -q templates_src scripts tests >/dev/null; \
-	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest --collect-only -q -p no:cacheprovider >/dev/null 2>&1; true
+	@unset PYTHONDONTWRITEBYTECODE; $(PY) -m compileall -q templates_src scripts tests >/dev/null; \
+	$(PY) -m pytest --collect-only -q -p no:cacheprovider >/dev/null 2>&1; \
+	PYTHONPATH=tests:scripts:. $(PY) -c "$(WARM)" >/dev/null 2>&1; true
 
 emulator: $(VENV)/.dev ## Run the local AWS emulator standalone on 127.0.0.1:PORT (default 5000) until Ctrl-C
 	PYTHONPATH=tests $(PY) -m emulator --port $(PORT)
