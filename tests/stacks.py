@@ -7,6 +7,7 @@ from pathlib import Path
 import boto3
 import yaml
 
+import buckets
 import inventory
 from helpers import BUILD
 
@@ -57,11 +58,7 @@ def delete(session: boto3.Session, name: str) -> None:
 
 
 def empty_bucket(session: boto3.Session, bucket: str) -> None:
-    s3 = session.client("s3")
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            s3.delete_object(Bucket=bucket, Key=item["Key"])
-    s3.delete_bucket(Bucket=bucket)
+    buckets.remove(session.client("s3"), bucket)
 
 
 @dataclasses.dataclass(frozen=True)

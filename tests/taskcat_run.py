@@ -23,6 +23,8 @@ from botocore.exceptions import ClientError
 from taskcat.exceptions import TaskCatException
 from taskcat.testing import CFNTest
 
+import buckets
+
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"  # the emulator's region; taskcat.yml also lists regions only real AWS serves
 BUCKET_PREFIX = "tcat-"  # taskcat names every bucket it creates this way
@@ -100,19 +102,9 @@ def remove_buckets(s3, names: list[str]) -> None:
 
     A per-region bucket (s3_regional_buckets) taskcat keeps on purpose for the next run; a single
     auto-bucket 0.9.58 leaks, its clean-up deleting a freshly created bucket instead.
-
-    taskcat uploads the whole project directory (some 650 files): one DeleteObjects call per page of up to
-    1,000 keys, not one DeleteObject per file
-    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
     """
     for name in names:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                failed = s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True}).get("Errors")
-                if failed:
-                    raise RuntimeError(f"{name}: {len(failed)} objects not deleted, e.g. {failed[0]}")
-        s3.delete_bucket(Bucket=name)
+        buckets.remove(s3, name)
 
 
 def main() -> int:
