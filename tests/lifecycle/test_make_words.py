@@ -1,11 +1,13 @@
-"""What make itself says: help in aligned columns, one sentence for a missing import argument, and
-diagram drawing the build OUT= names (as templates and lint take OUT=)."""
+"""What make itself says and does: help in aligned columns, one sentence for a missing import argument,
+diagram drawing the build OUT= names (as templates and lint take OUT=), the package index and the
+interpreter the environments are made with."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -67,3 +69,35 @@ def test_the_environments_come_from_the_package_index_pip_is_set_to(tmp_path, ho
         assert "--default-index" not in install, install
     else:
         assert f"--default-index {mirror} " in install, install
+
+
+OLD_PYTHON = """#!/bin/sh
+# a python3.10 as far as the Makefile's question goes
+exec {python} -c 'import sys; sys.version_info = (3, 10, 0); exec(sys.argv[2])' "$@"
+"""
+
+
+@pytest.mark.parametrize("system, given, expected", [
+    ("this", None, "this"),  # the system's python3 is 3.11 or newer: .venv is made on it
+    ("old", None, "python3"),  # older: on PYTHON, python3 by default
+    ("missing", None, "python3"),
+    ("this", "python3", "python3"),  # PYTHON given: that one, whatever the system has
+])
+def test_the_tools_environment_is_made_on_the_system_python_unless_it_is_too_old_or_python_is_given(
+        tmp_path, system, given, expected):
+    old = tmp_path / "python3.10"
+    old.write_text(OLD_PYTHON.format(python=sys.executable))
+    old.chmod(0o755)
+    interpreters = {"this": sys.executable, "old": str(old), "missing": str(tmp_path / "no-python")}
+    env = {k: v for k, v in as_typed(SYSTEM_PYTHON=interpreters[system]).items() if k != "PYTHON"}
+    if given:
+        env["PYTHON"] = given
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-W", "requirements.txt", ".venv/.runtime"],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (made,) = [line for line in done.stdout.splitlines() if " venv " in line]
+    assert f" --python {interpreters.get(expected, expected)} .venv " in made, made
+    for other in (".venv-checkov", ".venv-taskcat"):  # checkov's pins need Python 3.11.5 or newer
+        done = subprocess.run(["make", "--no-print-directory", "-n", "-W", f"requirements-{other[6:]}.txt",
+                               f"{other}/.installed"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+        assert f" --python {given or 'python3'} {other} " in done.stdout, done.stdout
