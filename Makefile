@@ -43,16 +43,17 @@ PIP_INDEX = $(or $(PIP_INDEX_URL),$(lastword $(shell $(PYTHON) -m pip config lis
 	sed -n "s/^\(global\|install\)\.index-url='\(.*\)'$$/\2/p")))
 NEW_VENV = $(UV) venv --quiet --allow-existing --python $(2) $(1)
 # .venv, where the generator, the lifecycle and the tests run, is made on the system's own python3 (SYSTEM_PYTHON)
-# when it is 3.11 or newer, else on PYTHON; PYTHON=... given to make chooses outright. A distribution builds its
-# python3 with profile-guided and link-time optimisation, libpython linked in
+# when it is the same Python (major.minor) as PYTHON, else on PYTHON; PYTHON=... given to make chooses outright. A
+# distribution builds its python3 with profile-guided and link-time optimisation, libpython linked in
 # (https://docs.python.org/3/using/configure.html#performance-options); a pyenv build, by default, has neither and
 # loads libpython as a shared library. The suite's time goes to pure Python (cfn-lint, moto, botocore): on a
 # 2-core machine, Debian 12's 3.11.2 took 15-20% less CPU over the same tests than pyenv's 3.11.7 (the Compose
 # corpus and the quotas, 143-153 against 179-190 CPU-s; three lifecycle files, 224-241 against 265-275).
 # checkov's and taskcat's environments stay on PYTHON: checkov's pins need Python 3.11.5 or newer.
 SYSTEM_PYTHON ?= /usr/bin/python3
-VENV_PYTHON = $(or $(if $(filter file,$(origin PYTHON)),$(shell $(SYSTEM_PYTHON) -c \
-	'import sys; sys.version_info >= (3, 11) and print(sys.executable)' 2>/dev/null)),$(PYTHON))
+VERSION_OF = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+VENV_PYTHON = $(or $(if $(filter file,$(origin PYTHON)),$(if $(filter $(call VERSION_OF,$(PYTHON)),$(call \
+	VERSION_OF,$(SYSTEM_PYTHON))),$(SYSTEM_PYTHON))),$(PYTHON))
 PIP = UV_NATIVE_TLS=1 $(UV) pip install --quiet --python $(1)/bin/python \
 	$(foreach index,$(PIP_INDEX),--default-index $(index))
 

@@ -71,25 +71,28 @@ def test_the_environments_come_from_the_package_index_pip_is_set_to(tmp_path, ho
         assert f"--default-index {mirror} " in install, install
 
 
-OLD_PYTHON = """#!/bin/sh
-# a python3.10 as far as the Makefile's question goes
-exec {python} -c 'import sys; sys.version_info = (3, 10, 0); exec(sys.argv[2])' "$@"
+OTHER_PYTHON = """#!/bin/sh
+# a Python 3.99, as far as the Makefile's question goes
+exec {python} -c 'import sys; sys.version_info = (3, 99, 0); exec(sys.argv[2])' "$@"
 """
 
 
 @pytest.mark.parametrize("system, given, expected", [
-    ("this", None, "this"),  # the system's python3 is 3.11 or newer: .venv is made on it
-    ("old", None, "python3"),  # older: on PYTHON, python3 by default
+    ("same", None, "same"),  # the system's python3 is PYTHON's version: .venv is made on it
+    ("other", None, "python3"),  # another version: on PYTHON (python3 by default), which the pins were made on
     ("missing", None, "python3"),
-    ("this", "python3", "python3"),  # PYTHON given: that one, whatever the system has
+    ("same", "python3", "python3"),  # PYTHON given: that one, whatever the system has
 ])
-def test_the_tools_environment_is_made_on_the_system_python_unless_it_is_too_old_or_python_is_given(
+def test_the_tools_environment_is_made_on_the_system_python_when_it_is_the_same_version_unless_python_is_given(
         tmp_path, system, given, expected):
-    old = tmp_path / "python3.10"
-    old.write_text(OLD_PYTHON.format(python=sys.executable))
-    old.chmod(0o755)
-    interpreters = {"this": sys.executable, "old": str(old), "missing": str(tmp_path / "no-python")}
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").symlink_to(sys.executable)  # PYTHON's default, python3, is this one
+    other = tmp_path / "python3.99"
+    other.write_text(OTHER_PYTHON.format(python=sys.executable))
+    other.chmod(0o755)
+    interpreters = {"same": sys.executable, "other": str(other), "missing": str(tmp_path / "no-python")}
     env = {k: v for k, v in as_typed(SYSTEM_PYTHON=interpreters[system]).items() if k != "PYTHON"}
+    env["PATH"] = f"{tmp_path / 'bin'}:{env['PATH']}"
     if given:
         env["PYTHON"] = given
     done = subprocess.run(["make", "--no-print-directory", "-n", "-W", "requirements.txt", ".venv/.runtime"],
