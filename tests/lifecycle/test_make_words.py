@@ -19,6 +19,14 @@ def make(*args: str) -> subprocess.CompletedProcess:
                           env=as_typed(), timeout=300)
 
 
+def recipe(target: str, changed: str, env: dict[str, str]) -> str:
+    """What make would run to make target, were `changed` newer (make -n -W), in that environment."""
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-W", changed, target], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_help_rows_are_aligned():
     rows = make("help").stdout.splitlines()
     assert len(rows) > 10
@@ -61,10 +69,8 @@ def test_the_environments_come_from_the_package_index_pip_is_set_to(tmp_path, ho
     elif how == "pip.conf":
         (tmp_path / "pip.conf").write_text(f"[global]\nindex-url = {mirror}\n")
         env["PIP_CONFIG_FILE"] = str(tmp_path / "pip.conf")
-    done = subprocess.run(["make", "--no-print-directory", "-n", "-W", "requirements.txt", ".venv/.runtime"],
-                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0, done.stderr
-    (install,) = [line for line in done.stdout.splitlines() if " pip install " in line]
+    (install,) = [line for line in recipe(".venv/.runtime", "requirements.txt", env).splitlines()
+                  if " pip install " in line]
     if how == "none":
         assert "--default-index" not in install, install
     else:
@@ -95,12 +101,8 @@ def test_the_tools_environment_is_made_on_the_system_python_when_it_is_the_same_
     env["PATH"] = f"{tmp_path / 'bin'}:{env['PATH']}"
     if given:
         env["PYTHON"] = given
-    done = subprocess.run(["make", "--no-print-directory", "-n", "-W", "requirements.txt", ".venv/.runtime"],
-                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0, done.stderr
-    (made,) = [line for line in done.stdout.splitlines() if " venv " in line]
+    (made,) = [line for line in recipe(".venv/.runtime", "requirements.txt", env).splitlines() if " venv " in line]
     assert f" --python {interpreters.get(expected, expected)} .venv " in made, made
-    for other in (".venv-checkov", ".venv-taskcat"):  # checkov's pins need Python 3.11.5 or newer
-        done = subprocess.run(["make", "--no-print-directory", "-n", "-W", f"requirements-{other[6:]}.txt",
-                               f"{other}/.installed"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
-        assert f" --python {given or 'python3'} {other} " in done.stdout, done.stdout
+    for tool in ("checkov", "taskcat"):  # their environments stay on PYTHON: checkov's pins need 3.11.5 or newer
+        made = recipe(f".venv-{tool}/.installed", f"requirements-{tool}.txt", env)
+        assert f" --python {given or 'python3'} .venv-{tool} " in made, made
