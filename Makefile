@@ -47,8 +47,8 @@ NEW_VENV = $(UV) venv --quiet --allow-existing --python $(2) $(1)
 # pyenv builds without the optimisations CPython offers unless asked (PYTHON_CONFIGURE_OPTS=--enable-optimizations
 # --with-lto, https://docs.python.org/3/using/configure.html#performance-options): the pyenv 3.11.7 first on this
 # machine's PATH was configured without them and loads libpython as a shared library, where Debian 12's
-# /usr/bin/python3 has it linked in (ldd) and runs a plain loop in half the time; distributions build theirs with
-# profile-guided optimisation (openSUSE's packaging notes: https://build.opensuse.org/projects/openSUSE/packages/
+# /usr/bin/python3 has it linked in (ldd) and runs a plain loop in half the time; openSUSE, for one, documents
+# building its Python with profile-guided optimisation (https://build.opensuse.org/projects/openSUSE/packages/
 # python3.39333/files/PACKAGING-NOTES). The suite's time goes to pure Python (cfn-lint, moto, botocore): on a
 # 2-core machine, Debian 12's 3.11.2 took 15-20% less CPU over the same tests than pyenv's 3.11.7 (the Compose
 # corpus and the quotas, 143-153 against 179-190 CPU-s; three lifecycle files, 224-241 against 265-275).
